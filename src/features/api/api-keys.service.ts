@@ -1,0 +1,47 @@
+// Organisation API keys for integrators. A key is `dck_<prefix>_<secret>`: the prefix finds the row,
+// the 256-bit secret is stored only as SHA-256 (a slow hash adds nothing for a random secret of this
+// size) and compared in constant time. The full key is shown once, when it is created.
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
+import { apiKeys } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import { constantTimeEqualHex, sha256Hex } from '../../platform/crypto/tokens.ts';
+
+export type ApiKey = typeof apiKeys.$inferSelect;
+const KEY_PATTERN = /^dck_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+export async function createApiKey(
+  db: Queryable,
+  input: { organisationId: string; name: string },
+): Promise<{ key: string; apiKey: Omit<ApiKey, 'secretHash'> }> {
+  const prefix = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const [row] = await db
+    .insert(apiKeys)
+    .values({ organisationId: input.organisationId, name: input.name.trim().slice(0, 120) || 'API key', prefix, secretHash: sha256Hex(secret) })
+    .returning();
+  const { secretHash: _omit, ...apiKey } = row!;
+  return { key: `dck_${prefix}_${secret}`, apiKey };
+}
+
+export async function verifyApiKey(db: Queryable, presented: string): Promise<{ apiKeyId: string; organisationId: string } | null> {
+  const match = KEY_PATTERN.exec(presented);
+  if (!match) return null;
+  const [row] = await db.select().from(apiKeys).where(and(eq(apiKeys.prefix, match[1]!), isNull(apiKeys.revokedAt)));
+  if (!row || !constantTimeEqualHex(row.secretHash, sha256Hex(match[2]!))) return null;
+  return { apiKeyId: row.id, organisationId: row.organisationId };
+}
+
+export async function listApiKeys(db: Queryable, organisationId: string): Promise<Array<Omit<ApiKey, 'secretHash'>>> {
+  const rows = await db.select().from(apiKeys).where(eq(apiKeys.organisationId, organisationId)).orderBy(desc(apiKeys.createdAt));
+  return rows.map(({ secretHash: _omit, ...k }) => k);
+}
+
+export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
+  const rows = await db
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id });
+  return rows.length > 0;
+}

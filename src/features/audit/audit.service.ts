@@ -1,0 +1,56 @@
+// Append-only audit trail (the table refuses UPDATE and DELETE). Events are written on the same
+// transaction as the decision they record. Never put a secret or patient identifier in details.
+import { auditEvents } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+
+export type AuditEventType =
+  | 'link.opened'
+  | 'link.dob_wrong'
+  | 'link.dob_right'
+  | 'link.locked'
+  | 'link.revoked'
+  | 'code.sent'
+  | 'code.wrong'
+  | 'code.right'
+  | 'code.burned'
+  | 'device.trusted'
+  | 'message.read'
+  | 'message.sent'
+  | 'reply.sent'
+  | 'conversation.viewed'
+  | 'patient.created'
+  | 'patient.updated'
+  | 'staff.signed_in'
+  | 'staff.sign_in_failed'
+  | 'staff.signed_out'
+  | 'api.message_viewed';
+
+export interface AuditActor {
+  type: 'patient_link' | 'staff' | 'api_key' | 'system' | 'operator';
+  id?: string | null;
+  ip?: string | null;
+}
+
+export interface AuditEvent {
+  type: AuditEventType;
+  actor: AuditActor;
+  organisationId?: string | null;
+  patientId?: string | null;
+  conversationId?: string | null;
+  linkId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export async function recordAudit(on: Queryable, event: AuditEvent): Promise<void> {
+  await on.insert(auditEvents).values({
+    type: event.type,
+    actorType: event.actor.type,
+    actorId: event.actor.id ?? null,
+    ip: event.actor.ip ?? null,
+    organisationId: event.organisationId ?? null,
+    patientId: event.patientId ?? null,
+    conversationId: event.conversationId ?? null,
+    linkId: event.linkId ?? null,
+    details: event.details ?? {},
+  });
+}

@@ -1,0 +1,41 @@
+// Staff accounts. Passwords are hashed with argon2id at (at least) the OWASP minimum parameters.
+import { hash } from '@node-rs/argon2';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { staffUsers } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import { AppError } from '../../platform/http/errors.ts';
+
+// OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
+export const ARGON2_OPTIONS = { algorithm: 2 /* Argon2id */, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+export const staffAccountInput = z.object({
+  organisationId: z.uuid(),
+  email: z.email('Enter an email address, like name@example.nhs.uk').trim().toLowerCase().max(254),
+  name: z.string().trim().min(1, 'Enter a name').max(120),
+  // NCSC and NIST 800-63B: length over composition rules.
+  password: z.string().min(12, 'Password must be 12 characters or more').max(256),
+});
+export type StaffAccountInput = z.input<typeof staffAccountInput>;
+export type StaffUser = typeof staffUsers.$inferSelect;
+
+export async function hashPassword(password: string): Promise<string> {
+  return hash(password, ARGON2_OPTIONS);
+}
+
+export async function createStaffUser(db: Queryable, input: StaffAccountInput): Promise<Omit<StaffUser, 'passwordHash'>> {
+  const values = staffAccountInput.parse(input);
+  const [existing] = await db.select({ id: staffUsers.id }).from(staffUsers).where(eq(staffUsers.email, values.email));
+  if (existing) throw new AppError(409, `A staff account for ${values.email} already exists`);
+  const [row] = await db
+    .insert(staffUsers)
+    .values({
+      organisationId: values.organisationId,
+      email: values.email,
+      name: values.name,
+      passwordHash: await hashPassword(values.password),
+    })
+    .returning();
+  const { passwordHash: _omit, ...user } = row!;
+  return user;
+}

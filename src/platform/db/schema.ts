@@ -1,0 +1,246 @@
+// The whole relational schema. drizzle-kit generates migrations from this file; the same SQL runs on
+// PGlite (PostgreSQL 18) and on the PostgreSQL 15 servers, so keep to features both have.
+import {
+  bigserial,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const tz = (name: string) => timestamp(name, { withTimezone: true });
+
+export const organisations = pgTable('organisations', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  odsCode: text('ods_code').notNull().unique(),
+  contactPhone: text('contact_phone').notNull(),
+  createdAt: createdAt(),
+});
+
+export const staffUsers = pgTable('staff_users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+  email: text('email').notNull().unique(),
+  name: text('name').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  // Consecutive failed sign-ins; reaching the limit sets signInLockedUntil.
+  failedSignIns: integer('failed_sign_ins').notNull().default(0),
+  signInLockedUntil: tz('sign_in_locked_until'),
+  createdAt: createdAt(),
+});
+
+export const staffSessions = pgTable(
+  'staff_sessions',
+  {
+    // SHA-256 of the cookie token: a database leak does not hand out live sessions.
+    tokenHash: text('token_hash').primaryKey(),
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    createdAt: createdAt(),
+    lastSeenAt: tz('last_seen_at').notNull().defaultNow(),
+    expiresAt: tz('expires_at').notNull(),
+  },
+  (t) => [index('staff_sessions_user_idx').on(t.staffUserId)],
+);
+
+export const apiKeys = pgTable('api_keys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+  name: text('name').notNull(),
+  // Public part of the key, used to find the row; the secret part is only stored hashed.
+  prefix: text('prefix').notNull().unique(),
+  secretHash: text('secret_hash').notNull(),
+  createdAt: createdAt(),
+  lastUsedAt: tz('last_used_at'),
+  revokedAt: tz('revoked_at'),
+});
+
+export const patients = pgTable(
+  'patients',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    nhsNumber: text('nhs_number').notNull(),
+    givenName: text('given_name').notNull(),
+    familyName: text('family_name').notNull(),
+    dateOfBirth: date('date_of_birth', { mode: 'string' }).notNull(),
+    mobileE164: text('mobile_e164').notNull(),
+    createdAt: createdAt(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('patients_org_nhs_idx').on(t.organisationId, t.nhsNumber),
+    index('patients_org_name_idx').on(t.organisationId, t.familyName, t.dateOfBirth),
+  ],
+);
+
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    patientId: uuid('patient_id').notNull().references(() => patients.id),
+    // none: read only; once: a single reply; conversation: replies until the link expires.
+    replyMode: text('reply_mode', { enum: ['none', 'once', 'conversation'] }).notNull(),
+    createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
+    createdByApiKeyId: uuid('created_by_api_key_id').references(() => apiKeys.id),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('conversations_org_created_idx').on(t.organisationId, t.createdAt),
+    index('conversations_patient_idx').on(t.patientId),
+  ],
+);
+
+export const conversationItems = pgTable(
+  'conversation_items',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // Total order of items, also across items written in the same millisecond.
+    seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    kind: text('kind', { enum: ['staff_message', 'patient_reply'] }).notNull(),
+    body: text('body').notNull(),
+    authorStaffId: uuid('author_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+  },
+  (t) => [index('conversation_items_conversation_idx').on(t.conversationId, t.seq)],
+);
+
+export const links = pgTable(
+  'links',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    // SHA-256 (hex) of the token in the URL; the token itself is never stored.
+    tokenHash: text('token_hash').notNull().unique(),
+    // The number the link was texted to: security codes go here, and nowhere else.
+    phoneE164: text('phone_e164').notNull(),
+    expiresAt: tz('expires_at').notNull(),
+    revokedAt: tz('revoked_at'),
+    trustedDeviceHash: text('trusted_device_hash'),
+    trustedAt: tz('trusted_at'),
+    dobFailuresInARow: integer('dob_failures_in_a_row').notNull().default(0),
+    dobFailuresTotal: integer('dob_failures_total').notNull().default(0),
+    lockedUntil: tz('locked_until'),
+    // Set when the total of wrong dates of birth is reached: only staff re-sending unlocks.
+    lockedPermanentlyAt: tz('locked_permanently_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('links_conversation_idx').on(t.conversationId)],
+);
+
+export const securityCodes = pgTable(
+  'security_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    linkId: uuid('link_id').notNull().references(() => links.id),
+    // HMAC-SHA256 under the server key named by keyId (keys rotate; old ones still verify).
+    codeHmac: text('code_hmac').notNull(),
+    keyId: text('key_id').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: createdAt(),
+    expiresAt: tz('expires_at').notNull(),
+    usedAt: tz('used_at'),
+    // Set when a newer code is issued or too many wrong tries: only the newest live code works.
+    burnedAt: tz('burned_at'),
+  },
+  (t) => [index('security_codes_link_created_idx').on(t.linkId, t.createdAt)],
+);
+
+export const patientSessions = pgTable(
+  'patient_sessions',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    linkId: uuid('link_id').references(() => links.id),
+    // awaiting_code: date of birth was right on an untrusted device; verified: may open the link.
+    state: text('state', { enum: ['awaiting_code', 'verified'] }).notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: tz('last_seen_at').notNull().defaultNow(),
+    expiresAt: tz('expires_at').notNull(),
+  },
+  (t) => [index('patient_sessions_link_idx').on(t.linkId)],
+);
+
+export const outboundSms = pgTable(
+  'outbound_sms',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    conversationId: uuid('conversation_id').references(() => conversations.id),
+    linkId: uuid('link_id').references(() => links.id),
+    kind: text('kind', { enum: ['message_link', 'security_code'] }).notNull(),
+    phoneE164: text('phone_e164').notNull(),
+    // Template values. Security codes are wiped from here once the text has been handed over.
+    personalisation: jsonb('personalisation').$type<Record<string, string>>().notNull(),
+    status: text('status', {
+      enum: ['queued', 'sending', 'sent', 'delivered', 'temporary_failure', 'permanent_failure', 'technical_failure'],
+    })
+      .notNull()
+      .default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    providerId: text('provider_id'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    sentAt: tz('sent_at'),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('outbound_sms_conversation_idx').on(t.conversationId),
+    index('outbound_sms_phone_kind_created_idx').on(t.phoneE164, t.kind, t.createdAt),
+    index('outbound_sms_link_kind_created_idx').on(t.linkId, t.kind, t.createdAt),
+  ],
+);
+
+// Texts kept by the development transport for the /dev/phone page. Never used in production.
+export const devPhoneTexts = pgTable(
+  'dev_phone_texts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    outboundSmsId: uuid('outbound_sms_id').notNull().unique(),
+    phoneE164: text('phone_e164').notNull(),
+    body: text('body').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('dev_phone_texts_phone_idx').on(t.phoneE164, t.createdAt)],
+);
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    occurredAt: tz('occurred_at').notNull().defaultNow(),
+    type: text('type').notNull(),
+    actorType: text('actor_type', { enum: ['patient_link', 'staff', 'api_key', 'system', 'operator'] }).notNull(),
+    actorId: text('actor_id'),
+    organisationId: uuid('organisation_id'),
+    patientId: uuid('patient_id'),
+    conversationId: uuid('conversation_id'),
+    linkId: uuid('link_id'),
+    ip: text('ip'),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('audit_events_conversation_idx').on(t.conversationId, t.id),
+    index('audit_events_org_idx').on(t.organisationId, t.id),
+  ],
+);
+
+// Fixed-window counters shared by every app instance (@fastify/rate-limit store and our own limits).
+export const rateLimitHits = pgTable(
+  'rate_limit_hits',
+  {
+    key: text('key').notNull(),
+    windowStart: tz('window_start').notNull(),
+    hits: integer('hits').notNull().default(0),
+    expiresAt: tz('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.windowStart] }), index('rate_limit_hits_expires_idx').on(t.expiresAt)],
+);

@@ -1,0 +1,85 @@
+// Server-rendered pages: reply.page(template, context) renders a Nunjucks view with what every page
+// needs (the CSRF token, the service name). Error pages for humans and problem documents for the API
+// are produced here too, so a 5xx detail never reaches a page.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type nunjucks from 'nunjucks';
+import { AppError } from './errors.ts';
+
+export interface PageOptions {
+  status?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    page(template: string, context?: Record<string, unknown>, options?: PageOptions): FastifyReply;
+  }
+}
+
+export const SERVICE_NAME = 'Dovecote';
+
+export interface FieldError {
+  /** The id of the field the error belongs to, so the summary can link to it. */
+  href: string;
+  text: string;
+}
+
+/** Errors keyed by field name, shared by the error summary and the inline messages. */
+export type FormErrors = Record<string, FieldError>;
+
+export function errorList(errors: FormErrors | undefined): FieldError[] {
+  return errors ? Object.values(errors) : [];
+}
+
+function isApiRequest(request: FastifyRequest): boolean {
+  return request.url.startsWith('/api/');
+}
+
+export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: { views: nunjucks.Environment }) {
+  app.decorateReply('page', function page(this: FastifyReply, template: string, context = {}, options = {}) {
+    const errors = context.errors as FormErrors | undefined;
+    const html = opts.views.render(template, {
+      serviceName: SERVICE_NAME,
+      csrfToken: this.generateCsrf(),
+      errorList: errorList(errors),
+      ...context,
+    });
+    return this.status(options.status ?? 200)
+      .type('text/html; charset=utf-8')
+      .send(html);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    if (isApiRequest(request)) {
+      return reply.status(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404 });
+    }
+    return reply.page('errors/not-found.njk', { pageTitle: 'Page not found' }, { status: 404 });
+  });
+
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    let status = 500;
+    let title = 'Sorry, there is a problem with the service';
+    if (error instanceof AppError) {
+      status = error.status;
+      title = error.expose ? error.publicMessage : title;
+    } else if (error.code?.startsWith('FST_CSRF')) {
+      status = 403;
+      title = 'Your form could not be sent';
+    } else if (error.validation) {
+      status = 400;
+      title = 'The request is not valid';
+    } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode;
+      title = status === 413 ? 'The request is too large' : 'The request is not valid';
+    }
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    } else {
+      request.log.info({ errCode: (error as FastifyError).code, status }, 'request refused');
+    }
+    if (isApiRequest(request)) {
+      return reply.status(status).type('application/problem+json').send({ type: 'about:blank', title, status });
+    }
+    return reply.page('errors/error.njk', { pageTitle: title, status, csrfFailed: status === 403 && title.startsWith('Your form') }, { status });
+  });
+});

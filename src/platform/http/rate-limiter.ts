@@ -1,0 +1,43 @@
+// Fixed-window counters in the database, so every app instance shares them (DESIGN.md §4: nothing an
+// instance needs may live only in its memory). One upsert counts and reads in a single statement, so
+// concurrent requests cannot all see the same old count.
+import { sql } from 'drizzle-orm';
+import { queryRows, type Queryable } from '../db/client.ts';
+
+export interface RateLimitResult {
+  allowed: boolean;
+  hits: number;
+  /** Seconds until the current window ends. */
+  retryAfterSeconds: number;
+}
+
+export interface RateLimiter {
+  hit(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
+}
+
+export function createRateLimiter(db: Queryable, now: () => Date = () => new Date()): RateLimiter {
+  return {
+    async hit(key, max, windowSeconds) {
+      const windowMs = windowSeconds * 1000;
+      const t = now().getTime();
+      const windowStart = new Date(t - (t % windowMs));
+      const expiresAt = new Date(windowStart.getTime() + windowMs);
+      const [row] = await queryRows<{ hits: number }>(db, sql`
+        INSERT INTO rate_limit_hits (key, window_start, hits, expires_at)
+        VALUES (${key}, ${windowStart.toISOString()}, 1, ${expiresAt.toISOString()})
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1
+        RETURNING hits`);
+      const hits = Number(row!.hits);
+      return {
+        allowed: hits <= max,
+        hits,
+        retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)),
+      };
+    },
+  };
+}
+
+/** Old windows are useless; the maintenance job calls this. */
+export async function deleteExpiredRateLimitWindows(db: Queryable): Promise<void> {
+  await db.execute(sql`DELETE FROM rate_limit_hits WHERE expires_at < now()`);
+}

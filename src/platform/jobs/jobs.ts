@@ -1,0 +1,44 @@
+// Background jobs on pg-boss, in the same database as everything else. Jobs are enqueued inside the
+// transaction of the change that caused them: a rolled-back change enqueues nothing.
+import { sql } from 'drizzle-orm';
+import { PgBoss, fromDrizzle, fromPglite } from 'pg-boss';
+import type { Database, Queryable } from '../db/client.ts';
+
+export const QUEUES = {
+  sendSms: 'send-sms',
+} as const;
+
+export interface Jobs {
+  boss: PgBoss;
+  /** Enqueue on the given transaction (or database), so the job exists only if the change commits. */
+  send(queue: string, data: object, on: Queryable, options?: { startAfter?: number }): Promise<void>;
+  stop(options?: { graceful?: boolean; timeout?: number }): Promise<void>;
+}
+
+export async function startJobs(database: Database, opts: { supervise?: boolean } = {}): Promise<Jobs> {
+  const supervise = opts.supervise ?? true;
+  const boss =
+    database.kind === 'pglite'
+      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', supervise, schedule: false })
+      : new PgBoss({ connectionString: database.url!, max: 4, supervise, schedule: false });
+  boss.on('error', () => {
+    // Surfaced through /ready and the worker's own logging; an unhandled 'error' would crash the process.
+  });
+  await boss.start();
+  await boss.createQueue(QUEUES.sendSms, {
+    retryLimit: 8,
+    retryDelay: 5,
+    retryBackoff: true,
+    retryDelayMax: 600,
+    expireInSeconds: 120,
+  });
+  return {
+    boss,
+    async send(queue, data, on, options) {
+      await boss.send(queue, data, { ...options, db: fromDrizzle(on as never, sql as never) });
+    },
+        // On PostgreSQL pg-boss owns its pool and must close it; PGlite belongs to the app.
+    stop: (o) =>
+      boss.stop({ graceful: o?.graceful ?? true, timeout: o?.timeout ?? 10_000, close: database.kind === 'postgres' }),
+  };
+}

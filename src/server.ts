@@ -1,0 +1,77 @@
+// Process entry: load config, open and migrate the database, start jobs and the app, print where to
+// go, and shut down gracefully on SIGTERM/SIGINT.
+import pino from 'pino';
+import { loadConfig, ConfigError } from './config/config.ts';
+import { openDatabase } from './platform/db/client.ts';
+import { startJobs } from './platform/jobs/jobs.ts';
+import { loggerOptions } from './platform/logging/logger.ts';
+import { buildApp } from './app.ts';
+import { DEMO_STAFF, seedDemoData } from './dev/demo-data.ts';
+
+async function main() {
+  const startedAt = performance.now();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Dovecote cannot start: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = pino(loggerOptions(config.logLevel));
+
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+  try {
+    await database.migrate();
+  } catch (error) {
+    logger.fatal({ err: error }, 'database migration failed');
+    process.exit(1);
+  }
+  const jobs = await startJobs(database);
+  const seeded = config.demoData ? await seedDemoData(database.db, { isProduction: config.isProduction }) : false;
+
+  const app = await buildApp({ config, database, jobs, logger });
+  const stopWorkers = await app.startWorkers();
+  await app.listen({ port: config.port, host: config.host });
+
+  const base = config.publicBaseUrl;
+  const lines = [
+    '',
+    `Dovecote is running on ${database.kind === 'pglite' ? `the embedded database (${config.dataDir})` : 'PostgreSQL'} — started in ${Math.round(performance.now() - startedAt)} ms`,
+    `  Staff sign-in:   ${base}/staff/sign-in`,
+    ...(config.sms.provider === 'development' ? [`  Phone (texts):   ${base}/dev/phone`] : []),
+    `  API docs:        ${base}/api/docs`,
+    `  Health:          ${base}/health  ${base}/ready`,
+    ...(config.demoData ? [`  Demo staff:      ${DEMO_STAFF.email} / ${DEMO_STAFF.password}${seeded ? ' (demo data created)' : ''}`] : []),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    try {
+      await app.close(); // stops accepting, finishes in-flight requests
+      await stopWorkers();
+      await jobs.stop({ graceful: true, timeout: 15_000 });
+      await database.close();
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,27 @@
+// The composition root: the parts every service function may be handed. Services take what they need
+// from this (never a request or reply), so a test can build one with real or fake parts.
+import type { Config } from './config/config.ts';
+import type { Database, Db } from './platform/db/client.ts';
+import type { Jobs } from './platform/jobs/jobs.ts';
+import { createRateLimiter, type RateLimiter } from './platform/http/rate-limiter.ts';
+
+export interface Services {
+  config: Config;
+  database: Database;
+  db: Db;
+  jobs: Jobs;
+  now: () => Date;
+  rateLimiter: RateLimiter;
+}
+
+export function buildServices(deps: { config: Config; database: Database; jobs: Jobs; now?: () => Date }): Services {
+  const now = deps.now ?? (() => new Date());
+  return {
+    config: deps.config,
+    database: deps.database,
+    db: deps.database.db,
+    jobs: deps.jobs,
+    now,
+    rateLimiter: createRateLimiter(deps.database.db, now),
+  };
+}

@@ -1,0 +1,78 @@
+// Builds the real app on a fresh test database. Tests drive it with app.inject and assert the status
+// and the words the user sees.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config/config.ts';
+import { startJobs, type Jobs } from '../../src/platform/jobs/jobs.ts';
+import { buildApp } from '../../src/app.ts';
+import type { Services } from '../../src/services.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export const TEST_SECRETS = {
+  CODE_HMAC_KEYS: 'test1:dGVzdC1obWFjLWtleS10aGF0LWlzLWF0LWxlYXN0LTMyLWJ5dGVz',
+  COOKIE_SECRET: 'test-cookie-secret-that-is-long-enough-0123456789',
+};
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dovecote-test-')),
+    PUBLIC_BASE_URL: 'http://localhost:3000',
+    LOG_LEVEL: 'silent',
+    ...TEST_SECRETS,
+    ...overrides,
+  });
+}
+
+/** A clock the test can move. */
+export class TestClock {
+  private t: number;
+  constructor(start = Date.parse('2026-11-26T10:00:00Z')) {
+    this.t = start;
+  }
+  now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  services: Services;
+  jobs: Jobs;
+  testDatabase: TestDatabase;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  config?: Record<string, string>;
+  now?: () => Date;
+  /** Lines the app logs, for tests that check what reaches the logs. */
+  logLines?: string[];
+}
+
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const testDatabase = await createTestDatabase();
+  const config = testConfig(options.config);
+  const jobs = await startJobs(testDatabase.database, { supervise: false });
+  const logger = options.logLines
+    ? pino({ level: 'info' }, { write: (line: string) => void options.logLines!.push(line) })
+    : pino({ level: 'silent' });
+  const app = await buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger });
+  await app.ready();
+  return {
+    app,
+    services: app.services,
+    jobs,
+    testDatabase,
+    async close() {
+      await app.close();
+      await jobs.stop({ graceful: false, timeout: 1000 });
+      await testDatabase.database.close();
+      await testDatabase.drop();
+    },
+  };
+}
