@@ -1,0 +1,219 @@
+// Staff pages for messaging: find a patient, write and send a message, see a conversation, re-send or
+// revoke its link. HTTP only: parse, call one service function, render or redirect.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { FormErrors } from '../../platform/http/pages.ts';
+import { dateProblemMessage, parseDateOfBirth } from '../patients/identifiers.ts';
+import { nhsNumberSchema, type Patient } from '../patients/patients.service.ts';
+import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { MESSAGE_BODY_MAX } from './messages.service.ts';
+import {
+  composeForm,
+  findPatientsForStaff,
+  getPatientForStaff,
+  messageLinkPreview,
+  sendStaffMessage,
+  type PatientSearch,
+} from './staff-compose.service.ts';
+import { resendLink, revokeLink, viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
+import { LINK_EVENT_WORDS, maskedMobile, REPLY_MODE_WORDS, SMS_KIND_WORDS, smsStatusWords } from './staff-words.ts';
+
+const FIND_VIEW = 'messages/views/staff-find-patient.njk';
+const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
+const CONVERSATION_VIEW = 'messages/views/staff-conversation.njk';
+
+const patientParams = z.object({ patientId: z.string() });
+const conversationParams = z.object({ id: z.string() });
+const conversationQuery = z.object({ done: z.enum(['sent', 'resent', 'revoked']).optional().catch(undefined) });
+
+type Body = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function patientSummary(patient: Patient) {
+  return {
+    id: patient.id,
+    name: `${patient.givenName} ${patient.familyName}`,
+    nhsNumber: patient.nhsNumber,
+    dateOfBirth: patient.dateOfBirth,
+    mobile: maskedMobile(patient.mobileE164),
+  };
+}
+
+/** The search form's input as a search, or the errors to show. */
+function parseSearch(body: Body, today: Date): { search: PatientSearch } | { errors: FormErrors } {
+  if (body.searchBy === 'nhs-number') {
+    const nhs = nhsNumberSchema.safeParse(str(body.nhsNumber).slice(0, 40));
+    if (!nhs.success) {
+      const text = str(body.nhsNumber).trim() === '' ? 'Enter an NHS number' : 'Enter a valid 10-digit NHS number';
+      return { errors: { nhsNumber: { href: '#nhsNumber', text } } };
+    }
+    return { search: { by: 'nhs-number', nhsNumber: nhs.data } };
+  }
+  const errors: FormErrors = {};
+  const familyName = str(body.familyName).trim().slice(0, 100);
+  if (familyName === '') errors.familyName = { href: '#familyName', text: "Enter the patient's family name" };
+  const dob = parseDateOfBirth({ day: str(body['dob[day]']), month: str(body['dob[month]']), year: str(body['dob[year]']) }, today);
+  if (!dob.ok) {
+    const first = dob.problem.kind === 'missing' ? dob.problem.parts[0] : 'day';
+    const text =
+      dob.problem.kind === 'missing' && dob.problem.parts.length === 3
+        ? "Enter the patient's date of birth"
+        : dateProblemMessage(dob.problem, 'Date of birth');
+    errors.dob = { href: `#dob-${first}`, text };
+  }
+  if (Object.keys(errors).length > 0 || !dob.ok) return { errors };
+  return { search: { by: 'name-dob', familyName, dateOfBirth: dob.iso } };
+}
+
+function dobErrorParts(body: Body, errors: FormErrors | undefined): Record<string, boolean> {
+  if (!errors?.dob) return {};
+  const parts = ['day', 'month', 'year'].filter((p) => str(body[`dob[${p}]`]).trim() === '');
+  const all = parts.length === 0;
+  return { day: all || parts.includes('day'), month: all || parts.includes('month'), year: all || parts.includes('year') };
+}
+
+function conversationContext(view: ConversationForStaff) {
+  return {
+    conversation: { ...view.conversation, replyModeText: REPLY_MODE_WORDS[view.conversation.replyMode] },
+    patient: patientSummary(view.patient),
+    items: view.items,
+    texts: view.texts.map((t) => ({
+      ...t,
+      kindText: SMS_KIND_WORDS[t.kind] ?? t.kind,
+      to: maskedMobile(t.phoneE164),
+      status: smsStatusWords(t.status),
+    })),
+    events: view.events.map((e) => ({
+      ...e,
+      text: e.type === 'message.sent' && e.details.resent ? 'Link sent again' : (LINK_EVENT_WORDS[e.type] ?? e.type),
+    })),
+    link: view.link,
+    canRevoke: view.canRevoke,
+  };
+}
+
+export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
+  if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
+  const services = app.services;
+  const staffPage = (request: FastifyRequest) => staffLayout(currentStaff(request));
+
+  app.get('/staff/messages/new', { preHandler: requireStaff }, async (request, reply) => {
+    return reply.page(FIND_VIEW, { pageTitle: 'Find a patient', ...staffPage(request), values: {} });
+  });
+
+  // A POST, not a GET with a query string: NHS numbers and dates of birth must not end up in URLs,
+  // browser history or access logs.
+  app.post('/staff/messages/new', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const body = (request.body ?? {}) as Body;
+    const values = {
+      searchBy: body.searchBy === 'nhs-number' ? 'nhs-number' : 'name-dob',
+      nhsNumber: str(body.nhsNumber).slice(0, 40),
+      familyName: str(body.familyName).slice(0, 100),
+      dob: { day: str(body['dob[day]']).slice(0, 4), month: str(body['dob[month]']).slice(0, 4), year: str(body['dob[year]']).slice(0, 6) },
+    };
+    const parsed = parseSearch(body, services.now());
+    if ('errors' in parsed) {
+      return reply.page(
+        FIND_VIEW,
+        { pageTitle: 'Find a patient', ...staffPage(request), values, errors: parsed.errors, dobErrors: dobErrorParts(body, parsed.errors) },
+        { status: 400 },
+      );
+    }
+    const found = await findPatientsForStaff(services.db, staff.organisation.id, parsed.search);
+    return reply.page(FIND_VIEW, {
+      pageTitle: 'Find a patient',
+      ...staffPage(request),
+      values,
+      searched: true,
+      organisation: staff.organisation,
+      results: found.map(patientSummary),
+    });
+  });
+
+  app.get('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { patientId } = patientParams.parse(request.params);
+    const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
+    return reply.page(COMPOSE_VIEW, {
+      pageTitle: 'Write a message',
+      ...staffPage(request),
+      patient: patientSummary(patient),
+      preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
+      maxLength: MESSAGE_BODY_MAX,
+      values: {},
+    });
+  });
+
+  app.post('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { patientId } = patientParams.parse(request.params);
+    // The patient is checked first: another organisation's patient is a 404 whatever the form says.
+    const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
+    const body = (request.body ?? {}) as Body;
+    const parsed = composeForm.safeParse({ body: body.body, replyMode: body.replyMode });
+    if (!parsed.success) {
+      const errors: FormErrors = {};
+      for (const issue of parsed.error.issues) {
+        const field = String(issue.path[0]);
+        if (errors[field]) continue;
+        if (field === 'body') errors.body = { href: '#body', text: issue.message };
+        if (field === 'replyMode') errors.replyMode = { href: '#replyMode', text: issue.message };
+      }
+      return reply.page(
+        COMPOSE_VIEW,
+        {
+          pageTitle: 'Write a message',
+          ...staffPage(request),
+          patient: patientSummary(patient),
+          preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
+          maxLength: MESSAGE_BODY_MAX,
+          values: { body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) },
+          errors,
+        },
+        { status: 400 },
+      );
+    }
+    const sent = await sendStaffMessage(services, {
+      ...parsed.data,
+      organisationId: staff.organisation.id,
+      staffId: staff.user.id,
+      patientId: patient.id,
+      ip: request.ip,
+    });
+    return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+  });
+
+  app.get('/staff/conversations/:id', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const { done } = conversationQuery.parse(request.query ?? {});
+    const view = await viewConversation(services, {
+      organisationId: staff.organisation.id,
+      staffId: staff.user.id,
+      conversationId: id,
+      ip: request.ip,
+    });
+    const context = conversationContext(view);
+    return reply.page(CONVERSATION_VIEW, {
+      pageTitle: `Conversation with ${context.patient.name}`,
+      ...staffPage(request),
+      ...context,
+      done,
+    });
+  });
+
+  app.post('/staff/conversations/:id/resend', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    await resendLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
+    return reply.redirect(`/staff/conversations/${id}?done=resent`, 303);
+  });
+
+  app.post('/staff/conversations/:id/revoke', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    await revokeLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
+    return reply.redirect(`/staff/conversations/${id}?done=revoked`, 303);
+  });
+}

@@ -1,0 +1,67 @@
+// The HTTP side of staff sessions: the cookie, and the preHandler that puts the signed-in staff member
+// and their organisation on the request (or sends the browser to the sign-in page).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { loadStaffSession, STAFF_SESSION_ABSOLUTE_MS, type StaffContext } from './staff-sessions.service.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by requireStaff on staff routes; null elsewhere. */
+    staff: StaffContext | null;
+  }
+}
+
+export const STAFF_COOKIE = '__Host-dovecote-staff';
+export const STAFF_SIGN_IN_PATH = '/staff/sign-in';
+
+const cookieOptions = { path: '/', httpOnly: true, secure: true, sameSite: 'lax' } as const;
+
+export function setStaffCookie(reply: FastifyReply, token: string): void {
+  reply.setCookie(STAFF_COOKIE, token, { ...cookieOptions, maxAge: STAFF_SESSION_ABSOLUTE_MS / 1000 });
+}
+
+export function clearStaffCookie(reply: FastifyReply): void {
+  reply.clearCookie(STAFF_COOKIE, cookieOptions);
+}
+
+export function presentedStaffToken(request: FastifyRequest): string | undefined {
+  const value = request.cookies[STAFF_COOKIE];
+  return value ? value : undefined;
+}
+
+/** preHandler for every staff page: no live session → the sign-in page. */
+export async function requireStaff(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const token = presentedStaffToken(request);
+  const staff = token ? await loadStaffSession(request.server.services.db, token, request.server.services.now()) : null;
+  if (!staff) {
+    if (token) clearStaffCookie(reply);
+    // Returning the reply tells Fastify it has been sent: the route handler does not run.
+    return reply.redirect(STAFF_SIGN_IN_PATH, 303);
+  }
+  request.staff = staff;
+  return undefined;
+}
+
+/** The signed-in staff member; only call on routes behind requireStaff. */
+export function currentStaff(request: FastifyRequest): StaffContext {
+  if (!request.staff) throw new Error('currentStaff called on a route without requireStaff');
+  return request.staff;
+}
+
+/** What layout.njk needs on every staff page: the home link and the account area. */
+export function staffLayout(staff: StaffContext | null): Record<string, unknown> {
+  return {
+    homeHref: '/staff',
+    footerLinks: [{ href: '/help', text: 'How secure links work for patients' }],
+    ...(staff
+      ? {
+          account: {
+            ariaLabel: 'Your account',
+            items: [
+              { text: `${staff.user.name}, ${staff.organisation.name}`, icon: true },
+              { href: '/staff/sign-out', text: 'Sign out' },
+            ],
+          },
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,86 @@
+// Staff sessions live on the server (DESIGN.md §3, OWASP ASVS V3): the cookie carries a 256-bit random
+// token and the database keeps only its SHA-256, so a leaked table hands out no live sessions. A session
+// ends after 30 minutes without use or 12 hours after sign-in, whichever comes first.
+import { eq, lt, or } from 'drizzle-orm';
+import { organisations, staffSessions, staffUsers } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import { newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
+
+export const STAFF_SESSION_IDLE_MS = 30 * 60_000;
+export const STAFF_SESSION_ABSOLUTE_MS = 12 * 60 * 60_000;
+/** lastSeenAt is only rewritten when it is older than this, to spare a write on every page. */
+const TOUCH_AFTER_MS = 60_000;
+
+export interface StaffContext {
+  sessionTokenHash: string;
+  user: { id: string; name: string; email: string };
+  organisation: { id: string; name: string; odsCode: string; contactPhone: string };
+}
+
+/** Starts a session and returns the token for the cookie (the only place it exists). */
+export async function createStaffSession(on: Queryable, staffUserId: string, now: Date): Promise<string> {
+  const token = newSecret(32);
+  await on.insert(staffSessions).values({
+    tokenHash: sha256Hex(token),
+    staffUserId,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: new Date(now.getTime() + STAFF_SESSION_ABSOLUTE_MS),
+  });
+  return token;
+}
+
+/**
+ * The staff member behind a cookie token, or null when there is no live session. An expired session
+ * is deleted on sight; a live one has its idle clock restarted.
+ */
+export async function loadStaffSession(on: Queryable, token: string, now: Date): Promise<StaffContext | null> {
+  if (!token || token.length > 128) return null;
+  const tokenHash = sha256Hex(token);
+  const [row] = await on
+    .select({
+      session: staffSessions,
+      user: { id: staffUsers.id, name: staffUsers.name, email: staffUsers.email },
+      organisation: {
+        id: organisations.id,
+        name: organisations.name,
+        odsCode: organisations.odsCode,
+        contactPhone: organisations.contactPhone,
+      },
+    })
+    .from(staffSessions)
+    .innerJoin(staffUsers, eq(staffUsers.id, staffSessions.staffUserId))
+    .innerJoin(organisations, eq(organisations.id, staffUsers.organisationId))
+    .where(eq(staffSessions.tokenHash, tokenHash));
+  if (!row) return null;
+  const t = now.getTime();
+  const idleFor = t - row.session.lastSeenAt.getTime();
+  if (row.session.expiresAt.getTime() <= t || idleFor >= STAFF_SESSION_IDLE_MS) {
+    await deleteStaffSession(on, token);
+    return null;
+  }
+  if (idleFor >= TOUCH_AFTER_MS) {
+    await on.update(staffSessions).set({ lastSeenAt: now }).where(eq(staffSessions.tokenHash, tokenHash));
+  }
+  return { sessionTokenHash: tokenHash, user: row.user, organisation: row.organisation };
+}
+
+export async function deleteStaffSession(on: Queryable, token: string): Promise<void> {
+  await on.delete(staffSessions).where(eq(staffSessions.tokenHash, sha256Hex(token)));
+}
+
+/** Sessions past either timeout; for the maintenance job. */
+export async function deleteExpiredStaffSessions(on: Queryable, now: Date): Promise<number> {
+  const rows = await on
+    .delete(staffSessions)
+    .where(
+      or(lt(staffSessions.expiresAt, now), lt(staffSessions.lastSeenAt, new Date(now.getTime() - STAFF_SESSION_IDLE_MS))),
+    )
+    .returning({ tokenHash: staffSessions.tokenHash });
+  return rows.length;
+}
+
+/** Every session of one staff member (e.g. when an operator disables the account). */
+export async function deleteSessionsOfStaff(on: Queryable, staffUserId: string): Promise<void> {
+  await on.delete(staffSessions).where(eq(staffSessions.staffUserId, staffUserId));
+}

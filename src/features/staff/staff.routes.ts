@@ -1,0 +1,95 @@
+// Staff pages: sign in, sign out and the inbox. Parsing and rendering only; the rules are in
+// staff-auth.service.ts, staff-sessions.service.ts and staff-inbox.service.ts.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { FormErrors } from '../../platform/http/pages.ts';
+import { REPLY_MODE_WORDS, smsStatusWords } from '../messages/staff-words.ts';
+import { signIn, signInForm, signOut } from './staff-auth.service.ts';
+import { listInbox } from './staff-inbox.service.ts';
+import {
+  clearStaffCookie,
+  currentStaff,
+  presentedStaffToken,
+  requireStaff,
+  setStaffCookie,
+  staffLayout,
+} from './staff-session.hooks.ts';
+
+const SIGN_IN_VIEW = 'staff/views/sign-in.njk';
+const inboxQuery = z.object({ page: z.coerce.number().int().min(1).max(10_000).catch(1).default(1) });
+
+function tooManyAttemptsText(minutes: number): string {
+  return `Too many attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
+}
+
+export async function staffRoutes(app: FastifyInstance): Promise<void> {
+  if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
+  const services = app.services;
+
+  app.get('/staff/sign-in', async (_request, reply) => {
+    return reply.page(SIGN_IN_VIEW, { pageTitle: 'Sign in', ...staffLayout(null), values: {} });
+  });
+
+  app.post('/staff/sign-in', async (request, reply) => {
+    const raw = (request.body ?? {}) as Record<string, unknown>;
+    const values = { email: typeof raw.email === 'string' ? raw.email.slice(0, 254) : '' };
+    const parsed = signInForm.safeParse({ email: raw.email, password: raw.password });
+    if (!parsed.success) {
+      const errors: FormErrors = {};
+      for (const issue of parsed.error.issues) {
+        const field = String(issue.path[0]);
+        if (!errors[field] && (field === 'email' || field === 'password')) errors[field] = { href: `#${field}`, text: issue.message };
+      }
+      return reply.page(SIGN_IN_VIEW, { pageTitle: 'Sign in', ...staffLayout(null), values, errors }, { status: 400 });
+    }
+    const result = await signIn(services, { ...parsed.data, ip: request.ip, presentedSessionToken: presentedStaffToken(request) });
+    if (result.outcome === 'signed-in') {
+      setStaffCookie(reply, result.token);
+      return reply.redirect('/staff', 303);
+    }
+    // Whatever session came with a failed attempt is not touched; the browser keeps it or not.
+    const text =
+      result.outcome === 'too-many-attempts'
+        ? tooManyAttemptsText(result.retryAfterMinutes)
+        : 'Enter a correct email address and password';
+    return reply.page(
+      SIGN_IN_VIEW,
+      { pageTitle: 'Sign in', ...staffLayout(null), values, errors: { email: { href: '#email', text } }, tooManyAttempts: result.outcome === 'too-many-attempts' },
+      { status: result.outcome === 'too-many-attempts' ? 429 : 401 },
+    );
+  });
+
+  app.get('/staff/sign-out', { preHandler: requireStaff }, async (request, reply) => {
+    return reply.page('staff/views/sign-out.njk', { pageTitle: 'Sign out', ...staffLayout(currentStaff(request)) });
+  });
+
+  app.post('/staff/sign-out', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    await signOut(services, {
+      token: presentedStaffToken(request)!,
+      staffUserId: staff.user.id,
+      organisationId: staff.organisation.id,
+      ip: request.ip,
+    });
+    clearStaffCookie(reply);
+    request.staff = null;
+    return reply.page('staff/views/signed-out.njk', { pageTitle: 'You have signed out', ...staffLayout(null) });
+  });
+
+  app.get('/staff', { preHandler: requireStaff }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { page } = inboxQuery.parse(request.query ?? {});
+    const inbox = await listInbox(services.db, staff.organisation.id, page);
+    return reply.page('staff/views/inbox.njk', {
+      pageTitle: 'Conversations',
+      ...staffLayout(staff),
+      organisation: staff.organisation,
+      inbox: {
+        ...inbox,
+        rows: inbox.rows.map((r) => ({ ...r, replyModeText: REPLY_MODE_WORDS[r.replyMode], status: smsStatusWords(r.smsStatus) })),
+      },
+      previousUrl: inbox.hasPrevious ? `/staff?page=${inbox.page - 1}` : undefined,
+      nextUrl: inbox.hasNext ? `/staff?page=${inbox.page + 1}` : undefined,
+    });
+  });
+}

@@ -1,0 +1,81 @@
+// Signing staff in through the real pages, for tests that need a staff session. The browser tests use
+// the UI itself; these use app.inject with a cookie jar.
+import assert from 'node:assert/strict';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { CookieJar, csrfFrom } from './factories.ts';
+
+export const STAFF_COOKIE_NAME = '__Host-dovecote-staff';
+
+/** Signs in with email and password; the jar then carries the session and CSRF cookies. */
+export async function signInAsStaff(app: FastifyInstance, email: string, password: string, jar = new CookieJar()): Promise<CookieJar> {
+  const page = await app.inject({ method: 'GET', url: '/staff/sign-in', headers: { cookie: jar.header() } });
+  jar.store(page.headers['set-cookie']);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/staff/sign-in',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ _csrf: csrfFrom(page.body), email, password }).toString(),
+  });
+  assert.equal(res.statusCode, 303, `sign-in failed with ${res.statusCode}`);
+  assert.equal(res.headers.location, '/staff');
+  jar.store(res.headers['set-cookie']);
+  assert.ok(jar.get(STAFF_COOKIE_NAME), 'no staff session cookie after sign-in');
+  return jar;
+}
+
+/** GET with the jar's cookies; new cookies are kept. */
+export async function staffGet(app: FastifyInstance, jar: CookieJar, url: string): Promise<LightMyRequestResponse> {
+  const res = await app.inject({ method: 'GET', url, headers: { cookie: jar.header() } });
+  jar.store(res.headers['set-cookie']);
+  return res;
+}
+
+/** A CSRF token valid for the jar's CSRF cookie (any page's form carries one). */
+export async function csrfTokenFor(app: FastifyInstance, jar: CookieJar): Promise<string> {
+  const res = await staffGet(app, jar, '/staff/sign-in');
+  return csrfFrom(res.body);
+}
+
+/**
+ * POST a form with the jar's cookies. The CSRF token is fetched unless `_csrf` is given (pass
+ * `_csrf: null` to send none at all).
+ */
+export async function staffPost(
+  app: FastifyInstance,
+  jar: CookieJar,
+  url: string,
+  form: Record<string, string | null> = {},
+): Promise<LightMyRequestResponse> {
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(form)) if (v !== null) fields[k] = v;
+  if (!('_csrf' in form)) fields._csrf = await csrfTokenFor(app, jar);
+  const res = await app.inject({
+    method: 'POST',
+    url,
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(fields).toString(),
+  });
+  jar.store(res.headers['set-cookie']);
+  return res;
+}
+
+/** The words on a page, without tags and with whitespace collapsed, for asserting what people read. */
+export function pageText(html: string): string {
+  return html
+    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** The texts of the error summary's links, in order. */
+export function errorSummaryItems(html: string): string[] {
+  const summary = /class="nhsuk-error-summary"[\s\S]*?<\/ul>/.exec(html)?.[0] ?? '';
+  return [...summary.matchAll(/<a href="(#[^"]+)">([\s\S]*?)<\/a>/g)].map((m) => `${m[1]} ${pageText(m[2]!)}`);
+}
