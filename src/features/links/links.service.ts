@@ -1,6 +1,6 @@
 // Secure links: a 128-bit token in the URL opens one conversation, after verification. Only the
 // token's SHA-256 is stored; the token itself exists only in the text message that carries it.
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newLinkToken, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -47,4 +47,94 @@ export async function revokeConversationLinks(on: Queryable, conversationId: str
     .where(and(eq(links.conversationId, conversationId), isNull(links.revokedAt)))
     .returning({ id: links.id });
   return rows.length;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Resolving a link for the patient, and the counters and trust it carries. The rules (how many wrong
+// dates of birth, for how long a lock lasts) live in the verification feature; these are the
+// statements, each a single UPDATE so concurrent requests cannot both read an old count.
+
+export const DOB_FAILURES_IN_A_ROW_LIMIT = 5;
+export const DOB_FAILURES_TOTAL_LIMIT = 10;
+export const DOB_LOCK_MINUTES = 30;
+
+export type LinkStatus =
+  | { kind: 'open' }
+  | { kind: 'expired' }
+  | { kind: 'revoked' }
+  | { kind: 'locked'; until: Date | null; permanently: boolean };
+
+/** Revoked before expired (staff acted); locks only matter on a live link. */
+export function linkStatus(link: Link, now: Date): LinkStatus {
+  if (link.revokedAt) return { kind: 'revoked' };
+  if (link.expiresAt.getTime() <= now.getTime()) return { kind: 'expired' };
+  if (link.lockedPermanentlyAt) return { kind: 'locked', until: null, permanently: true };
+  if (link.lockedUntil && link.lockedUntil.getTime() > now.getTime()) {
+    return { kind: 'locked', until: link.lockedUntil, permanently: false };
+  }
+  return { kind: 'open' };
+}
+
+function notLocked(now: Date) {
+  return and(isNull(links.lockedPermanentlyAt), or(isNull(links.lockedUntil), lte(links.lockedUntil, now)));
+}
+
+/**
+ * One wrong date of birth, counted atomically. Reaching the in-a-row limit locks the link for
+ * DOB_LOCK_MINUTES and starts a new run of tries; reaching the total limit locks it until staff
+ * re-send. Returns undefined when the link was already locked (a concurrent request got there first).
+ */
+export async function recordDobFailure(on: Queryable, linkId: string, now: Date): Promise<Link | undefined> {
+  const lockUntil = new Date(now.getTime() + DOB_LOCK_MINUTES * 60_000);
+  const reachesRow = sql`${links.dobFailuresInARow} + 1 >= ${DOB_FAILURES_IN_A_ROW_LIMIT}`;
+  const reachesTotal = sql`${links.dobFailuresTotal} + 1 >= ${DOB_FAILURES_TOTAL_LIMIT}`;
+  const [row] = await on
+    .update(links)
+    .set({
+      dobFailuresInARow: sql`CASE WHEN ${reachesRow} THEN 0 ELSE ${links.dobFailuresInARow} + 1 END`,
+      dobFailuresTotal: sql`${links.dobFailuresTotal} + 1`,
+      lockedUntil: sql`CASE WHEN ${reachesRow} THEN ${lockUntil.toISOString()}::timestamptz ELSE ${links.lockedUntil} END`,
+      lockedPermanentlyAt: sql`CASE WHEN ${reachesTotal} THEN ${now.toISOString()}::timestamptz ELSE NULL END`,
+    })
+    .where(and(eq(links.id, linkId), notLocked(now)))
+    .returning();
+  return row;
+}
+
+/** A right date of birth ends the run of wrong ones (the total stays). Undefined when locked. */
+export async function resetDobFailuresInARow(on: Queryable, linkId: string, now: Date): Promise<Link | undefined> {
+  const [row] = await on
+    .update(links)
+    .set({ dobFailuresInARow: 0 })
+    .where(and(eq(links.id, linkId), notLocked(now)))
+    .returning();
+  return row;
+}
+
+/** The first device to pass the check: only if no device is trusted yet (a race has one winner). */
+export async function trustFirstDevice(on: Queryable, linkId: string, deviceHash: string, now: Date): Promise<boolean> {
+  const rows = await on
+    .update(links)
+    .set({ trustedDeviceHash: deviceHash, trustedAt: now })
+    .where(and(eq(links.id, linkId), isNull(links.trustedDeviceHash)))
+    .returning({ id: links.id });
+  return rows.length === 1;
+}
+
+/** This device replaces whichever device was trusted before (after a right security code). */
+export async function replaceTrustedDevice(on: Queryable, linkId: string, deviceHash: string, now: Date): Promise<void> {
+  await on.update(links).set({ trustedDeviceHash: deviceHash, trustedAt: now }).where(eq(links.id, linkId));
+}
+
+/**
+ * A browser's device cookie is replaced whenever it earns trust; links that trusted its old value
+ * follow it to the new one, so one browser stays trusted for every link it had proved itself on.
+ */
+export async function moveDeviceTrust(on: Queryable, oldHash: string, newHash: string): Promise<void> {
+  await on.update(links).set({ trustedDeviceHash: newHash }).where(eq(links.trustedDeviceHash, oldHash));
+}
+
+export async function getLink(on: Queryable, id: string): Promise<Link | undefined> {
+  const [row] = await on.select().from(links).where(eq(links.id, id));
+  return row;
 }

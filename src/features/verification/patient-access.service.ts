@@ -1,0 +1,108 @@
+// The seam of DESIGN.md §2: "may this browser open this conversation now?". Everything behind a link
+// (messages today; questionnaires, bookings and documents later) asks this and nothing else; it knows
+// nothing of what the conversation holds.
+import { eq } from 'drizzle-orm';
+import { conversations, organisations, patients, links } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import { LINK_TOKEN_PATTERN, sha256Hex } from '../../platform/crypto/tokens.ts';
+import type { Services } from '../../services.ts';
+import { linkStatus, type Link, type LinkStatus } from '../links/links.service.ts';
+import type { AuditActor } from '../audit/audit.service.ts';
+import { checkPatientSession, type PatientSession, type PatientSessionState } from './patient-sessions.service.ts';
+
+/** Link look-ups per IP address per minute (DESIGN.md §3: guessing is hopeless, and still limited). */
+export const LINK_LOOKUPS_PER_MINUTE = 60;
+
+export interface LinkContext {
+  link: Link;
+  conversation: { id: string; organisationId: string; patientId: string; replyMode: 'none' | 'once' | 'conversation'; createdAt: Date };
+  organisation: { id: string; name: string; contactPhone: string };
+  /** Only what verification needs; never shown on a page. */
+  patient: { id: string; dateOfBirth: string };
+}
+
+export type LinkLookup =
+  | { kind: 'rate_limited'; retryAt: Date }
+  | { kind: 'unknown' }
+  | { kind: 'found'; context: LinkContext; status: LinkStatus };
+
+async function loadLinkContext(on: Queryable, token: string): Promise<LinkContext | undefined> {
+  const [row] = await on
+    .select({
+      link: links,
+      conversation: {
+        id: conversations.id,
+        organisationId: conversations.organisationId,
+        patientId: conversations.patientId,
+        replyMode: conversations.replyMode,
+        createdAt: conversations.createdAt,
+      },
+      organisation: { id: organisations.id, name: organisations.name, contactPhone: organisations.contactPhone },
+      patient: { id: patients.id, dateOfBirth: patients.dateOfBirth },
+    })
+    .from(links)
+    .innerJoin(conversations, eq(conversations.id, links.conversationId))
+    .innerJoin(organisations, eq(organisations.id, conversations.organisationId))
+    .innerJoin(patients, eq(patients.id, conversations.patientId))
+    .where(eq(links.tokenHash, sha256Hex(token)));
+  return row;
+}
+
+/** Rate-limited per IP; a token that cannot be a link token is unknown without a database look-up. */
+export async function lookUpLink(services: Services, token: string, ip: string): Promise<LinkLookup> {
+  const limit = await services.rateLimiter.hit(`link-lookup:${ip}`, LINK_LOOKUPS_PER_MINUTE, 60);
+  if (!limit.allowed) {
+    return { kind: 'rate_limited', retryAt: new Date(services.now().getTime() + limit.retryAfterSeconds * 1000) };
+  }
+  if (!LINK_TOKEN_PATTERN.test(token)) return { kind: 'unknown' };
+  const context = await loadLinkContext(services.db, token);
+  if (!context) return { kind: 'unknown' };
+  return { kind: 'found', context, status: linkStatus(context.link, services.now()) };
+}
+
+export function patientActor(context: LinkContext, ip: string | null): AuditActor {
+  return { type: 'patient_link', id: context.link.id, ip };
+}
+
+/** The audit fields every patient event carries. */
+export function auditSubject(context: LinkContext) {
+  return {
+    organisationId: context.organisation.id,
+    patientId: context.patient.id,
+    conversationId: context.conversation.id,
+    linkId: context.link.id,
+  };
+}
+
+export type AccessProblem =
+  | { kind: 'rate_limited'; retryAt: Date }
+  | { kind: 'unknown' }
+  | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
+  /** No session for this link: start again at the date of birth. */
+  | { kind: 'no_session'; context: LinkContext }
+  /** A session for this link timed out: start again, and say why. */
+  | { kind: 'session_expired'; context: LinkContext }
+  /** The session is in another state (awaiting a code, or already verified). */
+  | { kind: 'wrong_state'; context: LinkContext; state: PatientSessionState };
+
+export type PatientAccess = { kind: 'ok'; context: LinkContext; session: PatientSession } | AccessProblem;
+
+/**
+ * May the browser holding this session cookie go on with this link? The link must be live (a lock
+ * only stops new dates of birth: a browser already verified carries on), and the session must be
+ * live, made for this link and in the state the page needs.
+ */
+export async function checkPatientAccess(
+  services: Services,
+  input: { token: string; sessionToken?: string; ip: string; need: PatientSessionState },
+): Promise<PatientAccess> {
+  const lookup = await lookUpLink(services, input.token, input.ip);
+  if (lookup.kind !== 'found') return lookup;
+  const { context, status } = lookup;
+  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  const session = await checkPatientSession(services.db, input.sessionToken, context.link.id, services.now());
+  if (session.kind === 'none') return { kind: 'no_session', context };
+  if (session.kind === 'expired') return { kind: 'session_expired', context };
+  if (session.session.state !== input.need) return { kind: 'wrong_state', context, state: session.session.state };
+  return { kind: 'ok', context, session: session.session };
+}

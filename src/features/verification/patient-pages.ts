@@ -1,0 +1,109 @@
+// HTTP helpers shared by every page behind a link: the cookies, and the page for each reason a browser
+// may not go on (unknown link, gone, locked, too many look-ups, no session). Routes only.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../services.ts';
+import type { AccessProblem, LinkContext } from './patient-access.service.ts';
+import type { CodeLimit } from './security-codes.service.ts';
+import type { Locked } from './verification.service.ts';
+import { describeWait } from './wait-times.ts';
+
+export const SESSION_COOKIE = '__Host-dovecote-session';
+export const DEVICE_COOKIE = '__Host-dovecote-device';
+/** Browsers cap cookie lifetimes at 400 days (RFC 6265bis). */
+export const DEVICE_COOKIE_MAX_AGE_SECONDS = 400 * 24 * 60 * 60;
+
+const cookieBase = { path: '/', httpOnly: true, secure: true, sameSite: 'lax' } as const;
+
+export function sessionCookieOf(request: FastifyRequest): string | undefined {
+  return request.cookies[SESSION_COOKIE] || undefined;
+}
+
+export function deviceCookieOf(request: FastifyRequest): string | undefined {
+  return request.cookies[DEVICE_COOKIE] || undefined;
+}
+
+/** A session cookie (no Max-Age): the server ends the session; the browser forgets it on close. */
+export function setSessionCookie(reply: FastifyReply, token: string): void {
+  reply.setCookie(SESSION_COOKIE, token, cookieBase);
+}
+
+export function clearSessionCookie(reply: FastifyReply): void {
+  reply.clearCookie(SESSION_COOKIE, cookieBase);
+}
+
+export function setDeviceCookie(reply: FastifyReply, token: string): void {
+  reply.setCookie(DEVICE_COOKIE, token, { ...cookieBase, maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS });
+}
+
+export function organisationOf(context: LinkContext) {
+  return { name: context.organisation.name, contactPhone: context.organisation.contactPhone };
+}
+
+export function tooManyLookupsPage(reply: FastifyReply, services: Services, retryAt: Date): FastifyReply {
+  const wait = describeWait(services.now(), retryAt);
+  reply.header('Retry-After', String(wait.retryAfterSeconds));
+  return reply.page('verification/views/too-many-requests.njk', { pageTitle: 'You have tried to open links too many times', wait }, { status: 429 });
+}
+
+export function unknownLinkPage(reply: FastifyReply): FastifyReply {
+  return reply.page('verification/views/unknown-link.njk', { pageTitle: 'We cannot find this link' }, { status: 404 });
+}
+
+export function goneLinkPage(reply: FastifyReply, context: LinkContext, reason: 'expired' | 'revoked'): FastifyReply {
+  return reply.page(
+    'verification/views/link-gone.njk',
+    {
+      pageTitle: reason === 'expired' ? 'This link has expired' : 'This link no longer works',
+      reason,
+      organisation: organisationOf(context),
+    },
+    { status: 410 },
+  );
+}
+
+export function lockedLinkPage(reply: FastifyReply, services: Services, context: LinkContext, lock: Locked): FastifyReply {
+  const wait = lock.until && !lock.permanently ? describeWait(services.now(), lock.until) : undefined;
+  if (wait) reply.header('Retry-After', String(wait.retryAfterSeconds));
+  return reply.page(
+    'verification/views/link-locked.njk',
+    { pageTitle: 'This link is locked', permanently: lock.permanently, wait, organisation: organisationOf(context) },
+    { status: 423 },
+  );
+}
+
+export function codeLimitPage(
+  reply: FastifyReply,
+  services: Services,
+  token: string,
+  context: LinkContext,
+  limit: Extract<CodeLimit, { ok: false }>,
+  options: { codeLive: boolean },
+): FastifyReply {
+  const wait = describeWait(services.now(), limit.retryAt);
+  reply.header('Retry-After', String(wait.retryAfterSeconds));
+  const pageTitle = limit.limit === 'wait' ? 'You need to wait before you can get a new security code' : 'You have asked for too many security codes';
+  return reply.page(
+    'verification/views/code-limit.njk',
+    { pageTitle, limit: limit.limit, wait, token, codeLive: options.codeLive, organisation: organisationOf(context) },
+    { status: 429 },
+  );
+}
+
+/** The page or redirect for each reason a browser may not go on with a link. */
+export function accessProblemReply(reply: FastifyReply, services: Services, token: string, problem: AccessProblem): FastifyReply {
+  switch (problem.kind) {
+    case 'rate_limited':
+      return tooManyLookupsPage(reply, services, problem.retryAt);
+    case 'unknown':
+      return unknownLinkPage(reply);
+    case 'gone':
+      return goneLinkPage(reply, problem.context, problem.reason);
+    case 'no_session':
+      return reply.redirect(`/${token}`, 303);
+    case 'session_expired':
+      clearSessionCookie(reply);
+      return reply.redirect(`/${token}?session=expired`, 303);
+    case 'wrong_state':
+      return reply.redirect(problem.state === 'verified' ? `/${token}/message` : `/${token}/code`, 303);
+  }
+}

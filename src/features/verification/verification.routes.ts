@@ -1,0 +1,238 @@
+// The patient's way in: GET/POST /:token (date of birth), GET/POST /:token/code (security code),
+// POST /:token/code/resend, and GET /help. HTTP only: parse, call one service function, render.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import type { FormErrors } from '../../platform/http/pages.ts';
+import { dateProblemMessage, type DateProblem } from '../patients/identifiers.ts';
+import type { LinkContext } from './patient-access.service.ts';
+import { openLink, requestNewCode, showCodePage, submitDateOfBirth, submitSecurityCode } from './verification.service.ts';
+import {
+  accessProblemReply,
+  codeLimitPage,
+  deviceCookieOf,
+  goneLinkPage,
+  lockedLinkPage,
+  organisationOf,
+  sessionCookieOf,
+  setDeviceCookie,
+  setSessionCookie,
+  tooManyLookupsPage,
+  unknownLinkPage,
+} from './patient-pages.ts';
+
+const tokenParams = z.object({ token: z.string() });
+/** Form fields arrive as strings; anything else (repeated fields) counts as empty. */
+const formText = z.preprocess((v) => (typeof v === 'string' ? v : ''), z.string());
+const dateOfBirthForm = z.object({
+  'dob[day]': formText,
+  'dob[month]': formText,
+  'dob[year]': formText,
+  'dob-day': formText,
+  'dob-month': formText,
+  'dob-year': formText,
+});
+const codeForm = z.object({ code: formText });
+const dobQuery = z.object({ session: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
+const codeQuery = z.object({ sent: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
+
+type DobValues = { day: string; month: string; year: string };
+
+function dobErrors(problem: DateProblem): { errors: FormErrors; errorParts: string[] } {
+  const errorParts = problem.kind === 'missing' ? problem.parts : ['day', 'month', 'year'];
+  return { errors: { dob: { href: `#dob-${errorParts[0]}`, text: dateProblemMessage(problem) } }, errorParts };
+}
+
+function renderDateOfBirth(
+  reply: FastifyReply,
+  token: string,
+  context: LinkContext,
+  extra: { values?: DobValues; errors?: FormErrors; errorParts?: string[]; sessionExpired?: boolean } = {},
+  status = 200,
+) {
+  return reply.page(
+    'verification/views/date-of-birth.njk',
+    {
+      pageTitle: 'What is your date of birth?',
+      token,
+      organisation: organisationOf(context),
+      values: extra.values ?? { day: '', month: '', year: '' },
+      errors: extra.errors,
+      errorParts: extra.errorParts ?? [],
+      sessionExpired: extra.sessionExpired ?? false,
+    },
+    { status },
+  );
+}
+
+function renderCodePage(
+  reply: FastifyReply,
+  token: string,
+  context: LinkContext,
+  phoneEnding: string,
+  extra: { errors?: FormErrors; resent?: boolean; noCode?: boolean } = {},
+  status = 200,
+) {
+  return reply.page(
+    'verification/views/check-your-phone.njk',
+    {
+      pageTitle: 'Check your phone',
+      token,
+      organisation: organisationOf(context),
+      phoneEnding,
+      errors: extra.errors,
+      resent: extra.resent ?? false,
+      noCode: extra.noCode ?? false,
+    },
+    { status },
+  );
+}
+
+export async function verificationRoutes(app: FastifyInstance) {
+  const services = app.services;
+
+  app.get('/help', async (_request, reply) => {
+    return reply.page('verification/views/help.njk', { pageTitle: 'How secure links work' });
+  });
+
+  app.get('/:token', async (request, reply) => {
+    const { token } = tokenParams.parse(request.params);
+    const query = dobQuery.parse(request.query);
+    const result = await openLink(services, { token, ip: request.ip });
+    switch (result.kind) {
+      case 'rate_limited':
+        return tooManyLookupsPage(reply, services, result.retryAt);
+      case 'unknown':
+        return unknownLinkPage(reply);
+      case 'gone':
+        return goneLinkPage(reply, result.context, result.reason);
+      case 'locked':
+        return lockedLinkPage(reply, services, result.context, result.lock);
+      case 'ask_date_of_birth':
+        return renderDateOfBirth(reply, token, result.context, { sessionExpired: query.session === 'expired' });
+    }
+  });
+
+  app.post('/:token', async (request, reply) => {
+    const { token } = tokenParams.parse(request.params);
+    const form = dateOfBirthForm.parse(request.body ?? {});
+    const values = {
+      day: form['dob[day]'] || form['dob-day'],
+      month: form['dob[month]'] || form['dob-month'],
+      year: form['dob[year]'] || form['dob-year'],
+    };
+    const result = await submitDateOfBirth(services, {
+      token,
+      ip: request.ip,
+      dateOfBirth: values,
+      deviceToken: deviceCookieOf(request),
+      sessionToken: sessionCookieOf(request),
+    });
+    switch (result.kind) {
+      case 'rate_limited':
+        return tooManyLookupsPage(reply, services, result.retryAt);
+      case 'unknown':
+        return unknownLinkPage(reply);
+      case 'gone':
+        return goneLinkPage(reply, result.context, result.reason);
+      case 'locked':
+        return lockedLinkPage(reply, services, result.context, result.lock);
+      case 'invalid':
+        return renderDateOfBirth(reply, token, result.context, { values, ...dobErrors(result.problem) }, 400);
+      case 'wrong':
+        return renderDateOfBirth(
+          reply,
+          token,
+          result.context,
+          {
+            values,
+            errors: { dob: { href: '#dob-day', text: 'The date of birth does not match our records' } },
+            errorParts: ['day', 'month', 'year'],
+          },
+          400,
+        );
+      case 'verified':
+        setSessionCookie(reply, result.sessionToken);
+        if (result.deviceToken) setDeviceCookie(reply, result.deviceToken);
+        return reply.redirect(`/${token}/message`, 303);
+      case 'code_needed':
+        setSessionCookie(reply, result.sessionToken);
+        return reply.redirect(`/${token}/code`, 303);
+      case 'code_limit':
+        setSessionCookie(reply, result.sessionToken);
+        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: false });
+    }
+  });
+
+  app.get('/:token/code', async (request, reply) => {
+    const { token } = tokenParams.parse(request.params);
+    const query = codeQuery.parse(request.query);
+    const result = await showCodePage(services, { token, ip: request.ip, sessionToken: sessionCookieOf(request) });
+    if (result.kind !== 'ok') return accessProblemReply(reply, services, token, result);
+    return renderCodePage(reply, token, result.context, result.phoneEnding, { resent: query.sent === '1' });
+  });
+
+  app.post('/:token/code', async (request, reply) => {
+    const { token } = tokenParams.parse(request.params);
+    const form = codeForm.parse(request.body ?? {});
+    const result = await submitSecurityCode(services, {
+      token,
+      ip: request.ip,
+      sessionToken: sessionCookieOf(request),
+      deviceToken: deviceCookieOf(request),
+      code: form.code,
+    });
+    switch (result.kind) {
+      case 'invalid':
+        return renderCodePage(reply, token, result.context, result.phoneEnding, { errors: { code: { href: '#code', text: result.message } } }, 400);
+      case 'wrong': {
+        const tries = result.triesLeft === 1 ? '1 more try' : `${result.triesLeft} more tries`;
+        return renderCodePage(
+          reply,
+          token,
+          result.context,
+          result.phoneEnding,
+          { errors: { code: { href: '#code', text: `The security code is not correct. You have ${tries} before you need to request a new code` } } },
+          400,
+        );
+      }
+      case 'no_code':
+        return renderCodePage(
+          reply,
+          token,
+          result.context,
+          result.phoneEnding,
+          {
+            errors: {
+              code: {
+                href: '#code',
+                text: result.burnedNow
+                  ? 'The security code is not correct and it has now stopped working. Request a new code'
+                  : 'This security code has expired or stopped working. Request a new code',
+              },
+            },
+            noCode: true,
+          },
+          400,
+        );
+      case 'verified':
+        setSessionCookie(reply, result.sessionToken);
+        setDeviceCookie(reply, result.deviceToken);
+        return reply.redirect(`/${token}/message`, 303);
+      default:
+        return accessProblemReply(reply, services, token, result);
+    }
+  });
+
+  app.post('/:token/code/resend', async (request, reply) => {
+    const { token } = tokenParams.parse(request.params);
+    const result = await requestNewCode(services, { token, ip: request.ip, sessionToken: sessionCookieOf(request) });
+    switch (result.kind) {
+      case 'sent':
+        return reply.redirect(`/${token}/code?sent=1`, 303);
+      case 'code_limit':
+        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: true });
+      default:
+        return accessProblemReply(reply, services, token, result);
+    }
+  });
+}

@@ -1,0 +1,273 @@
+// The patient's way in: open a link, give the date of birth, and on a device the link does not know
+// yet, a security code sent to the phone the link was sent to. Each function returns what happened;
+// the routes decide which page says so.
+import { z } from 'zod';
+import type { Services } from '../../services.ts';
+import type { Tx } from '../../platform/db/client.ts';
+import { constantTimeEqualHex, newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
+import { parseDateOfBirth, type DateParts, type DateProblem } from '../patients/identifiers.ts';
+import { recordAudit } from '../audit/audit.service.ts';
+import {
+  getLink,
+  linkStatus,
+  moveDeviceTrust,
+  recordDobFailure,
+  replaceTrustedDevice,
+  resetDobFailuresInARow,
+  trustFirstDevice,
+  type LinkStatus,
+} from '../links/links.service.ts';
+import {
+  auditSubject,
+  checkPatientAccess,
+  lookUpLink,
+  patientActor,
+  type AccessProblem,
+  type LinkContext,
+} from './patient-access.service.ts';
+import { createPatientSession, endOtherSessionsForLink, endPatientSession } from './patient-sessions.service.ts';
+import {
+  checkCodeLimits,
+  checkSecurityCode,
+  hasLiveCode,
+  lockPhoneForCodes,
+  sendSecurityCode,
+  type CodeLimit,
+} from './security-codes.service.ts';
+
+export type Locked = Extract<LinkStatus, { kind: 'locked' }>;
+type LinkProblem =
+  | { kind: 'rate_limited'; retryAt: Date }
+  | { kind: 'unknown' }
+  | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
+  | { kind: 'locked'; context: LinkContext; lock: Locked };
+
+/** A new device cookie value: 256 random bits. Only its SHA-256 is stored against links. */
+export function newDeviceToken(): string {
+  return newSecret(32);
+}
+
+/** The last three digits of the number the link was sent to: enough to recognise, too few to use. */
+export function phoneEnding(phoneE164: string): string {
+  return phoneE164.slice(-3);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GET /:token — never sends a code and never changes trust; it only records that the link was opened.
+
+export type OpenLinkResult = LinkProblem | { kind: 'ask_date_of_birth'; context: LinkContext };
+
+export async function openLink(services: Services, input: { token: string; ip: string }): Promise<OpenLinkResult> {
+  const lookup = await lookUpLink(services, input.token, input.ip);
+  if (lookup.kind !== 'found') return lookup;
+  const { context, status } = lookup;
+  await recordAudit(services.db, {
+    type: 'link.opened',
+    actor: patientActor(context, input.ip),
+    ...auditSubject(context),
+    details: { status: status.kind },
+  });
+  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+  return { kind: 'ask_date_of_birth', context };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// POST /:token — the date of birth.
+
+export type DateOfBirthResult =
+  | LinkProblem
+  | { kind: 'invalid'; context: LinkContext; problem: DateProblem }
+  | { kind: 'wrong'; context: LinkContext }
+  /** Right, on the trusted device or the first device ever: the message opens. */
+  | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken?: string }
+  /** Right, on another device: a code is on its way (or a recent one is still live). */
+  | { kind: 'code_needed'; context: LinkContext; sessionToken: string }
+  /** Right, on another device, but no code can be sent now and none is live. */
+  | { kind: 'code_limit'; context: LinkContext; sessionToken: string; limit: Extract<CodeLimit, { ok: false }> };
+
+export async function submitDateOfBirth(
+  services: Services,
+  input: { token: string; ip: string; dateOfBirth: Partial<DateParts>; deviceToken?: string; sessionToken?: string },
+): Promise<DateOfBirthResult> {
+  const lookup = await lookUpLink(services, input.token, input.ip);
+  if (lookup.kind !== 'found') return lookup;
+  const { context, status } = lookup;
+  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+
+  const now = services.now();
+  const parsed = parseDateOfBirth(input.dateOfBirth, now);
+  // A date that is not a date is a typing slip, not a guess: it is not counted.
+  if (!parsed.ok) return { kind: 'invalid', context, problem: parsed.problem };
+  const actor = patientActor(context, input.ip);
+  const subject = auditSubject(context);
+
+  if (parsed.iso !== context.patient.dateOfBirth) {
+    return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
+      const updated = await recordDobFailure(tx, context.link.id, now);
+      if (!updated) {
+        // Locked by a concurrent request between our read and this statement.
+        const fresh = await getLink(tx, context.link.id);
+        const st = linkStatus(fresh!, now);
+        return st.kind === 'locked' ? { kind: 'locked', context, lock: st } : { kind: 'wrong', context };
+      }
+      await recordAudit(tx, {
+        type: 'link.dob_wrong',
+        actor,
+        ...subject,
+        details: { failuresTotal: updated.dobFailuresTotal },
+      });
+      const st = linkStatus(updated, now);
+      if (st.kind === 'locked') {
+        await recordAudit(tx, {
+          type: 'link.locked',
+          actor,
+          ...subject,
+          details: st.permanently
+            ? { reason: 'too_many_wrong_dates_of_birth_in_total', permanently: true }
+            : { reason: 'too_many_wrong_dates_of_birth_in_a_row', until: st.until?.toISOString() },
+        });
+        return { kind: 'locked', context: { ...context, link: updated }, lock: st };
+      }
+      return { kind: 'wrong', context: { ...context, link: updated } };
+    });
+  }
+
+  return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
+    const link = await resetDobFailuresInARow(tx, context.link.id, now);
+    if (!link) {
+      return { kind: 'locked', context, lock: { kind: 'locked', until: context.link.lockedUntil, permanently: Boolean(context.link.lockedPermanentlyAt) } };
+    }
+    const ctx = { ...context, link };
+    await recordAudit(tx, { type: 'link.dob_right', actor, ...subject });
+    await endPatientSession(tx, input.sessionToken);
+
+    const deviceHash = input.deviceToken ? sha256Hex(input.deviceToken) : undefined;
+    if (link.trustedDeviceHash && deviceHash && constantTimeEqualHex(deviceHash, link.trustedDeviceHash)) {
+      const { token } = await createPatientSession(tx, { linkId: link.id, state: 'verified', now });
+      return { kind: 'verified', context: ctx, sessionToken: token };
+    }
+    if (!link.trustedDeviceHash) {
+      const deviceToken = newDeviceToken();
+      const newHash = sha256Hex(deviceToken);
+      if (await trustFirstDevice(tx, link.id, newHash, now)) {
+        if (deviceHash) await moveDeviceTrust(tx, deviceHash, newHash);
+        await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'first_device' } });
+        const { token } = await createPatientSession(tx, { linkId: link.id, state: 'verified', now });
+        return { kind: 'verified', context: ctx, sessionToken: token, deviceToken };
+      }
+      // Another device became the first a moment ago: this one needs a code like any other.
+    }
+
+    const { token } = await createPatientSession(tx, { linkId: link.id, state: 'awaiting_code', now });
+    const sent = await sendCodeIfAllowed(services, tx, ctx, input.ip);
+    if (sent.ok || (await hasLiveCode(tx, link.id, now))) return { kind: 'code_needed', context: ctx, sessionToken: token };
+    return { kind: 'code_limit', context: ctx, sessionToken: token, limit: sent };
+  });
+}
+
+async function sendCodeIfAllowed(services: Services, tx: Tx, context: LinkContext, ip: string): Promise<CodeLimit> {
+  const now = services.now();
+  await lockPhoneForCodes(tx, context.link.phoneE164);
+  const limit = await checkCodeLimits(tx, context.link, now);
+  if (!limit.ok) return limit;
+  await sendSecurityCode(tx, services.jobs, {
+    link: context.link,
+    organisationId: context.organisation.id,
+    organisationName: context.organisation.name,
+    conversationId: context.conversation.id,
+    hmacKey: services.config.codeHmacKeys[0]!,
+    now,
+  });
+  await recordAudit(tx, { type: 'code.sent', actor: patientActor(context, ip), ...auditSubject(context) });
+  return limit;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GET /:token/code, POST /:token/code, POST /:token/code/resend.
+
+export async function showCodePage(
+  services: Services,
+  input: { token: string; ip: string; sessionToken?: string },
+): Promise<AccessProblem | { kind: 'ok'; context: LinkContext; phoneEnding: string }> {
+  const access = await checkPatientAccess(services, { ...input, need: 'awaiting_code' });
+  if (access.kind !== 'ok') return access;
+  return { kind: 'ok', context: access.context, phoneEnding: phoneEnding(access.context.link.phoneE164) };
+}
+
+export const securityCodeSchema = z
+  .string()
+  .transform((v) => v.replace(/[\s-]/g, ''))
+  .pipe(z.string().min(1, 'Enter the security code').regex(/^\d{6}$/, 'The security code must be 6 numbers'));
+
+export type CodeResult =
+  | AccessProblem
+  | { kind: 'invalid'; context: LinkContext; phoneEnding: string; message: string }
+  | { kind: 'wrong'; context: LinkContext; phoneEnding: string; triesLeft: number }
+  | { kind: 'no_code'; context: LinkContext; phoneEnding: string; burnedNow: boolean }
+  | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken: string };
+
+export async function submitSecurityCode(
+  services: Services,
+  input: { token: string; ip: string; sessionToken?: string; deviceToken?: string; code: string },
+): Promise<CodeResult> {
+  const access = await checkPatientAccess(services, { ...input, need: 'awaiting_code' });
+  if (access.kind !== 'ok') return access;
+  const { context } = access;
+  const ending = phoneEnding(context.link.phoneE164);
+  const parsed = securityCodeSchema.safeParse(input.code);
+  if (!parsed.success) {
+    return { kind: 'invalid', context, phoneEnding: ending, message: parsed.error.issues[0]!.message };
+  }
+  const now = services.now();
+  const actor = patientActor(context, input.ip);
+  const subject = auditSubject(context);
+  return services.db.transaction(async (tx): Promise<CodeResult> => {
+    const check = await checkSecurityCode(tx, services.config.codeHmacKeys, context.link.id, parsed.data, now);
+    switch (check.kind) {
+      case 'no_code':
+        await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { reason: 'no_live_code' } });
+        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: false };
+      case 'burned':
+        await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: 0 } });
+        await recordAudit(tx, { type: 'code.burned', actor, ...subject, details: { reason: 'too_many_wrong_tries' } });
+        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: true };
+      case 'wrong':
+        await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: check.triesLeft } });
+        return { kind: 'wrong', context, phoneEnding: ending, triesLeft: check.triesLeft };
+      case 'right': {
+        // New session token, and this device replaces the trusted one; every other browser's
+        // session for the link ends, so the old device must prove itself again.
+        await endPatientSession(tx, input.sessionToken);
+        const { token, session } = await createPatientSession(tx, { linkId: context.link.id, state: 'verified', now });
+        const deviceToken = newDeviceToken();
+        const newHash = sha256Hex(deviceToken);
+        await replaceTrustedDevice(tx, context.link.id, newHash, now);
+        if (input.deviceToken) await moveDeviceTrust(tx, sha256Hex(input.deviceToken), newHash);
+        await endOtherSessionsForLink(tx, context.link.id, session.tokenHash);
+        await recordAudit(tx, { type: 'code.right', actor, ...subject });
+        await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'security_code' } });
+        return { kind: 'verified', context, sessionToken: token, deviceToken };
+      }
+    }
+  });
+}
+
+export type ResendResult =
+  | AccessProblem
+  | { kind: 'sent'; context: LinkContext }
+  | { kind: 'code_limit'; context: LinkContext; limit: Extract<CodeLimit, { ok: false }> };
+
+export async function requestNewCode(
+  services: Services,
+  input: { token: string; ip: string; sessionToken?: string },
+): Promise<ResendResult> {
+  const access = await checkPatientAccess(services, { ...input, need: 'awaiting_code' });
+  if (access.kind !== 'ok') return access;
+  const { context } = access;
+  return services.db.transaction(async (tx): Promise<ResendResult> => {
+    const sent = await sendCodeIfAllowed(services, tx, context, input.ip);
+    return sent.ok ? { kind: 'sent', context } : { kind: 'code_limit', context, limit: sent };
+  });
+}
