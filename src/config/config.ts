@@ -1,9 +1,10 @@
 // One validated configuration, read once at start-up from the environment. Secrets have no production
 // defaults: in development they are generated once and kept under DATA_DIR; in production a missing
 // secret stops the service with its name.
-import { randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import type { JWK } from 'jose';
 import { z } from 'zod';
 
 const booleanFromEnv = z
@@ -32,6 +33,17 @@ const envSchema = z.object({
   CODE_HMAC_KEYS: z.string().optional(),
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
+  NHS_LOGIN_ISSUER: z.url().optional(),
+  NHS_LOGIN_CLIENT_ID: z.string().min(1).optional(),
+  NHS_LOGIN_PRIVATE_KEY: z.string().min(1).optional(),
+  NHS_LOGIN_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  NHS_LOGIN_SCOPES: z.string().min(1).default('openid profile'),
+  NHS_LOGIN_VTR: z.string().min(1).default('["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"]'),
+  NHS_LOGIN_REDIRECT_PATH: z
+    .string()
+    .regex(/^\/[A-Za-z0-9/_-]*$/, 'must be a path such as /nhs-login/callback')
+    .default('/nhs-login/callback'),
+  NHS_LOGIN_STAND_IN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -39,6 +51,25 @@ export type Env = z.infer<typeof envSchema>;
 export interface HmacKey {
   id: string;
   secret: Buffer;
+}
+
+/** NHS login relying party settings (DESIGN.md §3 "NHS login"). */
+export interface NhsLoginConfig {
+  /** Exact issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`. */
+  issuer: string;
+  clientId: string;
+  /** RSA private key (JWK, with kid) that signs private_key_jwt client assertions with RS512. */
+  privateJwk: JWK & { kid: string };
+  /** Space-separated scopes, e.g. "openid profile". */
+  scopes: string;
+  /** Vectors of trust asked for (sent as the JSON `vtr` parameter). */
+  vtr: string[];
+  /** PUBLIC_BASE_URL + NHS_LOGIN_REDIRECT_PATH, sent and checked exactly. */
+  redirectUri: string;
+  /** Only for a plain-http loopback issuer (the local stand-in) outside production. */
+  allowInsecureRequests: boolean;
+  /** Set when development or tests use the local stand-in provider instead of NHS login. */
+  standIn?: { port: number };
 }
 
 export interface Config {
@@ -68,6 +99,8 @@ export interface Config {
   codeHmacKeys: HmacKey[];
   cookieSecret: string;
   linkTtlDays: number;
+  /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
+  nhsLogin?: NhsLoginConfig;
 }
 
 export class ConfigError extends Error {
@@ -92,6 +125,102 @@ function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   };
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+const NHS_LOGIN_DEV_CLIENT_ID = 'dovecote-local';
+let testNhsLoginKey: string | undefined;
+
+/** Development/test only: the client's RSA key pair, made once and kept under DATA_DIR. */
+function loadOrCreateDevNhsLoginKey(dataDir: string, isTest: boolean): string {
+  const file = path.join(dataDir, 'nhs-login-client-key.json');
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  // Every test has its own DATA_DIR: one key per test process keeps start-up quick.
+  const jwk =
+    isTest && testNhsLoginKey
+      ? testNhsLoginKey
+      : JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }));
+  if (isTest) testNhsLoginKey = jwk;
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, jwk, { mode: 0o600 });
+  return jwk;
+}
+
+/** An RSA private key (PEM or JWK JSON) as a JWK with a kid (the RFC 7638 thumbprint when it has none). */
+export function parseNhsLoginPrivateKey(raw: string): JWK & { kid: string } {
+  let key: KeyObject;
+  let kid: string | undefined;
+  try {
+    const text = raw.trim();
+    if (text.startsWith('{')) {
+      const jwk = JSON.parse(text) as JWK;
+      kid = typeof jwk.kid === 'string' ? jwk.kid : undefined;
+      key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } else {
+      key = createPrivateKey(text);
+    }
+  } catch {
+    throw new ConfigError('NHS_LOGIN_PRIVATE_KEY is not a readable private key (PEM or JWK JSON)');
+  }
+  if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+    throw new ConfigError('NHS_LOGIN_PRIVATE_KEY must be an RSA key of at least 2048 bits (NHS login signs with RS512)');
+  }
+  const jwk = key.export({ format: 'jwk' }) as JWK;
+  const thumbprint = createHash('sha256')
+    .update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n }))
+    .digest('base64url');
+  return { ...jwk, kid: kid ?? thumbprint };
+}
+
+function isLoopbackHttp(url: URL): boolean {
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function loadNhsLoginConfig(e: Env, opts: { isProduction: boolean; dataDir: string; publicBaseUrl: string }): NhsLoginConfig | undefined {
+  const { isProduction } = opts;
+  if (isProduction && !e.NHS_LOGIN_ISSUER) return undefined;
+  let vtr: string[];
+  try {
+    vtr = z.array(z.string().min(1)).min(1).parse(JSON.parse(e.NHS_LOGIN_VTR));
+  } catch {
+    throw new ConfigError('NHS_LOGIN_VTR must be a JSON array of vectors of trust, e.g. ["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"]');
+  }
+  if (!e.NHS_LOGIN_SCOPES.split(/\s+/).includes('openid')) throw new ConfigError('NHS_LOGIN_SCOPES must include openid');
+  if (e.NHS_LOGIN_PRIVATE_KEY && e.NHS_LOGIN_PRIVATE_KEY_FILE) {
+    throw new ConfigError('Set NHS_LOGIN_PRIVATE_KEY or NHS_LOGIN_PRIVATE_KEY_FILE, not both');
+  }
+  let rawKey = e.NHS_LOGIN_PRIVATE_KEY;
+  if (e.NHS_LOGIN_PRIVATE_KEY_FILE) {
+    try {
+      rawKey = readFileSync(e.NHS_LOGIN_PRIVATE_KEY_FILE, 'utf8');
+    } catch {
+      throw new ConfigError(`NHS_LOGIN_PRIVATE_KEY_FILE cannot be read: ${e.NHS_LOGIN_PRIVATE_KEY_FILE}`);
+    }
+  }
+  const standInPort = e.NHS_LOGIN_STAND_IN_PORT ?? (e.PORT === 0 ? 0 : Math.min(e.PORT + 1, 65535));
+  const issuer = e.NHS_LOGIN_ISSUER ?? `http://127.0.0.1:${standInPort}`;
+  const clientId = e.NHS_LOGIN_CLIENT_ID ?? (e.NHS_LOGIN_ISSUER ? undefined : NHS_LOGIN_DEV_CLIENT_ID);
+  if (isProduction) {
+    const missing = [
+      ['NHS_LOGIN_CLIENT_ID', clientId],
+      ['NHS_LOGIN_PRIVATE_KEY or NHS_LOGIN_PRIVATE_KEY_FILE', rawKey],
+    ]
+      .filter(([, v]) => !v)
+      .map(([k]) => k);
+    if (missing.length > 0) throw new ConfigError(`NHS_LOGIN_ISSUER is set, so these are needed too: ${missing.join(', ')}`);
+    if (new URL(issuer).protocol !== 'https:') throw new ConfigError('NHS_LOGIN_ISSUER must be an https URL in production');
+  }
+  if (!clientId) throw new ConfigError('NHS_LOGIN_ISSUER is set, so NHS_LOGIN_CLIENT_ID is needed too');
+  const privateJwk = parseNhsLoginPrivateKey(rawKey ?? loadOrCreateDevNhsLoginKey(opts.dataDir, e.NODE_ENV === 'test'));
+  return {
+    issuer,
+    clientId,
+    privateJwk,
+    scopes: e.NHS_LOGIN_SCOPES.trim().split(/\s+/).join(' '),
+    vtr,
+    redirectUri: `${opts.publicBaseUrl}${e.NHS_LOGIN_REDIRECT_PATH}`,
+    allowInsecureRequests: !isProduction && isLoopbackHttp(new URL(issuer)),
+    standIn: e.NHS_LOGIN_ISSUER ? undefined : { port: standInPort },
+  };
 }
 
 function parseHmacKeys(raw: string): HmacKey[] {
@@ -150,12 +279,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
+  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+
   return {
     env: e.NODE_ENV,
     isProduction,
     port: e.PORT,
     host: e.HOST,
-    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    publicBaseUrl,
     dataDir,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -182,5 +313,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     codeHmacKeys: parseHmacKeys(e.CODE_HMAC_KEYS ?? devSecrets!.codeHmacKeys),
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
+    nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
   };
 }

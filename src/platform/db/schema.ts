@@ -244,3 +244,20 @@ export const rateLimitHits = pgTable(
   },
   (t) => [primaryKey({ columns: [t.key, t.windowStart] }), index('rate_limit_hits_expires_idx').on(t.expiresAt)],
 );
+
+// NHS login sign-ins in flight (features/nhs-login): the state (kept hashed, the browser holds it), nonce
+// and PKCE verifier between the redirect to NHS login and the callback. Single use: the callback sets
+// used_at atomically, so a replayed callback finds nothing to finish. Short-lived; old rows are deleted.
+export const nhsLoginTransactions = pgTable(
+  'nhs_login_transactions',
+  {
+    stateHash: text('state_hash').primaryKey(),
+    nonce: text('nonce').notNull(),
+    codeVerifier: text('code_verifier').notNull(),
+    returnTo: text('return_to').notNull(),
+    createdAt: createdAt(),
+    expiresAt: tz('expires_at').notNull(),
+    usedAt: tz('used_at'),
+  },
+  (t) => [index('nhs_login_transactions_expires_idx').on(t.expiresAt)],
+);
