@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.ts';
+import { loggerOptions } from '../../src/platform/logging/logger.ts';
 import { startJobs, type Jobs } from '../../src/platform/jobs/jobs.ts';
 import { buildApp } from '../../src/app.ts';
 import type { Services } from '../../src/services.ts';
@@ -59,7 +60,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const config = testConfig(options.config);
   const jobs = await startJobs(testDatabase.database, { supervise: false });
   const logger = options.logLines
-    ? pino({ level: 'info' }, { write: (line: string) => void options.logLines!.push(line) })
+    ? // The app's own logger options (serializers, redaction), so log tests check what production logs.
+      pino(loggerOptions('info'), { write: (line: string) => void options.logLines!.push(line) })
     : pino({ level: 'silent' });
   const app = await buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger });
   await app.ready();

@@ -24,12 +24,27 @@ export async function createApiKey(
   return { key: `dck_${prefix}_${secret}`, apiKey };
 }
 
-export async function verifyApiKey(db: Queryable, presented: string): Promise<{ apiKeyId: string; organisationId: string } | null> {
+export interface VerifiedApiKey {
+  apiKeyId: string;
+  organisationId: string;
+  lastUsedAt: Date | null;
+}
+
+export async function verifyApiKey(db: Queryable, presented: string): Promise<VerifiedApiKey | null> {
   const match = KEY_PATTERN.exec(presented);
   if (!match) return null;
   const [row] = await db.select().from(apiKeys).where(and(eq(apiKeys.prefix, match[1]!), isNull(apiKeys.revokedAt)));
   if (!row || !constantTimeEqualHex(row.secretHash, sha256Hex(match[2]!))) return null;
-  return { apiKeyId: row.id, organisationId: row.organisationId };
+  return { apiKeyId: row.id, organisationId: row.organisationId, lastUsedAt: row.lastUsedAt };
+}
+
+/**
+ * Record that a key was used. Written at most once a minute per key (the caller passes what it read),
+ * so a busy integration does not turn every request into a write.
+ */
+export async function touchApiKey(db: Queryable, key: VerifiedApiKey, now: Date): Promise<void> {
+  if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < 60_000) return;
+  await db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.apiKeyId));
 }
 
 export async function listApiKeys(db: Queryable, organisationId: string): Promise<Array<Omit<ApiKey, 'secretHash'>>> {
@@ -37,10 +52,10 @@ export async function listApiKeys(db: Queryable, organisationId: string): Promis
   return rows.map(({ secretHash: _omit, ...k }) => k);
 }
 
-export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
+export async function revokeApiKey(db: Queryable, id: string, now: Date = new Date()): Promise<boolean> {
   const rows = await db
     .update(apiKeys)
-    .set({ revokedAt: new Date() })
+    .set({ revokedAt: now })
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id });
   return rows.length > 0;

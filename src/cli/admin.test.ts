@@ -1,0 +1,158 @@
+// The admin command line, run as operators run it: a child process on a real database (a fresh PGlite
+// data directory, or a fresh PostgreSQL database when TEST_DATABASE_URL is set). Then the app is built
+// on that same database and the API key the command printed is used against it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verify } from '@node-rs/argon2';
+import { eq } from 'drizzle-orm';
+import pino from 'pino';
+import { buildApp } from '../app.ts';
+import { openDatabase, type Database } from '../platform/db/client.ts';
+import { staffUsers } from '../platform/db/schema.ts';
+import { startJobs } from '../platform/jobs/jobs.ts';
+import { testConfig } from '../../test/helpers/app.ts';
+import { createTestDatabase, databaseKind } from '../../test/helpers/database.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runAdmin(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli/admin.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A fresh database for the command line: its environment, and how to open it for the app. */
+async function freshDatabase(t: { after: (fn: () => Promise<void>) => void }) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'dovecote-cli-'));
+  const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir };
+  if (databaseKind === 'postgres') {
+    const testDatabase = await createTestDatabase();
+    t.after(async () => {
+      await testDatabase.database.close();
+      await testDatabase.drop();
+    });
+    return { env: { ...base, DATABASE_URL: testDatabase.url }, dataDir, open: async () => testDatabase.database, closeAfter: false };
+  }
+  return { env: base, dataDir, open: () => openDatabase({ dataDir }), closeAfter: true };
+}
+
+test('admin --help prints the commands; wrong usage exits 2', async () => {
+  const env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dovecote-cli-')) };
+  const help = await runAdmin(['--help'], env);
+  assert.equal(help.code, 0);
+  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'never taken as an argument', 'DATABASE_URL']) {
+    assert.ok(help.stdout.includes(words), words);
+  }
+  const unknown = await runAdmin(['frobnicate', 'now'], env);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Unknown command: frobnicate now/);
+  const missing = await runAdmin(['organisations', 'create', '--name', 'X'], env);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /needs --ods, --phone/);
+  const stray = await runAdmin(['organisations', 'list', '--bogus'], env);
+  assert.equal(stray.code, 2);
+});
+
+test('admin: organisation, staff (password on stdin, never an argument) and API keys, then the key works against the app', async (t) => {
+  const db = await freshDatabase(t);
+  const admin = (args: string[], input?: string) => runAdmin(args, db.env, input);
+
+  const org = await admin(['organisations', 'create', '--name', 'Cli Surgery', '--ods', 'c1234', '--phone', '01234 567890']);
+  assert.equal(org.code, 0, org.stderr);
+  assert.match(org.stdout, /Created organisation Cli Surgery \(C1234\)/);
+  const badOds = await admin(['organisations', 'create', '--name', 'Bad', '--ods', 'no!', '--phone', '01234 567890']);
+  assert.equal(badOds.code, 1);
+  assert.match(badOds.stderr, /--ods: ODS code must be 3 to 6 letters and numbers/);
+
+  const asArgument = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password', 'a long enough password']);
+  assert.equal(asArgument.code, 2);
+  assert.match(asArgument.stderr, /Passwords are never taken as arguments/);
+  const asArgument2 = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password=a long enough password']);
+  assert.equal(asArgument2.code, 2);
+  const short = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey'], 'too short\n');
+  assert.equal(short.code, 1);
+  assert.match(short.stderr, /Password must be 12 characters or more/);
+  const staff = await admin(['staff', 'create', '--org', 'C1234', '--email', 'Casey@Example.nhs.uk', '--name', 'Casey Jones'], 'a long enough password\nsecond line ignored\n');
+  assert.equal(staff.code, 0, staff.stderr);
+  assert.match(staff.stdout, /Created staff account for Casey Jones <casey@example.nhs.uk> in Cli Surgery \(C1234\)/);
+  assert.equal(staff.stdout.includes('a long enough password'), false);
+
+  const created = await admin(['api-keys', 'create', '--org', 'C1234', '--name', 'EPR integration']);
+  assert.equal(created.code, 0, created.stderr);
+  const key = created.stdout.trim();
+  assert.match(key, /^dck_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  assert.match(created.stderr, /will not be shown again/);
+  const second = await admin(['api-keys', 'create', '--org', 'C1234', '--name', 'Old system']);
+  const secondKey = second.stdout.trim();
+
+  const keys = await admin(['api-keys', 'list', '--org', 'C1234']);
+  assert.equal(keys.code, 0);
+  assert.match(keys.stdout, /EPR integration/);
+  assert.ok(keys.stdout.includes(`${key.slice(0, 20)}_…`), 'the public prefix is listed');
+  assert.equal(keys.stdout.includes(key.slice(21)), false, 'the secret is never listed');
+  const secondId = new RegExp(`([0-9a-f-]{36})\\s+Old system`).exec(keys.stdout)![1]!;
+
+  const badId = await admin(['api-keys', 'revoke', 'not-an-id']);
+  assert.equal(badId.code, 2);
+  const revoked = await admin(['api-keys', 'revoke', secondId]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  const list = await admin(['organisations', 'list']);
+  assert.equal(list.code, 0);
+  assert.match(list.stdout, /C1234\s+Cli Surgery\s+01234 567890/);
+
+  // Now the app, on the same database.
+  const database: Database = await db.open();
+  const jobs = await startJobs(database, { supervise: false });
+  const app = await buildApp({ config: testConfig({ DATA_DIR: db.dataDir }), database, jobs, logger: pino({ level: 'silent' }) });
+  t.after(async () => {
+    await app.close();
+    await jobs.stop({ graceful: false, timeout: 1000 });
+    if (db.closeAfter) await database.close();
+  });
+
+  const [user] = await database.db.select().from(staffUsers).where(eq(staffUsers.email, 'casey@example.nhs.uk'));
+  assert.match(user!.passwordHash, /^\$argon2id\$/);
+  assert.equal(await verify(user!.passwordHash, 'a long enough password'), true, 'the password is the first line of stdin');
+
+  const auth = { authorization: `Bearer ${key}` };
+  const put = await app.inject({
+    method: 'PUT',
+    url: '/api/v1/patients/9990000018',
+    headers: auth,
+    payload: { givenName: 'Priya', familyName: 'Shah', dateOfBirth: '1984-03-12', mobileNumber: '07700 900001' },
+  });
+  assert.equal(put.statusCode, 201, put.body);
+  const sent = await app.inject({ method: 'POST', url: '/api/v1/messages', headers: auth, payload: { nhsNumber: '9990000018', body: 'Hello from the CLI test', replyMode: 'once' } });
+  assert.equal(sent.statusCode, 201, sent.body);
+  const read = await app.inject({ method: 'GET', url: sent.headers.location as string, headers: auth });
+  assert.equal(read.statusCode, 200);
+  assert.equal(read.json().status, 'queued');
+
+  const old = await app.inject({ method: 'GET', url: sent.headers.location as string, headers: { authorization: `Bearer ${secondKey}` } });
+  assert.equal(old.statusCode, 401, 'the revoked key is refused');
+
+  if (databaseKind === 'pglite') {
+    // The app holds the embedded database open: the command line must refuse rather than open it twice.
+    const busy = await admin(['organisations', 'list']);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /is in use, probably by a running Dovecote server/);
+  }
+});

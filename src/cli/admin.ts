@@ -1,0 +1,322 @@
+// Operators' command line: `npm run admin -- --help`. Uses the same configuration, database code,
+// migrations and service functions as the server, so what it creates is exactly what the app reads.
+//
+// Exit codes: 0 done; 1 the command could not be carried out (invalid value, duplicate, not found,
+// database problem); 2 the command line itself is wrong (unknown command or option, missing option).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../platform/db/client.ts';
+import type { Organisation } from '../features/organisations/organisations.service.ts';
+
+// The database and service code loads only once the command line is known to be right, so --help and
+// usage errors answer at once.
+async function loadModules() {
+  const [zod, config, client, errors, organisations, staff, apiKeys] = await Promise.all([
+    import('zod'),
+    import('../config/config.ts'),
+    import('../platform/db/client.ts'),
+    import('../platform/http/errors.ts'),
+    import('../features/organisations/organisations.service.ts'),
+    import('../features/staff/staff-accounts.service.ts'),
+    import('../features/api/api-keys.service.ts'),
+  ]);
+  return { z: zod.z, ...config, ...client, ...errors, ...organisations, ...staff, ...apiKeys };
+}
+type Modules = Awaited<ReturnType<typeof loadModules>>;
+
+const USAGE = `Dovecote admin
+
+Usage: npm run admin -- <command> [options]
+
+Commands:
+  organisations create --name <name> --ods <ODS code> --phone <contact phone>
+  organisations list
+  staff create --org <ODS code> --email <email> --name <name>
+      The password is read from standard input: typed (not shown) when run in a
+      terminal, or the first line of a pipe, e.g.  printf '%s\\n' "$PW" | npm run admin -- staff create ...
+      It is never taken as an argument. At least 12 characters.
+  api-keys create --org <ODS code> --name <what the key is for>
+      Prints the new key once. Only a hash is kept: it cannot be shown again.
+  api-keys list --org <ODS code>
+  api-keys revoke <key id>
+
+Options:
+  -h, --help   Show this help.
+
+Database: the same settings as the server. DATABASE_URL=postgres://... uses PostgreSQL; otherwise the
+embedded database under DATA_DIR (default ./data). The embedded database allows one process at a
+time: stop the server first (or use DATABASE_URL).
+
+Exit codes: 0 done, 1 could not be done, 2 wrong usage.
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+class FailureError extends Error {
+  override name = 'FailureError';
+}
+
+const options = {
+  help: { type: 'boolean', short: 'h' },
+  name: { type: 'string' },
+  ods: { type: 'string' },
+  phone: { type: 'string' },
+  org: { type: 'string' },
+  email: { type: 'string' },
+} as const;
+
+interface Parsed {
+  command: string;
+  positionals: string[];
+  values: { help?: boolean; name?: string; ods?: string; phone?: string; org?: string; email?: string };
+}
+
+const ALLOWED: Record<string, { options: Array<keyof Parsed['values']>; positionals: number }> = {
+  'organisations create': { options: ['name', 'ods', 'phone'], positionals: 0 },
+  'organisations list': { options: [], positionals: 0 },
+  'staff create': { options: ['org', 'email', 'name'], positionals: 0 },
+  'api-keys create': { options: ['org', 'name'], positionals: 0 },
+  'api-keys list': { options: ['org'], positionals: 0 },
+  'api-keys revoke': { options: [], positionals: 1 },
+};
+
+function parseCommandLine(argv: string[]): Parsed | 'help' {
+  // A password typed on the command line lands in shell history and process listings.
+  if (argv.some((a) => /^--?pass(word)?(=|$)/i.test(a) || a === '-p')) {
+    throw new UsageError(
+      'Passwords are never taken as arguments (they end up in shell history and process lists).\n' +
+        'Run the command without it and type the password when asked, or pipe it on standard input.',
+    );
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0 || positionals[0] === 'help') return 'help';
+  const command = positionals.slice(0, 2).join(' ');
+  const rule = ALLOWED[command];
+  if (!rule) throw new UsageError(`Unknown command: ${command}`);
+  for (const key of Object.keys(values) as Array<keyof Parsed['values']>) {
+    if (key !== 'help' && !rule.options.includes(key)) throw new UsageError(`${command} does not take --${key}`);
+  }
+  const missing = rule.options.filter((k) => values[k] === undefined || values[k] === '');
+  if (missing.length > 0) throw new UsageError(`${command} needs ${missing.map((k) => `--${k}`).join(', ')}`);
+  const rest = positionals.slice(2);
+  if (rest.length !== rule.positionals) {
+    throw new UsageError(rule.positionals === 0 ? `${command} takes no further arguments: ${rest.join(' ')}` : `${command} needs exactly one id`);
+  }
+  if (command === 'api-keys revoke' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(rest[0]!)) {
+    throw new UsageError(`Not an API key id: ${rest[0]} (see: api-keys list --org <ODS code>)`);
+  }
+  return { command, positionals: rest, values };
+}
+
+// ---- Reading the password -----------------------------------------------------------------------
+
+/** Prompts on the terminal without echoing what is typed. */
+function promptHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  return new Promise((resolve, reject) => {
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    stdin.resume();
+    let value = '';
+    const done = (fn: () => void) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      fn();
+    };
+    function onData(chunk: string) {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return done(() => resolve(value));
+        if (ch === '\u0003') return done(() => reject(new FailureError('Cancelled.')));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch >= ' ') value += ch;
+      }
+    }
+    stdin.on('data', onData);
+  });
+}
+
+/** The first line of a pipe (without its line ending). */
+async function readFirstLine(): Promise<string> {
+  process.stdin.setEncoding('utf8');
+  let data = '';
+  for await (const chunk of process.stdin) {
+    data += chunk as string;
+    if (data.includes('\n')) break;
+  }
+  return data.split('\n')[0]!.replace(/\r$/, '');
+}
+
+async function readPassword(m: Modules): Promise<string> {
+  const check = (password: string) => {
+    const result = m.staffAccountInput.shape.password.safeParse(password);
+    if (!result.success) throw new FailureError(result.error.issues[0]!.message);
+    return password;
+  };
+  if (!process.stdin.isTTY) {
+    const password = await readFirstLine();
+    if (password === '') throw new FailureError('No password on standard input. Pipe one line, or run in a terminal to be asked for it.');
+    return check(password);
+  }
+  const password = check(await promptHidden('Password for the new account (at least 12 characters, not shown): '));
+  const again = await promptHidden('Type it again: ');
+  if (again !== password) throw new FailureError('The passwords do not match.');
+  return password;
+}
+
+// ---- Commands -----------------------------------------------------------------------------------
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
+
+async function organisationByOds(m: Modules, database: Database, ods: string): Promise<Organisation> {
+  const organisation = await m.findOrganisationByOds(database.db, ods.trim());
+  if (!organisation) throw new FailureError(`There is no organisation with ODS code ${ods.trim().toUpperCase()}. See: organisations list`);
+  return organisation;
+}
+
+async function run(m: Modules, parsed: Parsed, database: Database): Promise<void> {
+  const v = parsed.values;
+  switch (parsed.command) {
+    case 'organisations create': {
+      const org = await m.createOrganisation(database.db, { name: v.name!, odsCode: v.ods!, contactPhone: v.phone! });
+      process.stdout.write(`Created organisation ${org.name} (${org.odsCode}), id ${org.id}\n`);
+      return;
+    }
+    case 'organisations list': {
+      const orgs = await m.listOrganisations(database.db);
+      if (orgs.length === 0) {
+        process.stdout.write('No organisations yet. Create one with: organisations create --name ... --ods ... --phone ...\n');
+        return;
+      }
+      process.stdout.write(`${table([['ODS code', 'Name', 'Contact phone', 'Id'], ...orgs.map((o) => [o.odsCode, o.name, o.contactPhone, o.id])])}\n`);
+      return;
+    }
+    case 'staff create': {
+      const org = await organisationByOds(m, database, v.org!);
+      // Check the other fields before asking for a password, so a typo does not waste the typing.
+      const early = m.staffAccountInput.omit({ password: true }).safeParse({ organisationId: org.id, email: v.email, name: v.name });
+      if (!early.success) throw early.error;
+      const password = await readPassword(m);
+      const user = await m.createStaffUser(database.db, { organisationId: org.id, email: v.email!, name: v.name!, password });
+      process.stdout.write(`Created staff account for ${user.name} <${user.email}> in ${org.name} (${org.odsCode}), id ${user.id}\n`);
+      return;
+    }
+    case 'api-keys create': {
+      const org = await organisationByOds(m, database, v.org!);
+      const { key, apiKey } = await m.createApiKey(database.db, { organisationId: org.id, name: v.name! });
+      process.stderr.write(`Created API key "${apiKey.name}" for ${org.name} (${org.odsCode}), id ${apiKey.id}.\n\n`);
+      // The key alone on standard output, so a script can capture it: KEY=$(node src/cli/admin.ts ...)
+      process.stdout.write(`${key}\n`);
+      process.stderr.write('\nCopy this key now and keep it secret: it will not be shown again (only a hash is kept).\n');
+      process.stderr.write('Use it as: Authorization: Bearer <key>\n');
+      return;
+    }
+    case 'api-keys list': {
+      const org = await organisationByOds(m, database, v.org!);
+      const keys = await m.listApiKeys(database.db, org.id);
+      if (keys.length === 0) {
+        process.stdout.write(`${org.name} (${org.odsCode}) has no API keys.\n`);
+        return;
+      }
+      const rows = keys.map((k) => [k.id, k.name, `dck_${k.prefix}_…`, iso(k.createdAt), iso(k.lastUsedAt), k.revokedAt ? `revoked ${iso(k.revokedAt)}` : 'active']);
+      process.stdout.write(`${table([['Id', 'Name', 'Key', 'Created', 'Last used', 'Status'], ...rows])}\n`);
+      return;
+    }
+    case 'api-keys revoke': {
+      const id = parsed.positionals[0]!;
+      if (!(await m.revokeApiKey(database.db, id))) throw new FailureError(`There is no active API key with id ${id}.`);
+      process.stdout.write(`Revoked API key ${id}. Requests using it now get 401.\n`);
+      return;
+    }
+  }
+}
+
+/** Service field names in the words of the command line. */
+const OPTION_OF: Record<string, string> = { odsCode: '--ods', contactPhone: '--phone', name: '--name', email: '--email', password: 'password' };
+
+function pgliteInUse(config: Config): string | null {
+  if (config.databaseUrl) return null;
+  // PGlite writes postmaster.pid while open and removes it on close; it takes no lock, so a second
+  // process would open (and could corrupt) a database the server is using.
+  const pidFile = path.join(config.dataDir, 'pglite', 'postmaster.pid');
+  return existsSync(pidFile) ? pidFile : null;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: Parsed | 'help';
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\nRun with --help to see the commands.\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const m = await loadModules();
+  let config: Config;
+  try {
+    config = m.loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof m.ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const busy = pgliteInUse(config);
+  if (busy) {
+    process.stderr.write(
+      `The embedded database in ${config.dataDir} is in use, probably by a running Dovecote server, and allows one process at a time.\n` +
+        'Stop the server and try again, or point both at PostgreSQL with DATABASE_URL.\n' +
+        `(If no Dovecote process is running, the server stopped without closing it: start and stop the server once, or remove ${busy}.)\n`,
+    );
+    return 1;
+  }
+
+  let database: Database | undefined;
+  try {
+    database = await m.openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+    await database.migrate();
+    await run(m, parsed, database);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n\nRun with --help to see the commands.\n`);
+      return 2;
+    }
+    if (error instanceof FailureError || (error instanceof m.AppError && error.expose)) {
+      process.stderr.write(`${error instanceof m.AppError ? error.publicMessage : error.message}\n`);
+      return 1;
+    }
+    if (error instanceof m.z.ZodError) {
+      const where = (i: { path: PropertyKey[] }) => (i.path.length > 0 ? `${OPTION_OF[String(i.path[0])] ?? String(i.path[0])}: ` : '');
+      process.stderr.write(`${error.issues.map((i) => `${where(i)}${i.message}`).join('\n')}\n`);
+      return 1;
+    }
+    process.stderr.write(`Failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await database?.close().catch(() => {});
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

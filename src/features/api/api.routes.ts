@@ -1,0 +1,180 @@
+// The integrators' JSON API (HTTP only) and its OpenAPI description. Registered under /api.
+//
+// - Bodies are JSON only: this plugin replaces the inherited parsers (form posts, text) with the JSON
+//   parser, so a browser form aimed at the API is refused with 415 before anything runs.
+// - Every error leaves as an RFC 9457 problem document from this plugin's own error handler, in one
+//   shape (type, title, status, detail and, for 400, errors[] naming each field).
+// - Authentication is an API key in the Authorization header, never a cookie, so CSRF does not apply
+//   (config.skipCsrf).
+// - The docs page is swagger-ui served entirely from 'self' (its scripts and styles are files), so it
+//   runs under the service's strict Content-Security-Policy unchanged.
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { ZodError, type z } from 'zod';
+import { AppError } from '../../platform/http/errors.ts';
+import {
+  buildOpenApiDocument,
+  fieldErrorsFrom,
+  messageCreateBody,
+  messagePathParams,
+  patientPathParams,
+  patientPutBody,
+  type FieldError,
+  type Problem,
+} from './api.schemas.ts';
+import {
+  API_RATE_LIMIT_PER_MINUTE,
+  ApiRateLimitedError,
+  ApiUnauthorisedError,
+  authenticateApiRequest,
+  getApiMessage,
+  putPatient,
+  sendApiMessage,
+  type ApiPrincipal,
+} from './api.service.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the API's authentication hook on /api/v1 routes. */
+    apiPrincipal: ApiPrincipal | null;
+  }
+}
+
+const API_BODY_LIMIT = 64 * 1024;
+
+/** Bad input: a 400 that names every wrong field. */
+export class ApiValidationError extends AppError {
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    super(400, 'The request is not valid. Each entry in errors names a field and what is wrong with it.');
+    this.name = 'ApiValidationError';
+    this.errors = errors;
+  }
+}
+
+/** Validates several parts of a request at once, so one 400 lists every wrong field. */
+function validate<P extends z.ZodType, B extends z.ZodType>(
+  params: [P, unknown],
+  body: [B, unknown],
+): { params: z.output<P>; body: z.output<B> } {
+  const p = params[0].safeParse(params[1]);
+  const b = body[0].safeParse(body[1]);
+  if (p.success && b.success) return { params: p.data, body: b.data };
+  const errors = [...(p.success ? [] : fieldErrorsFrom(p.error, params[1])), ...(b.success ? [] : fieldErrorsFrom(b.error, body[1]))];
+  throw new ApiValidationError(errors);
+}
+
+function sendProblem(reply: FastifyReply, status: number, detail: string, extra: Partial<Problem> = {}): FastifyReply {
+  const body: Problem = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra };
+  return reply.status(status).type('application/problem+json').send(body);
+}
+
+const BODY_ERRORS: Record<string, { status: number; detail: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, detail: 'Send the request body as JSON, with Content-Type: application/json.' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: `The request body must be ${API_BODY_LIMIT / 1024} KB or smaller.` },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, detail: 'The request body is empty. Send a JSON object.' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, detail: 'The request body is not valid JSON.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'The Content-Length header does not match the body.' },
+};
+
+function apiErrorHandler(error: FastifyError | AppError | ZodError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof ApiValidationError) {
+    request.log.info({ status: 400, fields: error.errors.map((e) => e.field) }, 'API request refused');
+    return sendProblem(reply, 400, error.publicMessage, { errors: error.errors });
+  }
+  if (error instanceof ZodError) {
+    // A service re-checked input the route should already have refused; still the caller's fault.
+    return sendProblem(reply, 400, 'The request is not valid.', { errors: fieldErrorsFrom(error, request.body) });
+  }
+  if (error instanceof AppError) {
+    if (error instanceof ApiUnauthorisedError) {
+      reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
+    }
+    if (error instanceof ApiRateLimitedError) reply.header('Retry-After', String(error.retryAfterSeconds));
+    if (error.status >= 500) {
+      request.log.error({ err: error }, 'API request failed');
+      return sendProblem(reply, 500, 'Sorry, there is a problem with the service. Try again later.');
+    }
+    request.log.info({ status: error.status }, 'API request refused');
+    return sendProblem(reply, error.status, error.publicMessage);
+  }
+  const code = (error as FastifyError).code;
+  const known = code ? BODY_ERRORS[code] : undefined;
+  const statusCode = (error as FastifyError).statusCode;
+  if (known) {
+    request.log.info({ errCode: code, status: known.status }, 'API request refused');
+    const errors = known.status === 400 ? { errors: [{ field: '(body)', message: known.detail }] } : {};
+    return sendProblem(reply, known.status, known.detail, errors);
+  }
+  if (error instanceof SyntaxError && statusCode === 400) {
+    return sendProblem(reply, 400, BODY_ERRORS.FST_ERR_CTP_INVALID_JSON_BODY!.detail, {
+      errors: [{ field: '(body)', message: BODY_ERRORS.FST_ERR_CTP_INVALID_JSON_BODY!.detail }],
+    });
+  }
+  if (statusCode && statusCode >= 400 && statusCode < 500) {
+    request.log.info({ errCode: code, status: statusCode }, 'API request refused');
+    return sendProblem(reply, statusCode, 'The request could not be handled.');
+  }
+  request.log.error({ err: error }, 'API request failed');
+  return sendProblem(reply, 500, 'Sorry, there is a problem with the service. Try again later.');
+}
+
+async function v1Routes(app: FastifyInstance) {
+  app.decorateRequest('apiPrincipal', null);
+  app.addHook('onRequest', async (request) => {
+    request.apiPrincipal = await authenticateApiRequest(app.services, request.headers.authorization, request.ip);
+  });
+
+  app.put('/patients/:nhsNumber', { config: { skipCsrf: true } }, async (request, reply) => {
+    const input = validate([patientPathParams, request.params], [patientPutBody, request.body]);
+    const result = await putPatient(app.services, request.apiPrincipal!, input.params.nhsNumber, input.body);
+    return reply.status(result.created ? 201 : 200).send(result.patient);
+  });
+
+  app.post('/messages', { config: { skipCsrf: true } }, async (request, reply) => {
+    const body = messageCreateBody.safeParse(request.body);
+    if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
+    const created = await sendApiMessage(app.services, request.apiPrincipal!, body.data);
+    return reply.status(201).header('Location', `/api/v1/messages/${created.id}`).send(created);
+  });
+
+  app.get('/messages/:id', { config: { skipCsrf: true } }, async (request, reply) => {
+    const params = messagePathParams.safeParse(request.params);
+    // A malformed id cannot name a message: the same 404 as an unknown one.
+    if (!params.success) throw new AppError(404, 'There is no message with this id in your organisation.');
+    return reply.send(await getApiMessage(app.services, request.apiPrincipal!, params.data.id));
+  });
+}
+
+async function docsRoutes(app: FastifyInstance) {
+  const document = buildOpenApiDocument({ serverUrl: app.services.config.publicBaseUrl, rateLimitPerMinute: API_RATE_LIMIT_PER_MINUTE });
+  // swagger-ui's own files may be cached like the other static assets.
+  app.addHook('onRoute', (route) => {
+    if (route.url.includes('/docs/static/')) route.config = { ...route.config, cacheable: true };
+  });
+  await app.register(fastifySwagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // The page links its files by absolute path; tell it the prefix this plugin is registered under.
+    indexPrefix: '/api',
+    // staticCSP left unset: the service's own strict policy (script-src 'self', no inline) applies.
+    // BaseLayout: no top bar (its logo and "Explore" box are not ours).
+    uiConfig: { layout: 'BaseLayout', deepLinking: false, tryItOutEnabled: false, defaultModelsExpandDepth: 1 },
+    validatorUrl: false,
+  });
+  app.get('/openapi.json', async (_request, reply) => reply.type('application/json; charset=utf-8').send(document));
+}
+
+/** Register with `{ prefix: '/api' }`. */
+export async function apiRoutes(app: FastifyInstance) {
+  // JSON only (see the top of this file). Replacing the parsers here affects only /api routes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
+  app.setErrorHandler(apiErrorHandler);
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'There is nothing at this address. See /api/docs.'));
+
+  await app.register(v1Routes, { prefix: '/v1' });
+  await app.register(docsRoutes);
+}

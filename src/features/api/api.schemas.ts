@@ -1,0 +1,260 @@
+// The shapes of the integrators' JSON API, defined once: the routes validate with these zod schemas and
+// the OpenAPI description at /api/openapi.json is generated from the very same objects
+// (z.toJSONSchema), so the documentation cannot drift from what the API accepts.
+import { z } from 'zod';
+import { nhsNumberSchema, patientDetails } from '../patients/patients.service.ts';
+import { MESSAGE_BODY_MAX, messageBodySchema, replyModes } from '../messages/messages.service.ts';
+
+// ---- Requests ---------------------------------------------------------------------------------
+
+export const patientPathParams = z.strictObject({ nhsNumber: nhsNumberSchema });
+
+/** PUT /api/v1/patients/{nhsNumber}: the patient's details; unknown fields are refused. */
+export const patientPutBody = patientDetails.strict().meta({
+  description:
+    'The patient\'s details. `dateOfBirth` is YYYY-MM-DD and in the past; `mobileNumber` is a UK mobile number in any usual form (07700 900123, +44 7700 900123).',
+});
+
+/** POST /api/v1/messages */
+export const messageCreateBody = z
+  .strictObject({
+    nhsNumber: nhsNumberSchema.meta({ description: '10-digit NHS number of a patient of your organisation (spaces allowed).' }),
+    body: messageBodySchema.meta({
+      description: `The message, 1 to ${MESSAGE_BODY_MAX.toLocaleString('en-GB')} characters. It is shown only after the patient opens the link; the text message carries only your organisation's name and the link.`,
+    }),
+    replyMode: z
+      .enum(replyModes, "Choose the reply mode: 'none', 'once' or 'conversation'")
+      .meta({ description: 'none: read only; once: one reply; conversation: replies until the link expires.' }),
+  });
+
+export const messagePathParams = z.strictObject({ id: z.uuid('Message not found') });
+
+// ---- Responses (describe what the service returns; used for the OpenAPI description and types) --
+
+export const patientResponse = z.object({
+  nhsNumber: z.string().meta({ examples: ['9990000018'] }),
+  givenName: z.string(),
+  familyName: z.string(),
+  dateOfBirth: z.iso.date(),
+  mobileNumber: z.string().meta({ description: 'E.164', examples: ['+447700900001'] }),
+});
+export type PatientResponse = z.output<typeof patientResponse>;
+
+export const smsStatuses = ['queued', 'sending', 'sent', 'delivered', 'failed'] as const;
+export const smsFailureReasons = ['permanent_failure', 'temporary_failure', 'technical_failure'] as const;
+export const linkStates = ['active', 'expired', 'revoked', 'locked'] as const;
+
+export const messageCreatedResponse = z.object({
+  id: z.uuid().meta({ description: 'The message (conversation) id; use it with GET /api/v1/messages/{id}.' }),
+  status: z.literal('queued'),
+  replyMode: z.enum(replyModes),
+  createdAt: z.iso.datetime(),
+});
+export type MessageCreatedResponse = z.output<typeof messageCreatedResponse>;
+
+export const messageResponse = z.object({
+  id: z.uuid(),
+  status: z.enum(smsStatuses).meta({ description: 'Delivery status of the text message carrying the link.' }),
+  failureReason: z
+    .enum(smsFailureReasons)
+    .optional()
+    .meta({ description: "Only when status is 'failed': permanent_failure (not a mobile that can receive texts), temporary_failure (the phone was off or unreachable), technical_failure (provider problem)." }),
+  replyMode: z.enum(replyModes),
+  createdAt: z.iso.datetime(),
+  patient: z.object({ nhsNumber: z.string() }),
+  link: z.object({
+    expiresAt: z.iso.datetime(),
+    state: z.enum(linkStates).meta({ description: 'locked: too many wrong dates of birth; staff can re-send.' }),
+  }),
+  replies: z.array(z.object({ id: z.uuid(), body: z.string(), createdAt: z.iso.datetime() })),
+});
+export type MessageResponse = z.output<typeof messageResponse>;
+
+export const fieldError = z.object({
+  field: z.string().meta({ description: 'The field (body property or path parameter) that is wrong; nested fields are joined with dots.' }),
+  message: z.string(),
+});
+export type FieldError = z.output<typeof fieldError>;
+
+export const problem = z
+  .object({
+    type: z.string().meta({ examples: ['about:blank'] }),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    errors: z.array(fieldError).optional().meta({ description: 'Present on 400 responses: one entry for each field that is wrong.' }),
+  })
+  .meta({ description: 'RFC 9457 problem details, sent as application/problem+json.' });
+export type Problem = z.output<typeof problem>;
+
+// ---- Turning zod issues into the API's field errors ---------------------------------------------
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let v = input;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** One entry per wrong field, in the order zod found them; unknown fields are named one by one. */
+export function fieldErrorsFrom(error: z.ZodError, input: unknown): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    const field = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ field: field ? `${field}.${key}` : key, message: 'This field is not allowed' });
+      continue;
+    }
+    if (issue.code === 'invalid_type' && issue.path.length === 0) {
+      out.push({ field: '(body)', message: 'The request body must be a JSON object' });
+      continue;
+    }
+    // A present value of the wrong type (a number for a name, say) gets words that say so, rather than
+    // the "Enter …" words meant for a missing value.
+    if (issue.code === 'invalid_type' && valueAt(input, issue.path) !== undefined) {
+      out.push({ field, message: `${field} must be a ${issue.expected === 'string' ? 'string' : issue.expected}` });
+      continue;
+    }
+    out.push({ field, message: issue.message });
+  }
+  return out;
+}
+
+// ---- The OpenAPI description --------------------------------------------------------------------
+
+const EXAMPLE_ID = '3f0c6d2e-8a4b-4c1d-9e7f-2b5a6c8d9e01';
+const EXAMPLE_TIME = '2026-11-26T10:00:00.000Z';
+const EXAMPLES = {
+  PatientDetails: { givenName: 'Priya', familyName: 'Shah', dateOfBirth: '1984-03-12', mobileNumber: '07700 900001' },
+  Patient: { nhsNumber: '9990000018', givenName: 'Priya', familyName: 'Shah', dateOfBirth: '1984-03-12', mobileNumber: '+447700900001' },
+  MessageCreate: { nhsNumber: '9990000018', body: 'Your blood test results are normal. No action is needed.', replyMode: 'once' },
+  MessageCreated: { id: EXAMPLE_ID, status: 'queued', replyMode: 'once', createdAt: EXAMPLE_TIME },
+  Message: {
+    id: EXAMPLE_ID,
+    status: 'delivered',
+    replyMode: 'once',
+    createdAt: EXAMPLE_TIME,
+    patient: { nhsNumber: '9990000018' },
+    link: { expiresAt: '2026-12-03T10:00:00.000Z', state: 'active' },
+    replies: [{ id: 'a7e1c2d3-4b5f-4a6b-8c9d-0e1f2a3b4c5d', body: 'Thank you', createdAt: '2026-11-26T11:30:00.000Z' }],
+  },
+} satisfies Record<string, unknown>;
+
+const json = (name: keyof typeof EXAMPLES) => ({
+  'application/json': { schema: { $ref: `#/components/schemas/${name}` }, example: EXAMPLES[name] },
+});
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+
+const commonProblems = {
+  '401': problemResponse('No API key, or the key is not valid or has been revoked.'),
+  '429': {
+    ...problemResponse('Too many requests for this API key. Wait for the number of seconds in Retry-After.'),
+    headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds until you may try again.' } },
+  },
+};
+
+/** OpenAPI 3.1 document for the API, generated from the schemas above. */
+export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinute: number }): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Dovecote API',
+      version: '1.0.0',
+      description: [
+        'Send patients secure messages by text from your own systems.',
+        '',
+        'Authenticate with your organisation\'s API key: `Authorization: Bearer dck_…`. Operators create keys with `npm run admin -- api-keys create`; a key is shown once.',
+        'Everything you send or read is limited to your organisation: another organisation\'s patients and messages answer 404.',
+        `Each key may make ${opts.rateLimitPerMinute} requests a minute; more get 429 with a Retry-After header.`,
+        'Errors are RFC 9457 problem documents (`application/problem+json`); a 400 lists every wrong field in `errors`.',
+        'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB; unknown fields are refused.',
+      ].join('\n'),
+    },
+    servers: [{ url: opts.serverUrl }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'dck_<prefix>_<secret>', description: 'Organisation API key.' },
+      },
+      schemas: {
+        PatientDetails: jsonSchema(patientPutBody, 'input'),
+        Patient: jsonSchema(patientResponse, 'output'),
+        MessageCreate: jsonSchema(messageCreateBody, 'input'),
+        MessageCreated: jsonSchema(messageCreatedResponse, 'output'),
+        Message: jsonSchema(messageResponse, 'output'),
+        Problem: jsonSchema(problem, 'output'),
+      },
+    },
+    paths: {
+      '/api/v1/patients/{nhsNumber}': {
+        put: {
+          operationId: 'putPatient',
+          summary: 'Create or update a patient',
+          description: 'Creates the patient in your organisation, or updates the details of the one with this NHS number.',
+          parameters: [
+            {
+              name: 'nhsNumber',
+              in: 'path',
+              required: true,
+              description: '10-digit NHS number with a valid check digit.',
+              schema: { type: 'string', examples: ['9990000018'] },
+            },
+          ],
+          requestBody: { required: true, content: json('PatientDetails') },
+          responses: {
+            '200': { description: 'Updated.', content: json('Patient') },
+            '201': { description: 'Created.', content: json('Patient') },
+            '400': problemResponse('The NHS number or a field of the body is not valid; `errors` names each one.'),
+            ...commonProblems,
+            '413': problemResponse('The body is larger than 64 KB.'),
+            '415': problemResponse('The body is not JSON.'),
+          },
+        },
+      },
+      '/api/v1/messages': {
+        post: {
+          operationId: 'sendMessage',
+          summary: 'Send a message to a patient',
+          description:
+            'Texts the patient a secure link to the message. The patient must already exist in your organisation (PUT the patient first).',
+          requestBody: { required: true, content: json('MessageCreate') },
+          responses: {
+            '201': {
+              description: 'Queued for sending.',
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the message.' } },
+              content: json('MessageCreated'),
+            },
+            '400': problemResponse('A field of the body is not valid; `errors` names each one.'),
+            ...commonProblems,
+            '404': problemResponse('No patient with this NHS number in your organisation.'),
+            '413': problemResponse('The body is larger than 64 KB.'),
+            '415': problemResponse('The body is not JSON.'),
+          },
+        },
+      },
+      '/api/v1/messages/{id}': {
+        get: {
+          operationId: 'getMessage',
+          summary: 'Read a message: delivery status, link state and replies',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': { description: 'The message.', content: json('Message') },
+            ...commonProblems,
+            '404': problemResponse('No such message in your organisation.'),
+          },
+        },
+      },
+    },
+  };
+}
