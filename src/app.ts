@@ -14,6 +14,14 @@ import { pagesPlugin } from './platform/http/pages.ts';
 import { createViewEnvironment, nhsukDistDir, srcDir } from './platform/views/views.ts';
 import { buildServices, type Services } from './services.ts';
 import { healthRoutes } from './platform/http/health.routes.ts';
+import { verificationRoutes } from './features/verification/verification.routes.ts';
+import { patientMessagesRoutes } from './features/messages/patient-messages.routes.ts';
+import { staffRoutes } from './features/staff/staff.routes.ts';
+import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts';
+import { devPhoneRoutes } from './features/sms/dev-phone.routes.ts';
+import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
+import { startSmsWorker } from './features/sms/sms-worker.ts';
+import { apiRoutes } from './features/api/api.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -66,9 +74,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { database: deps.database });
 
   // Feature routes. Each feature's *.routes.ts registers its own pages and API endpoints.
+  await app.register(verificationRoutes);
+  await app.register(patientMessagesRoutes);
+  await app.register(staffRoutes);
+  await app.register(staffMessageRoutes);
+  await app.register(devPhoneRoutes);
+  if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });
+  await app.register(apiRoutes, { prefix: '/api' });
 
   app.decorate('startWorkers', async () => {
     const stops: Array<() => Promise<void>> = [];
+    stops.push(await startSmsWorker(services, { logger: app.log.child({ worker: 'sms' }) }));
     return async () => {
       for (const stop of stops) await stop();
     };

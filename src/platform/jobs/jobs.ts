@@ -6,6 +6,8 @@ import type { Database, Queryable } from '../db/client.ts';
 
 export const QUEUES = {
   sendSms: 'send-sms',
+  /** Dead letters of send-sms: jobs pg-boss gave up on; the SMS worker marks their texts failed. */
+  sendSmsFailed: 'send-sms-failed',
 } as const;
 
 export interface Jobs {

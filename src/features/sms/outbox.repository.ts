@@ -1,0 +1,102 @@
+// The SQL of the outbox's life after enqueueSms: a worker claims a row, then records what the provider
+// said; a delivery receipt records what happened on the phone network. Every change is one statement
+// with its guard in the WHERE clause, so two workers, or a worker and a receipt, cannot undo each other.
+import { and, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import { outboundSms } from '../../platform/db/schema.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import type { OutboundSms } from './outbox.service.ts';
+
+export type OutboundSmsStatus = OutboundSms['status'];
+
+/** States nothing may move a row out of: the provider's last word, or ours after giving up. */
+export const FINAL_SMS_STATUSES = ['delivered', 'permanent_failure', 'technical_failure', 'temporary_failure'] as const satisfies readonly OutboundSmsStatus[];
+
+// A security code is only needed until it has been handed to the provider (or we gave up): after
+// that the database keeps no live code, only its HMAC in security_codes.
+const withoutCode = sql`CASE WHEN ${outboundSms.kind} = 'security_code' THEN ${outboundSms.personalisation} - 'code' ELSE ${outboundSms.personalisation} END`;
+
+/**
+ * Take the row for one send attempt. Nothing comes back when it has already been sent or finished, or
+ * when another attempt holds it ('sending' updated after staleBefore): the caller then does nothing.
+ * A 'sending' row older than staleBefore belongs to an attempt that died (process crash), so it may
+ * be taken again.
+ */
+export async function claimOutboundSms(on: Queryable, id: string, now: Date, staleBefore: Date): Promise<OutboundSms | undefined> {
+  const [row] = await on
+    .update(outboundSms)
+    .set({ status: 'sending', attempts: sql`${outboundSms.attempts} + 1`, updatedAt: now })
+    .where(
+      and(
+        eq(outboundSms.id, id),
+        or(
+          inArray(outboundSms.status, ['queued', 'temporary_failure']),
+          and(eq(outboundSms.status, 'sending'), lt(outboundSms.updatedAt, staleBefore)),
+        ),
+      ),
+    )
+    .returning();
+  return row;
+}
+
+/** The provider accepted the text. A receipt that already arrived (delivered, failed) keeps its status. */
+export async function markOutboundSmsSent(on: Queryable, id: string, providerId: string, now: Date): Promise<void> {
+  await on
+    .update(outboundSms)
+    .set({
+      status: sql`CASE WHEN ${outboundSms.status} = 'sending' THEN 'sent' ELSE ${outboundSms.status} END`,
+      providerId,
+      sentAt: now,
+      lastError: null,
+      updatedAt: now,
+      personalisation: withoutCode,
+    })
+    .where(eq(outboundSms.id, id));
+}
+
+/** The attempt failed in a way worth repeating: back in the queue, with the reason for staff. */
+export async function markOutboundSmsForRetry(on: Queryable, id: string, reason: string, now: Date): Promise<void> {
+  await on
+    .update(outboundSms)
+    .set({ status: 'queued', lastError: reason, updatedAt: now })
+    .where(and(eq(outboundSms.id, id), eq(outboundSms.status, 'sending')));
+}
+
+/** permanent_failure (the provider refused it) or technical_failure (we gave up retrying). */
+export async function markOutboundSmsFailed(
+  on: Queryable,
+  id: string,
+  status: 'permanent_failure' | 'technical_failure',
+  reason: string,
+  now: Date,
+): Promise<boolean> {
+  const rows = await on
+    .update(outboundSms)
+    .set({ status, lastError: reason, updatedAt: now, personalisation: withoutCode })
+    .where(and(eq(outboundSms.id, id), notInArray(outboundSms.status, ['sent', ...FINAL_SMS_STATUSES])))
+    .returning({ id: outboundSms.id });
+  return rows.length > 0;
+}
+
+export type ReceiptOutcome = 'updated' | 'already-final' | 'unknown';
+
+/** A delivery receipt: moves a row that is not yet final to the receipt's status. The first final state wins. */
+export async function applyDeliveryReceipt(
+  on: Queryable,
+  id: string,
+  status: (typeof FINAL_SMS_STATUSES)[number],
+  now: Date,
+): Promise<ReceiptOutcome> {
+  const rows = await on
+    .update(outboundSms)
+    .set({ status, updatedAt: now, personalisation: withoutCode })
+    .where(and(eq(outboundSms.id, id), notInArray(outboundSms.status, [...FINAL_SMS_STATUSES])))
+    .returning({ id: outboundSms.id });
+  if (rows.length > 0) return 'updated';
+  const [existing] = await on.select({ id: outboundSms.id }).from(outboundSms).where(eq(outboundSms.id, id));
+  return existing ? 'already-final' : 'unknown';
+}
+
+export async function findOutboundSms(on: Queryable, id: string): Promise<OutboundSms | undefined> {
+  const [row] = await on.select().from(outboundSms).where(eq(outboundSms.id, id));
+  return row;
+}

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { classifyNotifyError, parseRetryAfter } from './transports/notify.transport.ts';
+import { PermanentSmsError, RetryableSmsError, safeReason } from './transports/sms-transport.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+const axiosError = (status: number | undefined, data?: unknown, headers: Record<string, string> = {}, code?: string) => ({
+  isAxiosError: true,
+  code,
+  response: status === undefined ? undefined : { status, data, headers },
+});
+
+test('Retry-After is read as seconds or an HTTP date, and ignored when odd', () => {
+  const now = Date.parse('2026-11-26T10:00:00Z');
+  assert.equal(parseRetryAfter('7', now), 7);
+  assert.equal(parseRetryAfter('Thu, 26 Nov 2026 10:01:00 GMT', now), 60);
+  assert.equal(parseRetryAfter('Thu, 26 Nov 2026 09:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+  assert.equal(parseRetryAfter('999999', now), 86_400);
+});
+
+test('Notify errors are sorted into permanent and retryable', () => {
+  const bad = classifyNotifyError(axiosError(400, { errors: [{ error: 'ValidationError', message: 'phone_number Not a UK mobile number' }] }));
+  assert.ok(bad instanceof PermanentSmsError);
+  assert.equal(bad.reason, 'Notify 400 ValidationError: phone_number Not a UK mobile number');
+  assert.ok(classifyNotifyError(axiosError(403, { errors: [{ error: 'AuthError', message: 'Invalid token' }] })) instanceof PermanentSmsError);
+  for (const status of [500, 502, 503, 504]) assert.ok(classifyNotifyError(axiosError(status, {})) instanceof RetryableSmsError);
+  const limited = classifyNotifyError(axiosError(429, {}, { 'retry-after': '30' }));
+  assert.ok(limited instanceof RetryableSmsError);
+  assert.equal(limited.retryAfterSeconds, 30);
+  const noHeader = classifyNotifyError(axiosError(429, {}));
+  assert.ok(noHeader instanceof RetryableSmsError);
+  assert.equal(noHeader.retryAfterSeconds, undefined);
+  const timeout = classifyNotifyError(axiosError(undefined, undefined, {}, 'ECONNABORTED'));
+  assert.ok(timeout instanceof RetryableSmsError);
+  assert.equal(timeout.reason, 'Notify did not answer (ECONNABORTED)');
+  assert.equal(classifyNotifyError(axiosError(undefined, undefined, {}, 'ERR_CANCELED')).reason, 'Notify did not answer (timeout)');
+  assert.ok(classifyNotifyError(new Error('sendSms() has an invalid option')) instanceof PermanentSmsError);
+});
+
+test('reasons kept for staff never carry a phone number or a link', () => {
+  assert.equal(safeReason('Cannot send to +44 7700 900123 or 07700900123: see https://x.test/abc'), 'Cannot send to [number] or [number]: see [link]');
+});
+
+test('the token bucket lets a second of sends through at once, then one per interval, and pauses on request', async () => {
+  let now = 0;
+  const slept: number[] = [];
+  const clock = { nowMs: () => now, sleep: async (ms: number) => { slept.push(ms); now += ms; } };
+  const bucket = new TokenBucket(120, clock); // 2 a second
+  await bucket.take();
+  await bucket.take();
+  assert.deepEqual(slept, []);
+  await bucket.take();
+  assert.deepEqual(slept, [500]);
+  bucket.pause(3000);
+  await bucket.take();
+  assert.deepEqual(slept, [500, 3000, 500], 'after the pause the bucket starts empty and refills');
+});

@@ -1,0 +1,216 @@
+// The SMS worker: takes send-sms jobs from pg-boss and hands each outbox row to the transport.
+//
+// Sending twice is prevented by the row, not the job: a job first claims its row (one UPDATE with the
+// guard in the WHERE clause); a row already sent, finished or held by a live attempt is left alone, so
+// a job run twice sends once. The outbox id is the provider `reference`, so receipts find the row.
+// What remains is the usual at-least-once edge: a crash after the provider accepted a text but before
+// the row says so sends it again when the job is retried.
+//
+// Failures: a permanent one (bad number, bad template, refused key) marks the row permanent_failure and
+// ends the job. A retryable one (5xx, timeout, network, 429) puts the row back to 'queued' and throws,
+// so pg-boss retries with exponential backoff; a 429 with Retry-After is rescheduled for that time
+// instead. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
+// database outage on every attempt) ends in the dead-letter queue, whose worker marks technical_failure
+// too, so staff never see a text "queued" for ever.
+//
+// Logs carry the outbox id, kind, attempt and a short reason: never the number, code, link or text.
+import { z } from 'zod';
+import type { JobWithMetadata, PgBoss } from 'pg-boss';
+import type { Services } from '../../services.ts';
+import { QUEUES } from '../../platform/jobs/jobs.ts';
+import { claimOutboundSms, findOutboundSms, markOutboundSmsFailed, markOutboundSmsForRetry, markOutboundSmsSent } from './outbox.repository.ts';
+import { createSmsTransport } from './transports/create-transport.ts';
+import { PermanentSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+export interface WorkerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const silentLog: WorkerLog = { info() {}, warn() {}, error() {} };
+
+export interface SmsWorkerOptions {
+  /** Handlers running at once in this process (default config.sms.concurrency). */
+  concurrency?: number;
+  /** Sends a minute from this process (default config.sms.ratePerMinute; see token-bucket.ts). */
+  ratePerMinute?: number;
+  /** How often an idle worker looks for jobs, in seconds (pg-boss minimum 0.5). */
+  pollingIntervalSeconds?: number;
+  /** Retries after the first attempt before technical_failure. */
+  retryLimit?: number;
+  /** First retry delay in seconds; doubles each retry (with jitter) up to retryDelayMaxSeconds. */
+  retryDelaySeconds?: number;
+  retryDelayMaxSeconds?: number;
+  /** Longest a Retry-After may pause the other handlers of this process, in ms (the job waits the full time). */
+  maxPauseMs?: number;
+  /** A 'sending' row older than this belongs to an attempt that died and may be taken again. */
+  staleAfterMs?: number;
+  notifyTimeoutMs?: number;
+  /** Tests may hand in a transport; otherwise the configured one. */
+  transport?: SmsTransport;
+  logger?: WorkerLog;
+}
+
+export const SMS_RETRY_DEFAULTS = {
+  retryLimit: 8,
+  retryDelaySeconds: 5,
+  retryDelayMaxSeconds: 600,
+  pollingIntervalSeconds: 2,
+  // Longer than a send can take (10 s timeout), shorter than the job's expireInSeconds (120 s), so a
+  // job that pg-boss expires and retries after a crash finds its row stale and can take it.
+  staleAfterMs: 60_000,
+  maxPauseMs: 30_000,
+} as const;
+
+const jobDataSchema = z.object({ outboundSmsId: z.uuid() });
+
+export interface DeliveryContext {
+  services: Services;
+  transport: SmsTransport;
+  bucket: TokenBucket;
+  boss: PgBoss;
+  log: WorkerLog;
+  staleAfterMs: number;
+  maxPauseMs: number;
+}
+
+export type DeliveryOutcome = 'sent' | 'skipped' | 'permanent_failure' | 'technical_failure' | 'rescheduled' | 'invalid';
+
+type SendSmsJob = Pick<JobWithMetadata<unknown>, 'id' | 'retryCount' | 'retryLimit' | 'data'>;
+
+/** One job: claim, send, record. Throws only to ask pg-boss for a retry. */
+export async function deliverOutboundSms(ctx: DeliveryContext, job: SendSmsJob): Promise<DeliveryOutcome> {
+  const parsed = jobDataSchema.safeParse(job.data);
+  if (!parsed.success) {
+    ctx.log.error({ jobId: job.id }, 'send-sms job without a valid outboundSmsId; dropped');
+    return 'invalid';
+  }
+  const id = parsed.data.outboundSmsId;
+  const { db } = ctx.services;
+
+  await ctx.bucket.take();
+  const now = ctx.services.now();
+  const row = await claimOutboundSms(db, id, now, new Date(now.getTime() - ctx.staleAfterMs));
+  if (!row) {
+    const current = await findOutboundSms(db, id);
+    if (current?.status === 'sending') {
+      // Another attempt holds it (or died holding it: then it goes stale). Look again later rather
+      // than finish this job, so the text cannot be left 'sending' with no job to move it on.
+      ctx.log.info({ outboundSmsId: id, jobId: job.id }, 'text is held by another attempt; trying again later');
+      throw new Error('outbound text is held by another attempt');
+    }
+    ctx.log.info({ outboundSmsId: id, jobId: job.id, status: current?.status ?? 'missing' }, 'text already sent or finished; nothing to do');
+    return 'skipped';
+  }
+  const logFields = { outboundSmsId: id, kind: row.kind, attempt: row.attempts, transport: ctx.transport.name };
+
+  let providerId: string;
+  try {
+    ({ providerId } = await ctx.transport.send({
+      kind: row.kind,
+      phoneE164: row.phoneE164,
+      personalisation: row.personalisation,
+      reference: row.id,
+    }));
+  } catch (caught) {
+    const error =
+      caught instanceof PermanentSmsError || caught instanceof RetryableSmsError
+        ? caught
+        : new RetryableSmsError(`Unexpected error while sending (${(caught as Error)?.name ?? 'unknown'})`);
+    if (!(caught instanceof PermanentSmsError || caught instanceof RetryableSmsError)) {
+      ctx.log.error({ ...logFields, errName: (caught as Error)?.name }, 'unexpected error while sending a text');
+    }
+
+    if (error instanceof PermanentSmsError) {
+      await markOutboundSmsFailed(db, id, 'permanent_failure', error.reason, ctx.services.now());
+      ctx.log.warn({ ...logFields, reason: error.reason }, 'text refused by the provider; not retried');
+      return 'permanent_failure';
+    }
+
+    if (error.retryAfterSeconds !== undefined) ctx.bucket.pause(Math.min(error.retryAfterSeconds * 1000, ctx.maxPauseMs));
+    if (job.retryCount >= job.retryLimit) {
+      await markOutboundSmsFailed(db, id, 'technical_failure', `Gave up after ${row.attempts} attempts. ${error.reason}`.slice(0, 240), ctx.services.now());
+      ctx.log.warn({ ...logFields, reason: error.reason }, 'text not sent after the last retry; marked technical_failure');
+      return 'technical_failure';
+    }
+    await markOutboundSmsForRetry(db, id, error.reason, ctx.services.now());
+    if (error.retryAfterSeconds !== undefined) {
+      // pg-boss's backoff cannot be told "not before"; fail this attempt ourselves (it moves to
+      // 'retry' with the usual backoff) and move its start to the provider's Retry-After. pg-boss's
+      // own completion after we return is fenced to this attempt and leaves it alone.
+      await ctx.boss.fail(QUEUES.sendSms, { id: job.id, retryCount: job.retryCount }, { reason: error.reason });
+      await ctx.boss.update(QUEUES.sendSms, undefined, { id: job.id, startAfter: Math.max(1, error.retryAfterSeconds) });
+      ctx.log.warn({ ...logFields, reason: error.reason, retryAfterSeconds: error.retryAfterSeconds }, 'provider asked us to wait; retrying later');
+      return 'rescheduled';
+    }
+    ctx.log.warn({ ...logFields, reason: error.reason }, 'text not sent; will retry');
+    throw error;
+  }
+  // Outside the try: if this write fails the text has still gone, so the row must not go back to
+  // 'queued'. The job fails and is retried; the row stays 'sending' and is only taken again once stale.
+  await markOutboundSmsSent(db, id, providerId, ctx.services.now());
+  ctx.log.info(logFields, 'text sent');
+  return 'sent';
+}
+
+/** Jobs pg-boss gave up on (retries used up by errors we did not catch, or expired): mark them failed. */
+export async function handleDeadSmsJob(ctx: Pick<DeliveryContext, 'services' | 'log'>, data: unknown): Promise<void> {
+  const parsed = jobDataSchema.safeParse(data);
+  if (!parsed.success) return;
+  const marked = await markOutboundSmsFailed(
+    ctx.services.db,
+    parsed.data.outboundSmsId,
+    'technical_failure',
+    'Sending failed repeatedly',
+    ctx.services.now(),
+  );
+  if (marked) ctx.log.warn({ outboundSmsId: parsed.data.outboundSmsId }, 'send-sms job dead-lettered; marked technical_failure');
+}
+
+/** Starts the worker on this process. Returns how to stop it (waits for texts in flight). */
+export async function startSmsWorker(services: Services, options: SmsWorkerOptions = {}): Promise<() => Promise<void>> {
+  const boss = services.jobs.boss;
+  const log = options.logger ?? silentLog;
+  const retryLimit = options.retryLimit ?? SMS_RETRY_DEFAULTS.retryLimit;
+  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? SMS_RETRY_DEFAULTS.pollingIntervalSeconds;
+
+  // The queue's retry policy lives here, beside the code that depends on it; applied on every start,
+  // it reaches jobs enqueued from now on (pg-boss copies the policy onto each job when it is sent).
+  await boss.createQueue(QUEUES.sendSmsFailed, { retentionSeconds: 14 * 86_400 });
+  await boss.updateQueue(QUEUES.sendSms, {
+    retryLimit,
+    retryDelay: options.retryDelaySeconds ?? SMS_RETRY_DEFAULTS.retryDelaySeconds,
+    retryBackoff: true,
+    retryDelayMax: options.retryDelayMaxSeconds ?? SMS_RETRY_DEFAULTS.retryDelayMaxSeconds,
+    deadLetter: QUEUES.sendSmsFailed,
+  });
+
+  const ctx: DeliveryContext = {
+    services,
+    transport: options.transport ?? createSmsTransport(services, { notifyTimeoutMs: options.notifyTimeoutMs }),
+    bucket: new TokenBucket(options.ratePerMinute ?? services.config.sms.ratePerMinute),
+    boss,
+    log,
+    staleAfterMs: options.staleAfterMs ?? SMS_RETRY_DEFAULTS.staleAfterMs,
+    maxPauseMs: options.maxPauseMs ?? SMS_RETRY_DEFAULTS.maxPauseMs,
+  };
+
+  const sendWorker = await boss.work(
+    QUEUES.sendSms,
+    { includeMetadata: true, batchSize: 1, localConcurrency: options.concurrency ?? services.config.sms.concurrency, pollingIntervalSeconds },
+    async (jobs: JobWithMetadata<{ outboundSmsId: string }>[]) => {
+      for (const job of jobs) await deliverOutboundSms(ctx, job);
+    },
+  );
+  const deadWorker = await boss.work(QUEUES.sendSmsFailed, { pollingIntervalSeconds: Math.max(pollingIntervalSeconds, 5) }, async (jobs) => {
+    for (const job of jobs) await handleDeadSmsJob(ctx, job.data);
+  });
+  log.info({ transport: ctx.transport.name, concurrency: options.concurrency ?? services.config.sms.concurrency }, 'SMS worker started');
+
+  return async () => {
+    await boss.offWork(QUEUES.sendSms, { id: sendWorker, wait: true });
+    await boss.offWork(QUEUES.sendSmsFailed, { id: deadWorker, wait: true });
+  };
+}

@@ -1,0 +1,73 @@
+// A token bucket shared by the SMS worker's concurrent handlers in one process: at most
+// `ratePerMinute` sends a minute, in bursts of at most a second's worth.
+//
+// It is per process, on purpose (no database round trip per text). With N app instances running the
+// worker, each may send ratePerMinute, so set SMS_RATE_PER_MINUTE to the provider's limit divided by N
+// (GOV.UK Notify: 3,000 a minute per API key). A 429 from the provider is still handled: the job is
+// retried later and this bucket pauses for the Retry-After, so the other handlers hold back too.
+
+export interface TokenBucketClock {
+  nowMs(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: TokenBucketClock = {
+  nowMs: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export class TokenBucket {
+  private readonly perMs: number;
+  private readonly capacity: number;
+  private tokens: number;
+  private last: number;
+  private pausedUntil = 0;
+  private readonly clock: TokenBucketClock;
+  /** Waiters are served in arrival order, so no handler starves. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(ratePerMinute: number, clock: TokenBucketClock = realClock) {
+    if (!(ratePerMinute > 0)) throw new Error('ratePerMinute must be positive');
+    this.clock = clock;
+    this.perMs = ratePerMinute / 60_000;
+    this.capacity = Math.max(1, ratePerMinute / 60);
+    this.tokens = this.capacity;
+    this.last = clock.nowMs();
+  }
+
+  private refill(): void {
+    const now = this.clock.nowMs();
+    if (now <= this.last) return;
+    this.tokens = Math.min(this.capacity, this.tokens + (now - this.last) * this.perMs);
+    this.last = now;
+  }
+
+  /** Resolves when a send may go ahead. */
+  take(): Promise<void> {
+    const turn = this.queue.then(async () => {
+      for (;;) {
+        const now = this.clock.nowMs();
+        if (now < this.pausedUntil) {
+          await this.clock.sleep(this.pausedUntil - now);
+          continue;
+        }
+        this.refill();
+        if (this.tokens >= 1) {
+          this.tokens -= 1;
+          return;
+        }
+        await this.clock.sleep(Math.ceil((1 - this.tokens) / this.perMs));
+      }
+    });
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  /** The provider asked us to slow down: nobody in this process sends for `ms`. */
+  pause(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.clock.nowMs() + ms);
+    // Empty, and refilling only from the end of the pause.
+    this.tokens = 0;
+    this.last = Math.max(this.last, this.pausedUntil);
+  }
+}

@@ -1,0 +1,98 @@
+// GOV.UK Notify through the official client. The client speaks axios; we hand it an axios instance
+// with a hard deadline per request, so a provider that hangs cannot hold a worker slot for ever, and
+// turn its errors into the two kinds the worker understands.
+import { createRequire } from 'node:module';
+// The types as the Notify client (CommonJS) sees them.
+import type { AxiosError, AxiosInstance, AxiosStatic } from 'axios' with { 'resolution-mode': 'require' };
+import { NotifyClient } from 'notifications-node-client';
+import type { SmsKind } from '../sms-texts.ts';
+import { PermanentSmsError, RetryableSmsError, safeReason, type SmsSendRequest, type SmsSendResult, type SmsTransport } from './sms-transport.ts';
+
+export const NOTIFY_REQUEST_TIMEOUT_MS = 10_000;
+
+export interface NotifyTransportOptions {
+  apiKey: string;
+  baseUrl: string;
+  templates: Record<SmsKind, string>;
+  /** Whole-request deadline (connect, send, wait for the answer). */
+  timeoutMs?: number;
+}
+
+// The same axios the Notify client depends on (not a dependency of ours), so its instance type fits.
+const requireFromNotify = createRequire(createRequire(import.meta.url).resolve('notifications-node-client'));
+const axios = requireFromNotify('axios') as AxiosStatic;
+
+function httpClient(timeoutMs: number): AxiosInstance {
+  const instance = axios.create({ timeout: timeoutMs, maxRedirects: 0 });
+  // axios' `timeout` is a socket inactivity timer; the signal caps the request as a whole.
+  instance.interceptors.request.use((config) => {
+    config.signal = AbortSignal.timeout(timeoutMs);
+    return config;
+  });
+  return instance;
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. Capped at a day; undefined when absent or odd. */
+export function parseRetryAfter(value: unknown, nowMs = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const v = value.trim();
+  let seconds: number;
+  if (/^\d+$/.test(v)) seconds = Number(v);
+  else {
+    const at = Date.parse(v);
+    if (Number.isNaN(at)) return undefined;
+    seconds = Math.ceil((at - nowMs) / 1000);
+  }
+  return Math.min(Math.max(seconds, 0), 86_400);
+}
+
+interface NotifyErrorBody {
+  status_code?: number;
+  errors?: Array<{ error?: string; message?: string }>;
+}
+
+/** Turn whatever the client threw into a PermanentSmsError or RetryableSmsError. Exported for tests. */
+export function classifyNotifyError(error: unknown): PermanentSmsError | RetryableSmsError {
+  const axiosError = error as Partial<AxiosError<NotifyErrorBody>>;
+  if (!axiosError || axiosError.isAxiosError !== true) {
+    // The client rejects before sending only for programming mistakes (unknown option names).
+    return new PermanentSmsError(safeReason(`Notify client error: ${(error as Error)?.message ?? 'unknown'}`));
+  }
+  const response = axiosError.response;
+  if (!response) {
+    // Timeout, abort, DNS, refused or reset connection: nothing was answered, so try again.
+    const code = axiosError.code ?? 'network error';
+    return new RetryableSmsError(`Notify did not answer (${code === 'ERR_CANCELED' ? 'timeout' : code})`);
+  }
+  const status = response.status;
+  const first = response.data?.errors?.[0];
+  const detail = first ? `${first.error ?? 'Error'}: ${first.message ?? ''}` : 'no detail';
+  const reason = safeReason(`Notify ${status} ${detail}`);
+  if (status === 429) {
+    const header = response.headers?.['retry-after'] as unknown;
+    return new RetryableSmsError(reason, parseRetryAfter(header));
+  }
+  if (status >= 500 || status === 408 || status === 409 || status === 425) return new RetryableSmsError(reason);
+  // 400 (bad number, bad template, trial-mode recipient), 403 (key or token refused), other 4xx.
+  return new PermanentSmsError(reason);
+}
+
+export function createNotifyTransport(options: NotifyTransportOptions): SmsTransport {
+  const client = new NotifyClient(options.baseUrl, options.apiKey);
+  client.setClient(httpClient(options.timeoutMs ?? NOTIFY_REQUEST_TIMEOUT_MS));
+  return {
+    name: 'notify',
+    async send(request: SmsSendRequest): Promise<SmsSendResult> {
+      const templateId = options.templates[request.kind];
+      try {
+        const response = await client.sendSms(templateId, request.phoneE164, {
+          personalisation: request.personalisation,
+          reference: request.reference,
+        });
+        return { providerId: String(response.data?.id ?? '') };
+      } catch (error) {
+        throw classifyNotifyError(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// One interface for every way a text leaves Dovecote. The worker only knows this: send, and one of two
+// kinds of failure. A transport never logs the number, the personalisation or the rendered text.
+import type { SmsKind } from '../sms-texts.ts';
+
+export interface SmsSendRequest {
+  kind: SmsKind;
+  phoneE164: string;
+  personalisation: Record<string, string>;
+  /** The outbox id: GOV.UK Notify's `reference`, so a delivery receipt finds its row again. */
+  reference: string;
+}
+
+export interface SmsSendResult {
+  /** The provider's id for the text (Notify's notification id), kept for support and receipts. */
+  providerId: string;
+}
+
+export interface SmsTransport {
+  readonly name: 'development' | 'notify';
+  send(request: SmsSendRequest): Promise<SmsSendResult>;
+}
+
+/**
+ * The provider refused the text and asking again will not help: a bad number, an unknown template, a
+ * revoked or wrong API key. The outbox row is marked permanent_failure and the job is not retried.
+ */
+export class PermanentSmsError extends Error {
+  override name = 'PermanentSmsError';
+  /** Short and safe to show to staff: never the phone number, code or link. */
+  readonly reason: string;
+  constructor(reason: string) {
+    super(reason);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The text may go through later: the provider is down (5xx), slow (timeout), unreachable, or asks us
+ * to slow down (429). retryAfterSeconds is the provider's Retry-After when it sent one.
+ */
+export class RetryableSmsError extends Error {
+  override name = 'RetryableSmsError';
+  readonly reason: string;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(reason: string, retryAfterSeconds?: number) {
+    super(reason);
+    this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * Provider messages can quote what was sent; keep them short and remove anything that looks like a
+ * phone number or a code before they reach a database column that staff see.
+ */
+export function safeReason(text: string): string {
+  return text
+    .replace(/\+?\d[\d\s-]{4,}\d/g, '[number]')
+    .replace(/https?:\/\/\S+/g, '[link]')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200);
+}
