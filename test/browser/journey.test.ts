@@ -45,7 +45,9 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
     await browser?.close();
     await server?.close();
   });
-  server = await startTestServer();
+  // Real time plus an offset the test can move, to step past the 60-second wait between codes.
+  let offsetMs = 0;
+  server = await startTestServer({ now: () => new Date(Date.now() + offsetMs) });
   const { baseUrl, services } = server;
   const organisation = await createTestOrganisation(services, { name: 'Demo Surgery', contactPhone: '01234 567890' });
   const staff = await createTestStaff(services, organisation.id);
@@ -58,7 +60,7 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   await staffPage.goto(`${baseUrl}/staff/sign-in`);
   await assertAccessible(staffPage, 'staff sign-in');
   await staffPage.getByLabel('Email address').fill(staff.email);
-  await staffPage.getByLabel('Password').fill(staff.password);
+  await staffPage.getByLabel('Password', { exact: true }).fill(staff.password);
   await staffPage.getByRole('button', { name: 'Sign in' }).click();
   await staffPage.goto(`${baseUrl}/staff/messages/new`);
   await assertAccessible(staffPage, 'find a patient');
@@ -116,7 +118,8 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   await deviceB.waitForURL(/\/message$/);
   assert.match(await deviceB.locator('main').innerText(), /Please book a blood test/);
 
-  // Device A is no longer the trusted device: it now needs a code too.
+  // Device A is no longer the trusted device: it now needs a code too (after the 60 s between codes).
+  offsetMs += 61_000;
   await deviceA.goto(link);
   await enterDateOfBirth(deviceA, TEST_PATIENT.dateOfBirth);
   await deviceA.waitForURL(/\/code$/);
