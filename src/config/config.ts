@@ -33,6 +33,7 @@ const envSchema = z.object({
   CODE_HMAC_KEYS: z.string().optional(),
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
+  API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   NHS_LOGIN_ISSUER: z.url().optional(),
   NHS_LOGIN_CLIENT_ID: z.string().min(1).optional(),
   NHS_LOGIN_PRIVATE_KEY: z.string().min(1).optional(),
@@ -99,6 +100,8 @@ export interface Config {
   codeHmacKeys: HmacKey[];
   cookieSecret: string;
   linkTtlDays: number;
+  /** Requests a minute allowed for one API key. */
+  apiRatePerMinute: number;
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
 }
@@ -313,6 +316,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     codeHmacKeys: parseHmacKeys(e.CODE_HMAC_KEYS ?? devSecrets!.codeHmacKeys),
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
+    apiRatePerMinute: e.API_RATE_PER_MINUTE,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
   };
 }

@@ -25,7 +25,6 @@ import {
   type Problem,
 } from './api.schemas.ts';
 import {
-  API_RATE_LIMIT_PER_MINUTE,
   ApiRateLimitedError,
   ApiUnauthorisedError,
   authenticateApiRequest,
@@ -149,7 +148,7 @@ async function v1Routes(app: FastifyInstance) {
 }
 
 async function docsRoutes(app: FastifyInstance) {
-  const document = buildOpenApiDocument({ serverUrl: app.services.config.publicBaseUrl, rateLimitPerMinute: API_RATE_LIMIT_PER_MINUTE });
+  const document = buildOpenApiDocument({ serverUrl: app.services.config.publicBaseUrl, rateLimitPerMinute: app.services.config.apiRatePerMinute });
   // swagger-ui's own files may be cached like the other static assets.
   app.addHook('onRoute', (route) => {
     if (route.url.includes('/docs/static/')) route.config = { ...route.config, cacheable: true };

@@ -12,6 +12,7 @@ import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
 import type { MessageCreatedResponse, MessageResponse, PatientResponse } from './api.schemas.ts';
 
 /** Requests a minute for each API key. */
+/** The default of API_RATE_PER_MINUTE. */
 export const API_RATE_LIMIT_PER_MINUTE = 600;
 export const API_RATE_LIMIT_WINDOW_SECONDS = 60;
 export const apiRateLimitKey = (apiKeyId: string) => `api-key:${apiKeyId}`;
@@ -54,7 +55,7 @@ export async function authenticateApiRequest(
   if (!match) throw new ApiUnauthorisedError('Send your API key in the Authorization header: Bearer dck_…');
   const key = await verifyApiKey(services.db, match[1]!);
   if (!key) throw new ApiUnauthorisedError('The API key is not valid or has been revoked');
-  const limit = await services.rateLimiter.hit(apiRateLimitKey(key.apiKeyId), API_RATE_LIMIT_PER_MINUTE, API_RATE_LIMIT_WINDOW_SECONDS);
+  const limit = await services.rateLimiter.hit(apiRateLimitKey(key.apiKeyId), services.config.apiRatePerMinute, API_RATE_LIMIT_WINDOW_SECONDS);
   if (!limit.allowed) throw new ApiRateLimitedError(limit.retryAfterSeconds);
   await touchApiKey(services.db, key, services.now());
   return { apiKeyId: key.apiKeyId, organisationId: key.organisationId, ip };
