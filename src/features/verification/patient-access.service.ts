@@ -10,15 +10,19 @@ import { linkStatus, type Link, type LinkStatus } from '../links/links.service.t
 import type { AuditActor } from '../audit/audit.service.ts';
 import { checkPatientSession, type PatientSession, type PatientSessionState } from './patient-sessions.service.ts';
 
-/** Link look-ups per IP address per minute (DESIGN.md §3: guessing is hopeless, and still limited). */
+/**
+ * Look-ups of unknown links per IP address per minute (DESIGN.md §3: guessing is hopeless, and still
+ * limited). Only misses count: many patients can share one address (mobile networks put thousands
+ * behind one), and a real link gives a guesser nothing, so opening real links is never throttled.
+ */
 export const LINK_LOOKUPS_PER_MINUTE = 60;
 
 export interface LinkContext {
   link: Link;
   conversation: { id: string; organisationId: string; patientId: string; replyMode: 'none' | 'once' | 'conversation'; createdAt: Date };
   organisation: { id: string; name: string; contactPhone: string };
-  /** Only what verification needs; never shown on a page. */
-  patient: { id: string; dateOfBirth: string };
+  /** Only what verification needs (date of birth; NHS number for NHS login); never shown on a page. */
+  patient: { id: string; dateOfBirth: string; nhsNumber: string };
 }
 
 export type LinkLookup =
@@ -38,7 +42,7 @@ async function loadLinkContext(on: Queryable, token: string): Promise<LinkContex
         createdAt: conversations.createdAt,
       },
       organisation: { id: organisations.id, name: organisations.name, contactPhone: organisations.contactPhone },
-      patient: { id: patients.id, dateOfBirth: patients.dateOfBirth },
+      patient: { id: patients.id, dateOfBirth: patients.dateOfBirth, nhsNumber: patients.nhsNumber },
     })
     .from(links)
     .innerJoin(conversations, eq(conversations.id, links.conversationId))
@@ -48,15 +52,24 @@ async function loadLinkContext(on: Queryable, token: string): Promise<LinkContex
   return row;
 }
 
-/** Rate-limited per IP; a token that cannot be a link token is unknown without a database look-up. */
+/**
+ * Rate-limited per IP on misses: once an address has looked up too many unknown links this minute,
+ * every look-up from it is refused until the window ends. A token that cannot be a link token is
+ * unknown without a database look-up.
+ */
 export async function lookUpLink(services: Services, token: string, ip: string): Promise<LinkLookup> {
-  const limit = await services.rateLimiter.hit(`link-lookup:${ip}`, LINK_LOOKUPS_PER_MINUTE, 60);
-  if (!limit.allowed) {
-    return { kind: 'rate_limited', retryAt: new Date(services.now().getTime() + limit.retryAfterSeconds * 1000) };
+  const key = `link-lookup:${ip}`;
+  const refused = (retryAfterSeconds: number): LinkLookup => ({
+    kind: 'rate_limited',
+    retryAt: new Date(services.now().getTime() + retryAfterSeconds * 1000),
+  });
+  const before = await services.rateLimiter.peek(key, LINK_LOOKUPS_PER_MINUTE, 60);
+  if (!before.allowed) return refused(before.retryAfterSeconds);
+  const context = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token) : undefined;
+  if (!context) {
+    const miss = await services.rateLimiter.hit(key, LINK_LOOKUPS_PER_MINUTE, 60);
+    return miss.allowed ? { kind: 'unknown' } : refused(miss.retryAfterSeconds);
   }
-  if (!LINK_TOKEN_PATTERN.test(token)) return { kind: 'unknown' };
-  const context = await loadLinkContext(services.db, token);
-  if (!context) return { kind: 'unknown' };
   return { kind: 'found', context, status: linkStatus(context.link, services.now()) };
 }
 

@@ -140,6 +140,16 @@ test('link look-ups are rate-limited per IP address with a friendly page', async
   assert.equal((await get(app, `/${c.token}`, jar, '203.0.113.9')).statusCode, 200);
 });
 
+test('opening real links is never throttled: many patients can share one address', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services);
+  for (let i = 0; i < 100; i++) {
+    const res = await get(app, `/${c.token}`, new CookieJar(), '198.51.100.7');
+    assert.equal(res.statusCode, 200, `open number ${i + 1}`);
+  }
+});
+
 test('date of birth errors follow the NHS patterns and are not counted as wrong guesses', async (t) => {
   const { app, services, close } = await createTestApp();
   t.after(close);

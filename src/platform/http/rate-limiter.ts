@@ -13,15 +13,30 @@ export interface RateLimitResult {
 
 export interface RateLimiter {
   hit(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
+  /** The current window's count, without adding to it. */
+  peek(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
 }
 
 export function createRateLimiter(db: Queryable, now: () => Date = () => new Date()): RateLimiter {
+  const windowOf = (windowSeconds: number) => {
+    const windowMs = windowSeconds * 1000;
+    const t = now().getTime();
+    const windowStart = new Date(t - (t % windowMs));
+    const expiresAt = new Date(windowStart.getTime() + windowMs);
+    return { t, windowStart, expiresAt };
+  };
   return {
+    async peek(key, max, windowSeconds) {
+      const { t, windowStart, expiresAt } = windowOf(windowSeconds);
+      const [row] = await queryRows<{ hits: number }>(
+        db,
+        sql`SELECT hits FROM rate_limit_hits WHERE key = ${key} AND window_start = ${windowStart.toISOString()}`,
+      );
+      const hits = Number(row?.hits ?? 0);
+      return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
+    },
     async hit(key, max, windowSeconds) {
-      const windowMs = windowSeconds * 1000;
-      const t = now().getTime();
-      const windowStart = new Date(t - (t % windowMs));
-      const expiresAt = new Date(windowStart.getTime() + windowMs);
+      const { t, windowStart, expiresAt } = windowOf(windowSeconds);
       const [row] = await queryRows<{ hits: number }>(db, sql`
         INSERT INTO rate_limit_hits (key, window_start, hits, expires_at)
         VALUES (${key}, ${windowStart.toISOString()}, 1, ${expiresAt.toISOString()})
