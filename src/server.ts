@@ -7,6 +7,7 @@ import { startJobs } from './platform/jobs/jobs.ts';
 import { loggerOptions } from './platform/logging/logger.ts';
 import { buildApp } from './app.ts';
 import { DEMO_STAFF, seedDemoData } from './dev/demo-data.ts';
+import { startNhsLoginStandInIfConfigured } from './features/nhs-login/dev/stand-in-from-config.ts';
 
 async function main() {
   const startedAt = performance.now();
@@ -32,6 +33,15 @@ async function main() {
   const jobs = await startJobs(database);
   const seeded = config.demoData ? await seedDemoData(database.db, { isProduction: config.isProduction }) : false;
 
+  // Development: the local NHS login stand-in (its own port), started before the app that uses it.
+  let standIn;
+  try {
+    standIn = await startNhsLoginStandInIfConfigured(config);
+  } catch (error) {
+    logger.fatal({ err: error }, 'the NHS login stand-in could not start (set NHS_LOGIN_STAND_IN_PORT to a free port)');
+    process.exit(1);
+  }
+
   const app = await buildApp({ config, database, jobs, logger });
   const stopWorkers = await app.startWorkers();
   await app.listen({ port: config.port, host: config.host });
@@ -40,8 +50,10 @@ async function main() {
   const lines = [
     '',
     `Dovecote is running on ${database.kind === 'pglite' ? `the embedded database (${config.dataDir})` : 'PostgreSQL'} — started in ${Math.round(performance.now() - startedAt)} ms`,
+    `  Patients:        ${base}/`,
     `  Staff sign-in:   ${base}/staff/sign-in`,
     ...(config.sms.provider === 'development' ? [`  Phone (texts):   ${base}/dev/phone`] : []),
+    ...(standIn ? [`  NHS login (stand-in): ${standIn.issuer}`] : []),
     `  API docs:        ${base}/api/docs`,
     `  Health:          ${base}/health  ${base}/ready`,
     ...(config.demoData ? [`  Demo staff:      ${DEMO_STAFF.email} / ${DEMO_STAFF.password}${seeded ? ' (demo data created)' : ''}`] : []),
@@ -54,16 +66,25 @@ async function main() {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
+    let step = 'start';
     const force = setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
+      logger.error({ step }, 'shutdown took too long; exiting');
       process.exit(1);
     }, 25_000);
     force.unref();
+    // Each step is timed and logged, so an on-call engineer can see which one held a shutdown up.
+    const timed = async (name: string, fn: () => Promise<unknown>) => {
+      step = name;
+      const started = performance.now();
+      await fn();
+      logger.info({ step: name, ms: Math.round(performance.now() - started) }, 'shutdown step done');
+    };
     try {
-      await app.close(); // stops accepting, finishes in-flight requests
-      await stopWorkers();
-      await jobs.stop({ graceful: true, timeout: 15_000 });
-      await database.close();
+      await timed('http', () => app.close()); // stops accepting, finishes in-flight requests
+      await timed('workers', () => stopWorkers());
+      await timed('nhs-login-stand-in', async () => standIn?.close());
+      await timed('jobs', () => jobs.stop({ graceful: true, timeout: 10_000 }));
+      await timed('database', () => database.close());
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');
