@@ -17,12 +17,25 @@ export interface Jobs {
   stop(options?: { graceful?: boolean; timeout?: number }): Promise<void>;
 }
 
-export async function startJobs(database: Database, opts: { supervise?: boolean } = {}): Promise<Jobs> {
+export interface StartJobsOptions {
+  supervise?: boolean;
+  /**
+   * How often the supervisor looks for expired jobs, e.g. those a crashed process held (pg-boss default
+   * 60 s). A job held at a crash is retried once it is expireInSeconds old and a supervisor pass has
+   * seen it. The fault tests shorten this; production keeps the default.
+   */
+  superviseIntervalSeconds?: number;
+}
+
+export async function startJobs(database: Database, opts: StartJobsOptions = {}): Promise<Jobs> {
   const supervise = opts.supervise ?? true;
+  const intervals = opts.superviseIntervalSeconds
+    ? { superviseIntervalSeconds: opts.superviseIntervalSeconds, monitorIntervalSeconds: opts.superviseIntervalSeconds }
+    : {};
   const boss =
     database.kind === 'pglite'
-      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', supervise, schedule: false })
-      : new PgBoss({ connectionString: database.url!, max: 4, supervise, schedule: false });
+      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', supervise, schedule: false, ...intervals })
+      : new PgBoss({ connectionString: database.url!, max: 4, supervise, schedule: false, ...intervals });
   boss.on('error', () => {
     // Surfaced through /ready and the worker's own logging; an unhandled 'error' would crash the process.
   });
