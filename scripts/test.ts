@@ -1,12 +1,12 @@
 // `npm test`: every suite on the embedded database, then (when TEST_DATABASE_URL is set) the database
-// suites again on PostgreSQL. Browser journeys run once, against the embedded database, and need
-// Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
+// suites again on PostgreSQL. Browser journeys (test/browser/ and the accessibility suite in test/a11y/)
+// run once, against the embedded database, and need Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
 import { spawnSync } from 'node:child_process';
 import { existsSync, globSync } from 'node:fs';
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const all = [...globSync('test/**/*.test.ts'), ...globSync('src/**/*.test.ts')].sort();
-const browser = all.filter((f) => f.startsWith('test/browser/'));
+const browser = all.filter((f) => f.startsWith('test/browser/') || f.startsWith('test/a11y/'));
 const database = all.filter((f) => !browser.includes(f));
 const pgUrl = process.env.TEST_DATABASE_URL;
 
