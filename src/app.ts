@@ -22,6 +22,8 @@ import { devPhoneRoutes } from './features/sms/dev-phone.routes.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startSmsWorker } from './features/sms/sms-worker.ts';
 import { apiRoutes } from './features/api/api.routes.ts';
+import { nhsLoginJourneyRoutes } from './features/nhs-login/nhs-login-journeys.routes.ts';
+import { portalRoutes } from './features/portal/portal.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -81,6 +83,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(devPhoneRoutes);
   if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });
   await app.register(apiRoutes, { prefix: '/api' });
+  await app.register(nhsLoginJourneyRoutes);
+  await app.register(portalRoutes);
 
   app.decorate('startWorkers', async () => {
     const stops: Array<() => Promise<void>> = [];

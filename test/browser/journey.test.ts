@@ -39,21 +39,17 @@ async function enterDateOfBirth(page: Page, iso: string) {
 }
 
 test('staff send, patient verifies on two devices, reads, replies, staff see the reply', async (t) => {
-  let server: RunningServer | undefined;
-  let browser: Browser | undefined;
-  t.after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
   // Real time plus an offset the test can move, to step past the 60-second wait between codes.
   let offsetMs = 0;
-  server = await startTestServer({ now: () => new Date(Date.now() + offsetMs) });
+  const server: RunningServer = await startTestServer({ now: () => new Date(Date.now() + offsetMs) });
+  t.after(() => server.close());
   const { baseUrl, services } = server;
   const organisation = await createTestOrganisation(services, { name: 'Demo Surgery', contactPhone: '01234 567890' });
   const staff = await createTestStaff(services, organisation.id);
   await createTestPatient(services, organisation.id);
-  browser = await launchBrowser();
-  const newContext = (): Promise<BrowserContext> => browser!.newContext({ bypassCSP: true });
+  const browser: Browser = await launchBrowser();
+  t.after(() => browser.close());
+  const newContext = (): Promise<BrowserContext> => browser.newContext({ bypassCSP: true });
 
   // Staff sign in and send a message that allows a conversation.
   const staffPage = await (await newContext()).newPage();

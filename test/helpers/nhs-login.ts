@@ -1,6 +1,8 @@
 // NHS login in tests: a stand-in provider on a free port with a fresh client key, and a tiny browser
 // (cookie jar, manual redirects) that walks the real authorisation flow over HTTP.
 import { generateKeyPairSync } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { CookieJar } from './factories.ts';
 import { parseNhsLoginPrivateKey, type NhsLoginConfig } from '../../src/config/config.ts';
 import { nhsLoginPublicJwk } from '../../src/features/nhs-login/nhs-login.client.ts';
 import {
@@ -142,4 +144,41 @@ export async function signInAtStandIn(
   const done = await browser.follow(new URL(action, shown.url), origin, { form });
   if (!done.leftTo) throw new Error(`stand-in did not redirect back (status ${done.res.status}): ${await done.res.text()}`);
   return { callbackUrl: done.leftTo, signInPage };
+}
+
+/**
+ * "Continue with NHS login" from the app (driven with app.inject and a CookieJar): GET /nhs-login/start,
+ * the stand-in over real HTTP, then the callback in the same jar. Returns the callback's response, the
+ * callback path (to replay it) and a copy of the jar as it was just before the callback.
+ */
+export async function nhsLoginThroughApp(
+  app: FastifyInstance,
+  jar: CookieJar,
+  returnTo: string,
+  choice: { identity: StandInIdentity } | { cancel: true },
+): Promise<{ res: LightMyRequestResponse; callbackPath: string; jarBeforeCallback: CookieJar }> {
+  const { callbackPath } = await nhsLoginUpToCallback(app, jar, returnTo, choice);
+  const jarBeforeCallback = jar.clone();
+  const res = await app.inject({ method: 'GET', url: callbackPath, headers: { cookie: jar.header() } });
+  jar.store(res.headers['set-cookie']);
+  return { res, callbackPath, jarBeforeCallback };
+}
+
+/** Start in the app and sign in at the stand-in, but do not come back: the callback path to use. */
+export async function nhsLoginUpToCallback(
+  app: FastifyInstance,
+  jar: CookieJar,
+  returnTo: string,
+  choice: { identity: StandInIdentity } | { cancel: true },
+): Promise<{ location: URL; callbackPath: string }> {
+  const start = await app.inject({
+    method: 'GET',
+    url: `/nhs-login/start?returnTo=${encodeURIComponent(returnTo)}`,
+    headers: { cookie: jar.header() },
+  });
+  if (start.statusCode !== 302) throw new Error(`NHS login did not start: ${start.statusCode} ${start.body.slice(0, 300)}`);
+  jar.store(start.headers['set-cookie']);
+  const location = new URL(String(start.headers.location));
+  const { callbackUrl } = await signInAtStandIn(new TestBrowser(), location, choice);
+  return { location, callbackPath: `${callbackUrl.pathname}${callbackUrl.search}` };
 }

@@ -17,8 +17,9 @@ export interface RunningServer extends TestApp {
   baseUrl: string;
 }
 
-export async function startTestServer(options: TestAppOptions = {}): Promise<RunningServer> {
-  const port = await freePort();
+/** `port`: listen here (e.g. one chosen earlier so a stand-in can be told the redirect URI first). */
+export async function startTestServer(options: TestAppOptions & { port?: number } = {}): Promise<RunningServer> {
+  const port = options.port ?? (await freePort());
   // localhost is a secure context for Chromium, so __Host- cookies work over plain HTTP in tests.
   const baseUrl = `http://localhost:${port}`;
   const testApp = await createTestApp({ ...options, config: { PUBLIC_BASE_URL: baseUrl, ...options.config } });

@@ -23,10 +23,18 @@ export type AuditEventType =
   | 'staff.signed_in'
   | 'staff.sign_in_failed'
   | 'staff.signed_out'
-  | 'api.message_viewed';
+  | 'api.message_viewed'
+  // NHS login from a link: the identity matched the patient (P9), did not match, or was not proven strongly enough.
+  | 'nhs_login.verified'
+  | 'nhs_login.mismatch'
+  | 'nhs_login.not_strong'
+  // The patient portal (NHS login at the home page).
+  | 'portal.signed_in'
+  | 'portal.signed_out'
+  | 'portal.listed';
 
 export interface AuditActor {
-  type: 'patient_link' | 'staff' | 'api_key' | 'system' | 'operator';
+  type: 'patient_link' | 'patient_nhs_login' | 'staff' | 'api_key' | 'system' | 'operator';
   id?: string | null;
   ip?: string | null;
 }

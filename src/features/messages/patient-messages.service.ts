@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { conversationItems, conversations } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import type { Services } from '../../services.ts';
-import { recordAudit } from '../audit/audit.service.ts';
+import { recordAudit, type AuditEvent } from '../audit/audit.service.ts';
 import {
   auditSubject,
   checkPatientAccess,
@@ -34,8 +34,8 @@ export interface PatientMessageItem {
   createdAt: Date;
 }
 
-export interface PatientMessageView {
-  context: LinkContext;
+/** What the message page shows of one conversation, however the patient got in (a link, or NHS login). */
+export interface ConversationMessages {
   replyMode: ReplyMode;
   sentAt: Date;
   message: PatientMessageItem | undefined;
@@ -43,23 +43,36 @@ export interface PatientMessageView {
   canReply: boolean;
 }
 
-async function loadMessageView(on: Queryable, context: LinkContext): Promise<PatientMessageView> {
+export interface PatientMessageView extends ConversationMessages {
+  context: LinkContext;
+}
+
+export interface ConversationRef {
+  id: string;
+  replyMode: ReplyMode;
+  createdAt: Date;
+}
+
+export async function loadConversationMessages(on: Queryable, conversation: ConversationRef): Promise<ConversationMessages> {
   const items = await on
     .select({ kind: conversationItems.kind, body: conversationItems.body, createdAt: conversationItems.createdAt })
     .from(conversationItems)
-    .where(eq(conversationItems.conversationId, context.conversation.id))
+    .where(eq(conversationItems.conversationId, conversation.id))
     .orderBy(asc(conversationItems.seq));
   const message = items.find((i) => i.kind === 'staff_message');
   const replies = items.filter((i) => i.kind === 'patient_reply');
-  const replyMode = context.conversation.replyMode;
+  const replyMode = conversation.replyMode;
   return {
-    context,
     replyMode,
-    sentAt: message?.createdAt ?? context.conversation.createdAt,
+    sentAt: message?.createdAt ?? conversation.createdAt,
     message,
     replies,
     canReply: replyAllowed(replyMode, replies.length),
   };
+}
+
+async function loadMessageView(on: Queryable, context: LinkContext): Promise<PatientMessageView> {
+  return { context, ...(await loadConversationMessages(on, context.conversation)) };
 }
 
 export function replyAllowed(mode: ReplyMode, repliesSoFar: number): boolean {
@@ -97,32 +110,50 @@ export async function sendPatientReply(
   const access = await checkPatientAccess(services, { ...input, need: 'verified' });
   if (access.kind !== 'ok') return access;
   const { context } = access;
-  const parsed = replyBodySchema.safeParse(input.body);
-  if (!parsed.success) {
-    return { kind: 'invalid', view: await loadMessageView(services.db, context), message: parsed.error.issues[0]!.message, body: input.body };
+  const saved = await savePatientReply(services, {
+    conversation: context.conversation,
+    body: input.body,
+    audit: { actor: patientActor(context, input.ip), ...auditSubject(context) },
+  });
+  switch (saved.kind) {
+    case 'sent':
+      return saved;
+    case 'invalid':
+      return { kind: 'invalid', view: await loadMessageView(services.db, context), message: saved.message, body: input.body };
+    case 'not_allowed':
+      return { kind: 'not_allowed', view: await loadMessageView(services.db, context) };
   }
+}
+
+export type SaveReplyResult = { kind: 'sent' } | { kind: 'invalid'; message: string } | { kind: 'not_allowed' };
+
+/**
+ * Stores a patient's reply, if the conversation allows one: 'once' allows one in total, 'none' none.
+ * The conversation row is locked first, so two replies sent at once cannot both be the "one". Used by
+ * the link page and the patient portal; the caller has already decided the patient may see it.
+ */
+export async function savePatientReply(
+  services: Services,
+  input: { conversation: ConversationRef; body: string; audit: Omit<AuditEvent, 'type' | 'details'> },
+): Promise<SaveReplyResult> {
+  const parsed = replyBodySchema.safeParse(input.body);
+  if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]!.message };
+  const conversation = input.conversation;
   const sent = await services.db.transaction(async (tx) => {
-    await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, context.conversation.id)).for('update');
+    await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, conversation.id)).for('update');
     const [replies] = await tx
       .select({ n: count() })
       .from(conversationItems)
-      .where(and(eq(conversationItems.conversationId, context.conversation.id), eq(conversationItems.kind, 'patient_reply')));
-    if (!replyAllowed(context.conversation.replyMode, Number(replies?.n ?? 0))) return false;
+      .where(and(eq(conversationItems.conversationId, conversation.id), eq(conversationItems.kind, 'patient_reply')));
+    if (!replyAllowed(conversation.replyMode, Number(replies?.n ?? 0))) return false;
     await tx.insert(conversationItems).values({
-      conversationId: context.conversation.id,
+      conversationId: conversation.id,
       kind: 'patient_reply',
       body: parsed.data,
       createdAt: services.now(),
     });
-    await recordAudit(tx, {
-      type: 'reply.sent',
-      actor: patientActor(context, input.ip),
-      ...auditSubject(context),
-      details: { length: parsed.data.length },
-    });
+    await recordAudit(tx, { ...input.audit, type: 'reply.sent', details: { length: parsed.data.length } });
     return true;
   });
-  if (!sent) return { kind: 'not_allowed', view: await loadMessageView(services.db, context) };
-  return { kind: 'sent' };
+  return sent ? { kind: 'sent' } : { kind: 'not_allowed' };
 }
-

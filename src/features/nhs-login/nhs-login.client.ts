@@ -83,6 +83,8 @@ export class NhsLoginError extends AppError {
   readonly reason: NhsLoginFailure;
   /** The provider's `error` parameter, when it sent one (e.g. access_denied). */
   readonly providerError: string | undefined;
+  /** Where the sign-in was meant to return (set by finishNhsLogin once the transaction is known), so the page can offer the way back. */
+  returnTo: string | undefined;
 
   constructor(reason: NhsLoginFailure, detail: string, providerError?: string) {
     const status = reason === 'unavailable' ? 503 : reason === 'token_error' || reason === 'userinfo_error' ? 502 : 400;
@@ -90,6 +92,7 @@ export class NhsLoginError extends AppError {
     this.name = 'NhsLoginError';
     this.reason = reason;
     this.providerError = providerError;
+    this.returnTo = undefined;
   }
 }
 

@@ -1,9 +1,10 @@
 // GET /nhs-login/start?returnTo=/… and GET <NHS_LOGIN_REDIRECT_PATH> (default /nhs-login/callback).
 // HTTP only: the browser keeps the state in a short-lived __Host- cookie; the service keeps the rest.
 // What a verified identity opens (a link's conversation, the portal) is decided by the caller through
-// onIdentity, so this plugin knows nothing about links or sessions. Not registered in app.ts yet.
+// onIdentity, so this plugin knows nothing about links or sessions. Registered by nhs-login-journeys.routes.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { AppError } from '../../platform/http/errors.ts';
 import { NhsLoginError, type NhsLoginIdentity } from './nhs-login.client.ts';
 import { beginNhsLogin, finishNhsLogin, NHS_LOGIN_TRANSACTION_TTL_MS, type FinishedNhsLogin } from './nhs-login.service.ts';
 
@@ -16,6 +17,8 @@ export interface NhsLoginRoutesOptions {
   onIdentity(request: FastifyRequest, reply: FastifyReply, identity: NhsLoginIdentity, finished: FinishedNhsLogin): unknown;
   /** Must send the reply; default: a plain page that says what happened and offers to try again. */
   onFailure?(request: FastifyRequest, reply: FastifyReply, error: NhsLoginError): unknown;
+  /** Where a sign-in may return to (beyond being a local path); others are refused before leaving. */
+  isAllowedReturnTo?(returnTo: string): boolean;
 }
 
 const startQuery = z.object({
@@ -40,6 +43,9 @@ export async function nhsLoginRoutes(app: FastifyInstance, opts: NhsLoginRoutesO
 
   app.get('/nhs-login/start', async (request, reply) => {
     const { returnTo } = startQuery.parse(request.query);
+    if (opts.isAllowedReturnTo && !opts.isAllowedReturnTo(returnTo)) {
+      throw new AppError(400, 'We could not start logging you in with NHS login', 'returnTo is not an allowed destination');
+    }
     let begun;
     try {
       begun = await beginNhsLogin(services, { returnTo });

@@ -127,14 +127,14 @@ export async function finishNhsLogin(
     .returning();
   if (!row) {
     const [existing] = await deps.db
-      .select({ usedAt: nhsLoginTransactions.usedAt })
+      .select({ usedAt: nhsLoginTransactions.usedAt, returnTo: nhsLoginTransactions.returnTo })
       .from(nhsLoginTransactions)
       .where(eq(nhsLoginTransactions.stateHash, stateHash));
-    if (existing) throw new NhsLoginError('replayed', 'the transaction was already used');
+    if (existing) throw withReturnTo(new NhsLoginError('replayed', 'the transaction was already used'), existing.returnTo);
     throw new NhsLoginError('unknown_transaction', 'no transaction for this state');
   }
   if (row.expiresAt.getTime() <= now.getTime()) {
-    throw new NhsLoginError('expired', 'the transaction expired before the callback');
+    throw withReturnTo(new NhsLoginError('expired', 'the transaction expired before the callback'), row.returnTo);
   }
 
   const transaction: NhsLoginTransaction = {
@@ -144,8 +144,19 @@ export async function finishNhsLogin(
     returnTo: row.returnTo,
     createdAt: row.createdAt,
   };
-  const identity = await client.completeAuthorisation(query, transaction);
+  let identity: NhsLoginIdentity;
+  try {
+    identity = await client.completeAuthorisation(query, transaction);
+  } catch (error) {
+    if (error instanceof NhsLoginError) throw withReturnTo(error, row.returnTo);
+    throw error;
+  }
   return { identity, returnTo: row.returnTo, transaction };
+}
+
+function withReturnTo(error: NhsLoginError, returnTo: string): NhsLoginError {
+  error.returnTo = returnTo;
+  return error;
 }
 
 /** Housekeeping for a periodic job: drops expired and used transactions older than `olderThanMs`. */

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import { dateProblemMessage, type DateProblem } from '../patients/identifiers.ts';
 import type { LinkContext } from './patient-access.service.ts';
+import { isNhsLoginEnabled } from '../nhs-login/nhs-login.service.ts';
+import { linkReturnTo, nhsLoginStartHref } from '../nhs-login/nhs-login-destinations.ts';
 import { openLink, requestNewCode, showCodePage, submitDateOfBirth, submitSecurityCode } from './verification.service.ts';
 import {
   accessProblemReply,
@@ -59,6 +61,7 @@ function renderDateOfBirth(
       errors: extra.errors,
       errorParts: extra.errorParts ?? [],
       sessionExpired: extra.sessionExpired ?? false,
+      nhsLoginHref: isNhsLoginEnabled(reply.server.services.config) ? nhsLoginStartHref(linkReturnTo(token)) : undefined,
     },
     { status },
   );

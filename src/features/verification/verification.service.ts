@@ -4,9 +4,10 @@
 import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import type { Tx } from '../../platform/db/client.ts';
+import type { NhsLoginIdentity } from '../nhs-login/nhs-login.client.ts';
 import { constantTimeEqualHex, newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
 import { parseDateOfBirth, type DateParts, type DateProblem } from '../patients/identifiers.ts';
-import { recordAudit } from '../audit/audit.service.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import {
   getLink,
   linkStatus,
@@ -104,34 +105,7 @@ export async function submitDateOfBirth(
   const subject = auditSubject(context);
 
   if (parsed.iso !== context.patient.dateOfBirth) {
-    return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
-      const updated = await recordDobFailure(tx, context.link.id, now);
-      if (!updated) {
-        // Locked by a concurrent request between our read and this statement.
-        const fresh = await getLink(tx, context.link.id);
-        const st = linkStatus(fresh!, now);
-        return st.kind === 'locked' ? { kind: 'locked', context, lock: st } : { kind: 'wrong', context };
-      }
-      await recordAudit(tx, {
-        type: 'link.dob_wrong',
-        actor,
-        ...subject,
-        details: { failuresTotal: updated.dobFailuresTotal },
-      });
-      const st = linkStatus(updated, now);
-      if (st.kind === 'locked') {
-        await recordAudit(tx, {
-          type: 'link.locked',
-          actor,
-          ...subject,
-          details: st.permanently
-            ? { reason: 'too_many_wrong_dates_of_birth_in_total', permanently: true }
-            : { reason: 'too_many_wrong_dates_of_birth_in_a_row', until: st.until?.toISOString() },
-        });
-        return { kind: 'locked', context: { ...context, link: updated }, lock: st };
-      }
-      return { kind: 'wrong', context: { ...context, link: updated } };
-    });
+    return services.db.transaction((tx) => countFailedCheck(tx, context, actor, now, 'link.dob_wrong'));
   }
 
   return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
@@ -165,6 +139,62 @@ export async function submitDateOfBirth(
     if (sent.ok || (await hasLiveCode(tx, link.id, now))) return { kind: 'code_needed', context: ctx, sessionToken: token };
     return { kind: 'code_limit', context: ctx, sessionToken: token, limit: sent };
   });
+}
+
+/**
+ * One failed check of who is opening the link (a wrong date of birth, or an NHS login for someone
+ * else), counted by the link's one atomic statement so the same lock rules apply, and audited.
+ */
+async function countFailedCheck(
+  tx: Tx,
+  context: LinkContext,
+  actor: AuditActor,
+  now: Date,
+  type: 'link.dob_wrong' | 'nhs_login.mismatch',
+): Promise<{ kind: 'wrong'; context: LinkContext } | { kind: 'locked'; context: LinkContext; lock: Locked }> {
+  const subject = auditSubject(context);
+  const updated = await recordDobFailure(tx, context.link.id, now);
+  if (!updated) {
+    // Locked by a concurrent request between our read and this statement.
+    const fresh = await getLink(tx, context.link.id);
+    const st = linkStatus(fresh!, now);
+    return st.kind === 'locked' ? { kind: 'locked', context, lock: st } : { kind: 'wrong', context };
+  }
+  await recordAudit(tx, { type, actor, ...subject, details: { failuresTotal: updated.dobFailuresTotal } });
+  const st = linkStatus(updated, now);
+  if (st.kind === 'locked') {
+    await recordAudit(tx, {
+      type: 'link.locked',
+      actor,
+      ...subject,
+      details: st.permanently
+        ? { reason: 'too_many_wrong_dates_of_birth_in_total', permanently: true }
+        : { reason: 'too_many_wrong_dates_of_birth_in_a_row', until: st.until?.toISOString() },
+    });
+    return { kind: 'locked', context: { ...context, link: updated }, lock: st };
+  }
+  return { kind: 'wrong', context: { ...context, link: updated } };
+}
+
+/**
+ * This browser proved itself strongly (a right security code, or NHS login at P9): a new verified
+ * session, this device replaces the trusted one, and every other browser's session for the link ends,
+ * so the old device must prove itself again. The caller audits how.
+ */
+async function trustThisDevice(
+  tx: Tx,
+  context: LinkContext,
+  input: { sessionToken?: string; deviceToken?: string },
+  now: Date,
+): Promise<{ sessionToken: string; deviceToken: string }> {
+  await endPatientSession(tx, input.sessionToken);
+  const { token, session } = await createPatientSession(tx, { linkId: context.link.id, state: 'verified', now });
+  const deviceToken = newDeviceToken();
+  const newHash = sha256Hex(deviceToken);
+  await replaceTrustedDevice(tx, context.link.id, newHash, now);
+  if (input.deviceToken) await moveDeviceTrust(tx, sha256Hex(input.deviceToken), newHash);
+  await endOtherSessionsForLink(tx, context.link.id, session.tokenHash);
+  return { sessionToken: token, deviceToken };
 }
 
 async function sendCodeIfAllowed(services: Services, tx: Tx, context: LinkContext, ip: string): Promise<CodeLimit> {
@@ -237,18 +267,10 @@ export async function submitSecurityCode(
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: check.triesLeft } });
         return { kind: 'wrong', context, phoneEnding: ending, triesLeft: check.triesLeft };
       case 'right': {
-        // New session token, and this device replaces the trusted one; every other browser's
-        // session for the link ends, so the old device must prove itself again.
-        await endPatientSession(tx, input.sessionToken);
-        const { token, session } = await createPatientSession(tx, { linkId: context.link.id, state: 'verified', now });
-        const deviceToken = newDeviceToken();
-        const newHash = sha256Hex(deviceToken);
-        await replaceTrustedDevice(tx, context.link.id, newHash, now);
-        if (input.deviceToken) await moveDeviceTrust(tx, sha256Hex(input.deviceToken), newHash);
-        await endOtherSessionsForLink(tx, context.link.id, session.tokenHash);
+        const trusted = await trustThisDevice(tx, context, input, now);
         await recordAudit(tx, { type: 'code.right', actor, ...subject });
         await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'security_code' } });
-        return { kind: 'verified', context, sessionToken: token, deviceToken };
+        return { kind: 'verified', context, ...trusted };
       }
     }
   });
@@ -269,5 +291,56 @@ export async function requestNewCode(
   return services.db.transaction(async (tx): Promise<ResendResult> => {
     const sent = await sendCodeIfAllowed(services, tx, context, input.ip);
     return sent.ok ? { kind: 'sent', context } : { kind: 'code_limit', context, limit: sent };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// NHS login from a link (the callback of /nhs-login/start?returnTo=/:token/nhs-login). Only P9 may stand
+// in for the security code (DESIGN.md §3); an NHS number that is not the patient's counts like a wrong
+// date of birth.
+
+export type NhsLoginLinkResult =
+  | LinkProblem
+  /** NHS login did not prove who this is strongly enough (below P9): use the date of birth instead. */
+  | { kind: 'not_strong'; context: LinkContext }
+  /** NHS login is someone other than the patient the message was sent to. */
+  | { kind: 'mismatch'; context: LinkContext }
+  | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken: string };
+
+export async function verifyLinkWithNhsLogin(
+  services: Services,
+  input: { token: string; ip: string; identity: NhsLoginIdentity; deviceToken?: string; sessionToken?: string },
+): Promise<NhsLoginLinkResult> {
+  const lookup = await lookUpLink(services, input.token, input.ip);
+  if (lookup.kind !== 'found') return lookup;
+  const { context, status } = lookup;
+  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+
+  const now = services.now();
+  const actor = patientActor(context, input.ip);
+  const subject = auditSubject(context);
+  const level = input.identity.identityProofingLevel ?? 'none';
+  if (!input.identity.isStrong) {
+    await recordAudit(services.db, { type: 'nhs_login.not_strong', actor, ...subject, details: { identityProofingLevel: level } });
+    return { kind: 'not_strong', context };
+  }
+  if (input.identity.nhsNumber !== context.patient.nhsNumber) {
+    return services.db.transaction(async (tx): Promise<NhsLoginLinkResult> => {
+      const failed = await countFailedCheck(tx, context, actor, now, 'nhs_login.mismatch');
+      return failed.kind === 'locked' ? failed : { kind: 'mismatch', context: failed.context };
+    });
+  }
+  return services.db.transaction(async (tx): Promise<NhsLoginLinkResult> => {
+    // A successful check ends a run of wrong dates of birth, and refuses a link locked meanwhile.
+    const link = await resetDobFailuresInARow(tx, context.link.id, now);
+    if (!link) {
+      return { kind: 'locked', context, lock: { kind: 'locked', until: context.link.lockedUntil, permanently: Boolean(context.link.lockedPermanentlyAt) } };
+    }
+    const ctx = { ...context, link };
+    const trusted = await trustThisDevice(tx, ctx, input, now);
+    await recordAudit(tx, { type: 'nhs_login.verified', actor, ...subject, details: { identityProofingLevel: level } });
+    await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'nhs_login' } });
+    return { kind: 'verified', context: ctx, ...trusted };
   });
 }

@@ -77,6 +77,8 @@ export const patients = pgTable(
   },
   (t) => [
     uniqueIndex('patients_org_nhs_idx').on(t.organisationId, t.nhsNumber),
+    // The patient portal finds one person's records across every organisation.
+    index('patients_nhs_idx').on(t.nhsNumber),
     index('patients_org_name_idx').on(t.organisationId, t.familyName, t.dateOfBirth),
   ],
 );
@@ -159,7 +161,12 @@ export const patientSessions = pgTable(
   'patient_sessions',
   {
     tokenHash: text('token_hash').primaryKey(),
+    // link: opens one link (link_id set). portal: NHS login at the home page (nhs_number set, no link).
+    kind: text('kind', { enum: ['link', 'portal'] }).notNull().default('link'),
     linkId: uuid('link_id').references(() => links.id),
+    // Portal sessions only: the NHS number NHS login vouched for (P9), and NHS login's subject for the audit.
+    nhsNumber: text('nhs_number'),
+    nhsLoginSub: text('nhs_login_sub'),
     // awaiting_code: date of birth was right on an untrusted device; verified: may open the link.
     state: text('state', { enum: ['awaiting_code', 'verified'] }).notNull(),
     createdAt: createdAt(),
@@ -218,7 +225,7 @@ export const auditEvents = pgTable(
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     occurredAt: tz('occurred_at').notNull().defaultNow(),
     type: text('type').notNull(),
-    actorType: text('actor_type', { enum: ['patient_link', 'staff', 'api_key', 'system', 'operator'] }).notNull(),
+    actorType: text('actor_type', { enum: ['patient_link', 'patient_nhs_login', 'staff', 'api_key', 'system', 'operator'] }).notNull(),
     actorId: text('actor_id'),
     organisationId: uuid('organisation_id'),
     patientId: uuid('patient_id'),
