@@ -1,9 +1,10 @@
 // Builds the real app on a fresh test database. Tests drive it with app.inject and assert the status
 // and the words the user sees.
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { loggerOptions } from '../../src/platform/logging/logger.ts';
@@ -53,6 +54,31 @@ export interface TestAppOptions {
   now?: () => Date;
   /** Lines the app logs, for tests that check what reaches the logs. */
   logLines?: string[];
+  /** The level for logLines (default 'info'); 'debug' catches more. */
+  logLevel?: string;
+  /** Called for every route as it is registered (the route matrix uses it to list them all). */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+/**
+ * Runs `build` with an onRoute hook on the Fastify instance it creates, added before any route is
+ * registered: Fastify announces each new instance on the 'fastify.initialization' diagnostics channel.
+ */
+async function withRouteCollector<T>(onRoute: ((route: RouteOptions) => void) | undefined, build: () => Promise<T>): Promise<T> {
+  if (!onRoute) return build();
+  const channel = diagnostics.channel('fastify.initialization');
+  let attached = false;
+  const subscriber = (message: unknown) => {
+    if (attached) return;
+    attached = true;
+    (message as { fastify: FastifyInstance }).fastify.addHook('onRoute', onRoute);
+  };
+  channel.subscribe(subscriber);
+  try {
+    return await build();
+  } finally {
+    channel.unsubscribe(subscriber);
+  }
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -61,9 +87,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const jobs = await startJobs(testDatabase.database, { supervise: false });
   const logger = options.logLines
     ? // The app's own logger options (serializers, redaction), so log tests check what production logs.
-      pino(loggerOptions('info'), { write: (line: string) => void options.logLines!.push(line) })
+      pino(loggerOptions(options.logLevel ?? 'info'), { write: (line: string) => void options.logLines!.push(line) })
     : pino({ level: 'silent' });
-  const app = await buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger });
+  const app = await withRouteCollector(options.onRoute, () =>
+    buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger }),
+  );
   await app.ready();
   return {
     app,

@@ -52,6 +52,8 @@ function parseSearch(body: Body, today: Date): { search: PatientSearch } | { err
   const errors: FormErrors = {};
   const familyName = str(body.familyName).trim().slice(0, 100);
   if (familyName === '') errors.familyName = { href: '#familyName', text: "Enter the patient's family name" };
+  // Stored names have none, and PostgreSQL text cannot hold NUL (a 500, not an answer).
+  else if (/\p{Cc}/u.test(familyName)) errors.familyName = { href: '#familyName', text: "The patient's family name must not contain control characters" };
   const dob = parseDateOfBirth({ day: str(body['dob[day]']), month: str(body['dob[month]']), year: str(body['dob[year]']) }, today);
   if (!dob.ok) {
     const first = dob.problem.kind === 'missing' ? dob.problem.parts[0] : 'day';

@@ -6,7 +6,7 @@
 //   the lock does not reveal who has an account either;
 // - a successful sign-in always starts a new session; a session presented with it is ended.
 import { verify } from '@node-rs/argon2';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { staffUsers } from '../../platform/db/schema.ts';
 import { sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -21,7 +21,14 @@ export const SIGN_IN_ACCOUNT_MAX_FAILURES = 5;
 export const SIGN_IN_ACCOUNT_LOCK_MS = 15 * 60_000;
 
 export const signInForm = z.object({
-  email: z.string('Enter your email address').trim().toLowerCase().min(1, 'Enter your email address').max(254, 'Enter a correct email address and password'),
+  email: z
+    .string('Enter your email address')
+    .trim()
+    .toLowerCase()
+    .min(1, 'Enter your email address')
+    .max(254, 'Enter a correct email address and password')
+    // No address has control characters, and PostgreSQL text cannot hold NUL (a 500, not an answer).
+    .regex(/^\P{Cc}*$/u, 'Enter a correct email address and password'),
   password: z.string('Enter your password').min(1, 'Enter your password').max(256, 'Enter a correct email address and password'),
 });
 export type SignInForm = z.output<typeof signInForm>;
@@ -92,19 +99,30 @@ export async function signIn(
     return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(user.signInLockedUntil.getTime() - now.getTime()) };
   }
 
+  // The attempt is counted before the password is compared, in one statement that also refuses a
+  // locked account (like the security code's attempt counter): concurrent guesses cannot all read the
+  // same old count, so at most SIGN_IN_ACCOUNT_MAX_FAILURES passwords are ever compared per lock.
+  // Reaching the limit locks the account at once; a right password lifts the lock below.
+  const lockUntil = new Date(now.getTime() + SIGN_IN_ACCOUNT_LOCK_MS);
+  const reachesLimit = sql`${staffUsers.failedSignIns} + 1 >= ${SIGN_IN_ACCOUNT_MAX_FAILURES}`;
+  const [counted] = await services.db
+    .update(staffUsers)
+    .set({
+      failedSignIns: sql`CASE WHEN ${reachesLimit} THEN 0 ELSE ${staffUsers.failedSignIns} + 1 END`,
+      signInLockedUntil: sql`CASE WHEN ${reachesLimit} THEN ${lockUntil.toISOString()}::timestamptz ELSE ${staffUsers.signInLockedUntil} END`,
+    })
+    .where(and(eq(staffUsers.id, user.id), or(isNull(staffUsers.signInLockedUntil), lte(staffUsers.signInLockedUntil, now))))
+    .returning({ lockedUntil: staffUsers.signInLockedUntil });
+  if (!counted) {
+    // Locked by a concurrent attempt between our read and this statement.
+    const [fresh] = await services.db.select({ lockedUntil: staffUsers.signInLockedUntil }).from(staffUsers).where(eq(staffUsers.id, user.id));
+    await failed({ reason: 'account_locked' }, user);
+    const until = fresh?.lockedUntil?.getTime() ?? lockUntil.getTime();
+    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(until - now.getTime()) };
+  }
+
   if (!(await passwordMatches(user.passwordHash, input.password))) {
-    // One statement counts the failure and, at the limit, locks the account and starts the count again,
-    // so concurrent attempts cannot all read the same old count.
-    const lockUntil = new Date(now.getTime() + SIGN_IN_ACCOUNT_LOCK_MS);
-    const [row] = await services.db
-      .update(staffUsers)
-      .set({
-        failedSignIns: sql`CASE WHEN ${staffUsers.failedSignIns} + 1 >= ${SIGN_IN_ACCOUNT_MAX_FAILURES} THEN 0 ELSE ${staffUsers.failedSignIns} + 1 END`,
-        signInLockedUntil: sql`CASE WHEN ${staffUsers.failedSignIns} + 1 >= ${SIGN_IN_ACCOUNT_MAX_FAILURES} THEN ${lockUntil.toISOString()}::timestamptz ELSE ${staffUsers.signInLockedUntil} END`,
-      })
-      .where(eq(staffUsers.id, user.id))
-      .returning({ lockedUntil: staffUsers.signInLockedUntil });
-    const locked = Boolean(row?.lockedUntil && row.lockedUntil.getTime() > now.getTime());
+    const locked = Boolean(counted.lockedUntil && counted.lockedUntil.getTime() > now.getTime());
     await failed({ reason: 'wrong_password', ...(locked ? { accountLocked: true } : {}) }, user);
     return { outcome: 'wrong-details' };
   }

@@ -1,0 +1,358 @@
+// The route matrix: every route Fastify registers has an access rule here, and each rule is tried with
+// real requests from the people who must be refused — an anonymous visitor, the patient of another
+// link, a staff member of another organisation, an API key of another organisation, and a browser
+// that sends a state-changing form without a valid CSRF token. A route added without a rule, or a
+// rule left for a route that is gone, fails the suite.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eq } from 'drizzle-orm';
+import type { LightMyRequestResponse, RouteOptions } from 'fastify';
+import { createTestApp } from '../helpers/app.ts';
+import { CookieJar } from '../helpers/factories.ts';
+import { dobFields } from '../helpers/patient.ts';
+import { makeNotifyApiKey, STAND_IN_TEMPLATES } from '../helpers/notify-stand-in.ts';
+import { conversationItems, links } from '../../src/platform/db/schema.ts';
+import { BODY_A, PATIENT_A, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
+
+type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
+
+/**
+ * Who may use each route. HEAD routes follow their GET. Keys are "METHOD /url-pattern" exactly as
+ * Fastify registers them.
+ */
+const RULES: Record<string, Rule> = {
+  // Files: the NHS design system, the app's own CSS/JS, and swagger-ui's files.
+  'GET /assets/nhsuk/*': 'static',
+  'GET /assets/app/*': 'static',
+  'GET /api/docs/static/*': 'static',
+  'GET /api/docs/static/index.html': 'static',
+  'GET /api/docs/static/swagger-initializer.js': 'static',
+  // Pages and documents with no patient data.
+  'GET /health': 'public',
+  'GET /ready': 'public',
+  'GET /help': 'public',
+  'GET /': 'public',
+  'GET /api/docs': 'public',
+  'GET /api/docs/json': 'public',
+  'GET /api/docs/yaml': 'public',
+  'GET /api/openapi.json': 'public',
+  'GET /staff/sign-in': 'public',
+  'POST /staff/sign-in': 'public',
+  'GET /nhs-login/start': 'public',
+  'GET /nhs-login/callback': 'public',
+  'GET /portal/signed-out': 'public',
+  // Signing out of nothing is harmless; the CSRF check still applies.
+  'POST /portal/sign-out': 'public',
+  // A link's front door: anyone holding the link gets the date-of-birth form, never the message.
+  'GET /:token': 'public',
+  'POST /:token': 'public',
+  // Behind a link: only the browser that proved who it is for this link.
+  'GET /:token/code': 'patient-link',
+  'POST /:token/code': 'patient-link',
+  'POST /:token/code/resend': 'patient-link',
+  'GET /:token/message': 'patient-link',
+  'POST /:token/reply': 'patient-link',
+  // Staff pages: a signed-in staff member, and only their own organisation's patients.
+  'GET /staff': 'staff',
+  'GET /staff/sign-out': 'staff',
+  'POST /staff/sign-out': 'staff',
+  'GET /staff/messages/new': 'staff',
+  'POST /staff/messages/new': 'staff',
+  'GET /staff/patients/:patientId/message': 'staff',
+  'POST /staff/patients/:patientId/message': 'staff',
+  'GET /staff/conversations/:id': 'staff',
+  'POST /staff/conversations/:id/resend': 'staff',
+  'POST /staff/conversations/:id/revoke': 'staff',
+  // The integrators' API: an API key, and only the key's organisation.
+  'PUT /api/v1/patients/:nhsNumber': 'api-key',
+  'POST /api/v1/messages': 'api-key',
+  'GET /api/v1/messages/:id': 'api-key',
+  // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
+  'POST /callbacks/notify/sms': 'notify-bearer',
+  // The development phone: never registered in production or with Notify.
+  'GET /dev/phone': 'dev-only',
+  'GET /dev/phone/:number': 'dev-only',
+  // The patient portal: an NHS login session.
+  'GET /portal': 'portal',
+  'GET /portal/conversations/:id': 'portal',
+  'POST /portal/conversations/:id/reply': 'portal',
+};
+
+const NOTIFY_TOKEN = 'security-suite-notify-callback-token';
+const NOTIFY_CONFIG = {
+  SMS_PROVIDER: 'notify',
+  NOTIFY_API_KEY: makeNotifyApiKey(),
+  NOTIFY_BASE_URL: 'http://127.0.0.1:9',
+  NOTIFY_TEMPLATE_MESSAGE_LINK: STAND_IN_TEMPLATES.message_link,
+  NOTIFY_TEMPLATE_SECURITY_CODE: STAND_IN_TEMPLATES.security_code,
+  NOTIFY_CALLBACK_TOKEN: NOTIFY_TOKEN,
+};
+
+function routeKeys(routes: RouteOptions[]): Set<string> {
+  const keys = new Set<string>();
+  for (const route of routes) {
+    for (const method of [route.method].flat()) keys.add(`${method} ${route.url}`);
+  }
+  // HEAD is answered by the GET handler (Fastify adds it); a HEAD-only route would need its own rule.
+  for (const key of [...keys]) {
+    if (key.startsWith('HEAD ') && keys.has(`GET ${key.slice(5)}`)) keys.delete(key);
+  }
+  return keys;
+}
+
+/** The concrete URL of a route pattern, for the resources of one side. */
+function urlFor(pattern: string, side: Side): string {
+  const c = side.conversation;
+  return pattern
+    .replace(':token', c.token)
+    .replace(':patientId', c.patient.id)
+    .replace(':id', c.conversationId)
+    .replace(':nhsNumber', c.patient.nhsNumber)
+    .replace(':number', c.patient.mobileE164.slice(1))
+    .replace('/assets/nhsuk/*', '/assets/nhsuk/nhsuk-frontend.min.css')
+    .replace('/assets/app/*', '/assets/app/app.css')
+    .replace('/api/docs/static/*', '/api/docs/static/swagger-ui.css');
+}
+
+/** A well-formed body for each state-changing route, so a refusal is about access, not bad input. */
+function formFor(method: string, pattern: string, side: Side): Record<string, string> {
+  const p = side.conversation.patient;
+  switch (`${method} ${pattern}`) {
+    case 'POST /:token':
+      return dobFields(p.dateOfBirth);
+    case 'POST /:token/code':
+      return { code: '123456' };
+    case 'POST /:token/reply':
+    case 'POST /portal/conversations/:id/reply':
+      return { reply: 'A reply that must not be stored' };
+    case 'POST /staff/sign-in':
+      return { email: side.staff.email, password: side.staff.password };
+    case 'POST /staff/messages/new':
+      return { searchBy: 'nhs-number', nhsNumber: p.nhsNumber };
+    case 'POST /staff/patients/:patientId/message':
+      return { body: 'A message that must not be sent', replyMode: 'none' };
+    default:
+      return {};
+  }
+}
+
+function jsonFor(method: string, pattern: string, side: Side): unknown {
+  const p = side.conversation.patient;
+  if (pattern === '/api/v1/messages') return { nhsNumber: p.nhsNumber, body: 'A message that must not be sent', replyMode: 'none' };
+  if (pattern === '/api/v1/patients/:nhsNumber') return { givenName: 'Mallory', familyName: 'Attacker', dateOfBirth: '1990-01-01', mobileNumber: '07700900999' };
+  return method === 'GET' ? undefined : {};
+}
+
+/**
+ * A refusal: a redirect to where one signs in, or 401, 403, 404 or 410 — never a page with the other
+ * side's data, never a 500.
+ */
+function assertRefused(res: LightMyRequestResponse, what: string, signIn: RegExp, owner: Side) {
+  const status = res.statusCode;
+  if (status === 302 || status === 303) {
+    assert.match(String(res.headers.location), signIn, `${what}: redirected to ${res.headers.location}`);
+  } else {
+    assert.ok([401, 403, 404, 410].includes(status), `${what}: got ${status}, wanted a refusal`);
+  }
+  for (const secret of owner.secrets) assert.ok(!res.body.includes(secret), `${what}: the response shows "${secret}"`);
+}
+
+function assertNoLeak(res: LightMyRequestResponse, what: string, world: World) {
+  assert.ok(res.statusCode < 500, `${what}: got ${res.statusCode}`);
+  for (const secret of [...world.a.secrets, ...world.b.secrets]) {
+    assert.ok(!res.body.includes(secret), `${what}: the response shows "${secret}"`);
+  }
+}
+
+test('route matrix: every registered route has an access rule, and each rule holds for those who must be refused', async (t) => {
+  const routes: RouteOptions[] = [];
+  const testApp = await createTestApp({ onRoute: (route) => void routes.push(route) });
+  t.after(testApp.close);
+  const notifyRoutes: RouteOptions[] = [];
+  const notifyApp = await createTestApp({ config: NOTIFY_CONFIG, onRoute: (route) => void notifyRoutes.push(route) });
+  t.after(notifyApp.close);
+
+  const devKeys = routeKeys(routes);
+  const notifyKeys = routeKeys(notifyRoutes);
+  const registered = new Set([...devKeys, ...notifyKeys]);
+
+  await t.test('no route without a rule, no rule without a route', () => {
+    const unruled = [...registered].filter((k) => !(k in RULES)).sort();
+    assert.deepEqual(unruled, [], `routes with no access rule in test/security/route-matrix.test.ts: ${unruled.join(', ')}`);
+    const stale = Object.keys(RULES).filter((k) => !registered.has(k)).sort();
+    assert.deepEqual(stale, [], `rules for routes that no longer exist: ${stale.join(', ')}`);
+  });
+
+  await t.test('dev-only routes are absent when texts go through Notify; notify-bearer routes only then', () => {
+    for (const [key, rule] of Object.entries(RULES)) {
+      if (rule === 'dev-only') assert.ok(!notifyKeys.has(key), `${key} is registered with SMS_PROVIDER=notify`);
+      if (rule === 'notify-bearer') assert.ok(!devKeys.has(key), `${key} is registered without Notify`);
+    }
+  });
+
+  const { app, services } = testApp;
+  const world = await createWorld(app, services);
+  const { a, b } = world;
+
+  await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
+    const message = await send(app, 'GET', `/${a.conversation.token}/message`, { jar: a.patientJar.clone() });
+    assert.equal(message.statusCode, 200);
+    assert.ok(message.body.includes(BODY_A));
+    const conversation = await send(app, 'GET', `/staff/conversations/${a.conversation.conversationId}`, { jar: a.staffJar.clone() });
+    assert.equal(conversation.statusCode, 200);
+    assert.ok(conversation.body.includes(PATIENT_A.familyName));
+    const api = await send(app, 'GET', `/api/v1/messages/${a.conversation.conversationId}`, { headers: { authorization: `Bearer ${a.apiKey}` } });
+    assert.equal(api.statusCode, 200);
+  });
+
+  const routesOf = (rule: Rule) =>
+    Object.entries(RULES)
+      .filter(([key, r]) => r === rule && devKeys.has(key))
+      .map(([key]) => {
+        const [method, pattern] = key.split(' ') as [string, string];
+        return { key, method, pattern };
+      });
+
+  await t.test('static: files are served, traversal and unknown files are 404, never 500', async () => {
+    for (const { key, pattern } of routesOf('static')) {
+      const res = await send(app, 'GET', urlFor(pattern, a));
+      assert.ok([200, 302, 404].includes(res.statusCode), `${key}: ${res.statusCode}`);
+      assertNoLeak(res, key, world);
+    }
+    for (const url of ['/assets/app/../../config/config.ts', '/assets/app/%2e%2e/%2e%2e/config/config.ts', '/assets/nhsuk/../../../package.json', '/assets/app/nope.js']) {
+      const res = await send(app, 'GET', url);
+      assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
+      assert.doesNotMatch(res.body, /COOKIE_SECRET|"dependencies"/, url);
+    }
+  });
+
+  await t.test('public: anyone may look, and nothing shows either patient’s data', async () => {
+    for (const { key, method, pattern } of routesOf('public')) {
+      if (method !== 'GET') continue;
+      for (const [who, jar] of [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff B', b.staffJar.clone()]] as const) {
+        const res = await send(app, method, urlFor(pattern, a), { jar });
+        assertNoLeak(res, `${key} as ${who}`, world);
+      }
+    }
+  });
+
+  await t.test('patient-link: anonymous and another link’s patient are sent to the date of birth page', async () => {
+    const before = await snapshot(services);
+    const signIn = new RegExp(`^/${a.conversation.token}(\\?session=expired)?$`);
+    for (const { key, method, pattern } of routesOf('patient-link')) {
+      const url = urlFor(pattern, a);
+      for (const [who, jar] of [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff A', a.staffJar.clone()]] as const) {
+        const res = await send(app, method, url, { jar, form: formFor(method, pattern, a) });
+        assertRefused(res, `${key} as ${who}`, signIn, a);
+      }
+    }
+    assert.equal(await snapshot(services), before, 'a refused request changed stored data');
+  });
+
+  await t.test('staff: anonymous is sent to sign in; another organisation gets 404 and changes nothing', async () => {
+    const before = await snapshot(services);
+    const signIn = /^\/staff\/sign-in$/;
+    for (const { key, method, pattern } of routesOf('staff')) {
+      const url = urlFor(pattern, a);
+      const anonymous = await send(app, method, url, { form: formFor(method, pattern, a) });
+      assertRefused(anonymous, `${key} as anonymous`, signIn, a);
+      const patient = await send(app, method, url, { jar: a.patientJar.clone(), form: formFor(method, pattern, a) });
+      assertRefused(patient, `${key} as patient A`, signIn, a);
+      if (pattern === '/staff/sign-out') continue; // staff B may sign themselves out
+      const other = await send(app, method, url, { jar: b.staffJar.clone(), form: formFor(method, pattern, a) });
+      if (pattern.includes(':')) {
+        assert.equal(other.statusCode, 404, `${key} as staff B`);
+        assertRefused(other, `${key} as staff B`, signIn, a);
+      } else {
+        // Pages of one's own organisation (inbox, search): staff B sees only B's patients. (The search
+        // form shows back the NHS number staff B typed, so only A's other details count here.)
+        assert.ok(other.statusCode < 500, `${key} as staff B: ${other.statusCode}`);
+        for (const secret of [BODY_A, PATIENT_A.familyName]) assert.ok(!other.body.includes(secret), `${key} as staff B shows "${secret}"`);
+      }
+    }
+    assert.equal(await snapshot(services), before, 'a refused request changed stored data');
+    const [link] = await services.db.select().from(links).where(eq(links.id, a.conversation.linkId));
+    assert.equal(link!.revokedAt, null);
+  });
+
+  await t.test('api-key: no key, a wrong key and a staff cookie get 401; another organisation’s key gets 404', async () => {
+    const before = await snapshot(services);
+    const wrongKey = a.apiKey.slice(0, -4) + (a.apiKey.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    for (const { key, method, pattern } of routesOf('api-key')) {
+      const url = urlFor(pattern, a);
+      const json = jsonFor(method, pattern, a);
+      for (const [who, headers, jar] of [
+        ['no key', {}, undefined],
+        ['a wrong key', { authorization: `Bearer ${wrongKey}` }, undefined],
+        ['staff A’s cookies', {}, a.staffJar.clone()],
+        ['patient A’s cookies', {}, a.patientJar.clone()],
+      ] as const) {
+        const res = await send(app, method, url, { headers: { ...headers }, jar, json });
+        assert.equal(res.statusCode, 401, `${key} with ${who}`);
+        assertRefused(res, `${key} with ${who}`, /^$/, a);
+      }
+      if (method === 'PUT') continue; // checked below: B's own record of the NHS number, not A's
+      const other = await send(app, method, url, { headers: { authorization: `Bearer ${b.apiKey}` }, json });
+      assert.equal(other.statusCode, 404, `${key} with B's key`);
+      assertRefused(other, `${key} with B's key`, /^$/, a);
+    }
+    assert.equal(await snapshot(services), before, 'a refused request changed stored data');
+    // B's key may keep its own record for the same NHS number; A's record is untouched by it.
+    const put = await send(app, 'PUT', `/api/v1/patients/${a.conversation.patient.nhsNumber}`, {
+      headers: { authorization: `Bearer ${b.apiKey}` },
+      json: jsonFor('PUT', '/api/v1/patients/:nhsNumber', a),
+    });
+    assert.equal(put.statusCode, 201);
+    const mine = await send(app, 'GET', `/staff/conversations/${a.conversation.conversationId}`, { jar: a.staffJar.clone() });
+    assert.ok(mine.body.includes(PATIENT_A.familyName));
+    assert.ok(!mine.body.includes('Attacker'));
+  });
+
+  await t.test('portal: without an NHS login session everyone is sent to the home page', async () => {
+    const before = await snapshot(services);
+    for (const { key, method, pattern } of routesOf('portal')) {
+      const url = urlFor(pattern, a);
+      for (const [who, jar] of [['anonymous', new CookieJar()], ['patient A (link session)', a.patientJar.clone()], ['staff A', a.staffJar.clone()]] as const) {
+        const res = await send(app, method, url, { jar, form: formFor(method, pattern, a) });
+        assertRefused(res, `${key} as ${who}`, /^\/(\?session=expired)?$/, a);
+      }
+    }
+    assert.equal(await snapshot(services), before);
+  });
+
+  await t.test('CSRF: every state-changing form is refused with 403 without a valid token, even with the owner’s cookies', async () => {
+    const before = await snapshot(services);
+    const itemsBefore = (await services.db.select().from(conversationItems)).length;
+    for (const [key, rule] of Object.entries(RULES)) {
+      const [method, pattern] = key.split(' ') as [string, string];
+      if (method === 'GET' || rule === 'api-key' || rule === 'notify-bearer' || !devKeys.has(key)) continue;
+      const owner =
+        rule === 'patient-link' || pattern === '/:token' ? a.patientJar : rule === 'staff' ? a.staffJar : new CookieJar();
+      for (const mode of ['none', 'wrong', 'foreign'] as CsrfMode[]) {
+        const res = await send(app, method, urlFor(pattern, a), { jar: owner.clone(), form: formFor(method, pattern, a), csrf: mode, foreignJar: b.staffJar.clone() });
+        assert.equal(res.statusCode, 403, `${key} with CSRF ${mode}: ${res.statusCode}`);
+        assert.match(res.body, /Your form could not be sent/);
+        assert.equal(res.headers['set-cookie'] === undefined || !String(res.headers['set-cookie']).includes('__Host-dovecote-staff='), true);
+      }
+    }
+    assert.equal(await snapshot(services), before, 'a request without a valid CSRF token changed stored data');
+    assert.equal((await services.db.select().from(conversationItems)).length, itemsBefore);
+  });
+
+  await t.test('notify-bearer: no token, a wrong token and a signed-in browser get 401 problems', async () => {
+    const receipt = { id: 'x', reference: null, to: '07700900001', status: 'delivered', created_at: 'now', notification_type: 'sms' };
+    for (const { key, method, pattern } of Object.entries(RULES)
+      .filter(([k, r]) => r === 'notify-bearer' && notifyKeys.has(k))
+      .map(([k]) => ({ key: k, method: k.split(' ')[0]!, pattern: k.split(' ')[1]! }))) {
+      for (const [who, headers] of [
+        ['no token', {}],
+        ['a wrong token', { authorization: `Bearer ${NOTIFY_TOKEN}x` }],
+        ['Basic auth', { authorization: `Basic ${Buffer.from(`x:${NOTIFY_TOKEN}`).toString('base64')}` }],
+      ] as const) {
+        const res = await send(notifyApp.app, method, pattern, { headers: { ...headers }, json: receipt });
+        assert.equal(res.statusCode, 401, `${key} with ${who}`);
+        assert.match(String(res.headers['content-type']), /application\/problem\+json/);
+      }
+    }
+  });
+});

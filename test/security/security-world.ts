@@ -1,0 +1,177 @@
+// The world the security suite attacks: two organisations, each with a signed-in staff member, an API
+// key, a patient, and a message whose link has been opened on a trusted, verified device. Everything
+// is made through the real pages and services, so the cookies and rows are the ones production makes.
+import { eq } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../src/services.ts';
+import { createApiKey } from '../../src/features/api/api-keys.service.ts';
+import { auditEvents, conversationItems, conversations, links, outboundSms, patients, securityCodes, staffUsers } from '../../src/platform/db/schema.ts';
+import { CookieJar, createTestConversation, createTestOrganisation, createTestStaff, type TEST_PATIENT, type TestConversation } from '../helpers/factories.ts';
+import { submitDob } from '../helpers/patient.ts';
+import { signInAsStaff } from '../helpers/staff.ts';
+
+/** The first patient: values unlike the documentation's examples, so a leak cannot be mistaken for one. */
+export const PATIENT_A = {
+  nhsNumber: '9990000034',
+  givenName: 'Imogen',
+  familyName: 'Quartermaine',
+  dateOfBirth: '1984-03-12',
+  mobileNumber: '+447700900001',
+};
+
+/** A second patient, in a second organisation, who must never see or touch the first's things. */
+export const OTHER_PATIENT = {
+  nhsNumber: '9990000026',
+  givenName: 'Tomasz',
+  familyName: 'Evanski',
+  dateOfBirth: '1952-11-30',
+  mobileNumber: '+447700900002',
+};
+
+export const BODY_A = 'Your blood test results for Zanzibar are normal.';
+export const BODY_B = 'Your x-ray appointment for Quokka is confirmed.';
+
+export interface Side {
+  conversation: TestConversation;
+  staff: { id: string; email: string; password: string };
+  /** A browser signed in as this organisation's staff member. */
+  staffJar: CookieJar;
+  /** The browser that opened this side's link first: trusted and verified. */
+  patientJar: CookieJar;
+  apiKey: string;
+  /** Words only this side's pages may show: another side seeing one of them is a leak. */
+  secrets: string[];
+}
+
+export interface World {
+  a: Side;
+  b: Side;
+}
+
+async function makeSide(app: FastifyInstance, services: Services, patient: typeof TEST_PATIENT, body: string): Promise<Side> {
+  const organisation = await createTestOrganisation(services);
+  const conversation = await createTestConversation(services, { organisation, patient, body, replyMode: 'conversation' });
+  const staff = await createTestStaff(services, organisation.id);
+  const staffJar = await signInAsStaff(app, staff.email, staff.password);
+  const patientJar = new CookieJar();
+  const opened = await submitDob(app, conversation.token, patientJar, patient.dateOfBirth);
+  if (opened.headers.location !== `/${conversation.token}/message`) throw new Error(`the first device was not let in: ${opened.statusCode}`);
+  const { key } = await createApiKey(services.db, { organisationId: organisation.id, name: 'Security suite' });
+  return {
+    conversation,
+    staff: { id: staff.id, email: staff.email, password: staff.password },
+    staffJar,
+    patientJar,
+    apiKey: key,
+    secrets: [body, patient.familyName, patient.nhsNumber],
+  };
+}
+
+export async function createWorld(app: FastifyInstance, services: Services): Promise<World> {
+  const a = await makeSide(app, services, PATIENT_A, BODY_A);
+  const b = await makeSide(app, services, OTHER_PATIENT, BODY_B);
+  return { a, b };
+}
+
+/** Every row of the tables that hold what patients and staff care about, for before/after comparisons. */
+export async function snapshotRows(services: Services): Promise<Record<string, Array<Record<string, unknown>>>> {
+  const db = services.db;
+  const tables = {
+    patients: await db.select().from(patients).orderBy(patients.id),
+    conversations: await db.select().from(conversations).orderBy(conversations.id),
+    items: await db.select().from(conversationItems).orderBy(conversationItems.id),
+    links: await db.select().from(links).orderBy(links.id),
+    codes: await db.select().from(securityCodes).orderBy(securityCodes.id),
+    texts: await db.select({ id: outboundSms.id, kind: outboundSms.kind }).from(outboundSms).orderBy(outboundSms.id),
+    staff: await db.select().from(staffUsers).orderBy(staffUsers.id),
+  };
+  return JSON.parse(JSON.stringify(tables)) as Record<string, Array<Record<string, unknown>>>;
+}
+
+/** The whole snapshot as one string: equal strings mean nothing was added, changed or removed. */
+export async function snapshot(services: Services): Promise<string> {
+  return JSON.stringify(await snapshotRows(services));
+}
+
+/** Rows may have been added (a valid reply, a new message), but none that existed before changed or went. */
+export function assertUnchangedRows(
+  before: Record<string, Array<Record<string, unknown>>>,
+  after: Record<string, Array<Record<string, unknown>>>,
+  what: string,
+): void {
+  for (const [table, rows] of Object.entries(before)) {
+    const now = new Map((after[table] ?? []).map((r) => [String(r.id), JSON.stringify(r)]));
+    for (const row of rows) {
+      const current = now.get(String(row.id));
+      if (current !== JSON.stringify(row)) {
+        throw new Error(`${what}: ${table} row ${String(row.id)} ${current ? `changed to ${current}` : 'was removed'} (was ${JSON.stringify(row)})`);
+      }
+    }
+  }
+}
+
+export async function auditCount(services: Services, type: string): Promise<number> {
+  return (await services.db.select({ id: auditEvents.id }).from(auditEvents).where(eq(auditEvents.type, type))).length;
+}
+
+let ipCounter = 0;
+/**
+ * A new client address for every request: the link look-up and sign-in limits count per address, and
+ * the security suite makes more requests than one address may (the limits have their own tests).
+ */
+export function nextIp(): string {
+  ipCounter += 1;
+  return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+}
+
+export type CsrfMode = 'valid' | 'none' | 'wrong' | 'foreign';
+
+export interface SendOptions {
+  jar?: CookieJar;
+  form?: Record<string, string>;
+  json?: unknown;
+  headers?: Record<string, string>;
+  /** For forms: a token matching the jar's CSRF cookie (default), none, a made-up one, or another browser's. */
+  csrf?: CsrfMode;
+  /** The other browser, for csrf: 'foreign'. */
+  foreignJar?: CookieJar;
+  remoteAddress?: string;
+}
+
+/** A CSRF token for the jar's own CSRF cookie, from a page with a form (the staff sign-in page). */
+export async function csrfTokenOf(app: FastifyInstance, jar: CookieJar): Promise<string> {
+  const res = await app.inject({ method: 'GET', url: '/staff/sign-in', headers: { cookie: jar.header() }, remoteAddress: nextIp() });
+  jar.store(res.headers['set-cookie']);
+  const m = /name="_csrf" value="([^"]+)"/.exec(res.body);
+  if (!m) throw new Error('no _csrf field on /staff/sign-in');
+  return m[1]!;
+}
+
+export async function send(app: FastifyInstance, method: string, url: string, opts: SendOptions = {}) {
+  const jar = opts.jar ?? new CookieJar();
+  const headers: Record<string, string> = { ...opts.headers };
+  if (jar.header()) headers.cookie = jar.header();
+  let payload: string | undefined;
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(opts.json);
+  } else if (method !== 'GET' && method !== 'HEAD') {
+    const fields = { ...opts.form };
+    const mode = opts.csrf ?? 'valid';
+    if (mode === 'valid') fields._csrf = await csrfTokenOf(app, jar);
+    if (mode === 'wrong') fields._csrf = 'not-a-real-token-' + 'x'.repeat(30);
+    if (mode === 'foreign') fields._csrf = await csrfTokenOf(app, opts.foreignJar ?? new CookieJar());
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    headers.cookie = jar.header();
+    payload = new URLSearchParams(fields).toString();
+  }
+  const res = await app.inject({
+    method: method as 'GET',
+    url,
+    headers,
+    ...(payload !== undefined ? { payload } : {}),
+    remoteAddress: opts.remoteAddress ?? nextIp(),
+  });
+  jar.store(res.headers['set-cookie']);
+  return res;
+}
