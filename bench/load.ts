@@ -53,7 +53,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function runLoad(base: string, step: Step, opts: { connections: number; seconds: number; warmupSeconds: number }): Promise<LoadResult> {
+export async function runLoad(
+  base: string,
+  step: Step,
+  opts: { connections: number; seconds: number; warmupSeconds: number; stopWhen?: () => boolean },
+): Promise<LoadResult> {
   const dispatcher = new Agent({ connections: opts.connections, pipelining: 1, keepAliveTimeout: 30_000 });
   try {
     const runFor = async (seconds: number, client: BenchClient) => {
@@ -61,7 +65,7 @@ export async function runLoad(base: string, step: Step, opts: { connections: num
       let iteration = 0;
       await Promise.all(
         Array.from({ length: opts.connections }, async (_, worker) => {
-          while (performance.now() < deadline) {
+          while (performance.now() < deadline && !opts.stopWhen?.()) {
             try {
               await step(client, worker, iteration++);
             } catch {

@@ -1,0 +1,463 @@
+// `npm run bench`: the real server on PostgreSQL under load, each scenario compared with ceilings
+// measured in the same run on the same machine (a bare Fastify route doing one indexed SELECT, and one
+// doing one single-row INSERT, on a pool of the same size). Prints a table and writes
+// bench/results/latest.json. It measures; it never fails on a time.
+//
+//   npm run bench                       full run (10 s a scenario, 10,000 messages)
+//   npm run bench -- --smoke            a few seconds in all, to keep the harness working (CI)
+//   BENCH_DATABASE_URL=postgres://…     the server to use (default: the local one)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { fromPool } from '../src/platform/db/client.ts';
+import { conversationItems, conversations, links, organisations, patients } from '../src/platform/db/schema.ts';
+import { newLinkToken, sha256Hex } from '../src/platform/crypto/tokens.ts';
+import { createApiKey } from '../src/features/api/api-keys.service.ts';
+import { startNotifyStandIn, notifyConfigFor, type NotifyStandIn } from '../test/helpers/notify-stand-in.ts';
+import { freePort } from '../test/helpers/server.ts';
+import { runLoad, type BenchClient, type LoadResult } from './load.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    messages: { type: 'string' },
+  },
+});
+const smoke = args.smoke!;
+const seconds = Number(args.seconds ?? (smoke ? 1 : 10));
+const warmupSeconds = smoke ? 0.5 : 3;
+const connections = Number(args.connections);
+const messageCount = Number(args.messages ?? (smoke ? 200 : 10_000));
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const benchDb = 'dovecote_bench';
+const POOL_SIZE = 20;
+const PROVIDER_RATE_PER_MINUTE = 3000;
+
+// Enough distinct links that no scenario reuses one in a way the rules would refuse (codes: 60 s
+// between sends per link, 10 a day per phone; dates of birth: 5 wrong in a row lock).
+const LINKS = smoke ? 600 : 6000;
+const DOB = '1984-03-12';
+
+const children: ChildProcess[] = [];
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+function dbUrl(name: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function recreateDatabase(): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${benchDb}`);
+  await admin.end();
+}
+
+/** Valid NHS numbers from the 999 test range. */
+function nhsNumbers(count: number): string[] {
+  const out: string[] = [];
+  for (let k = 1; out.length < count; k++) {
+    const base = `999${String(k).padStart(6, '0')}`;
+    let sum = 0;
+    for (let i = 0; i < 9; i++) sum += Number(base[i]) * (10 - i);
+    const check = (11 - (sum % 11)) % 11;
+    if (check !== 10) out.push(base + String(check));
+  }
+  return out;
+}
+
+interface Seeded {
+  tokens: string[];
+  nhs: string[];
+  apiKey: string;
+}
+
+/** Bulk-inserts an organisation, patients, conversations and links (tokens kept in memory). */
+async function seed(pool: pg.Pool): Promise<Seeded> {
+  const database = fromPool(pool, dbUrl(benchDb));
+  await database.migrate();
+  const db = database.db;
+  const [org] = await db.insert(organisations).values({ name: 'Bench Surgery', odsCode: 'B00001', contactPhone: '01234 567890' }).returning();
+  const nhs = nhsNumbers(LINKS);
+  const patientRows = await db
+    .insert(patients)
+    .values(
+      nhs.map((n, i) => ({
+        organisationId: org!.id,
+        nhsNumber: n,
+        givenName: 'Bench',
+        familyName: `Patient${i}`,
+        dateOfBirth: DOB,
+        // Ofcom drama range: 1,000 numbers, so each is shared by LINKS/1000 patients.
+        mobileE164: `+447700900${String(i % 1000).padStart(3, '0')}`,
+      })),
+    )
+    .returning({ id: patients.id, mobileE164: patients.mobileE164 });
+  const convRows = await db
+    .insert(conversations)
+    .values(patientRows.map((p) => ({ organisationId: org!.id, patientId: p.id, replyMode: 'conversation' as const })))
+    .returning({ id: conversations.id });
+  await db.insert(conversationItems).values(convRows.map((c) => ({ conversationId: c.id, kind: 'staff_message' as const, body: 'Please book your flu vaccination.' })));
+  const tokens = convRows.map(() => newLinkToken());
+  await db.insert(links).values(
+    convRows.map((c, i) => ({
+      conversationId: c.id,
+      tokenHash: sha256Hex(tokens[i]!),
+      phoneE164: patientRows[i]!.mobileE164,
+      expiresAt: new Date(Date.now() + 7 * 86_400_000),
+    })),
+  );
+  const { key } = await createApiKey(db, { organisationId: org!.id, name: 'bench' });
+  return { tokens, nhs, apiKey: key };
+}
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function startProcess(script: string, env: NodeJS.ProcessEnv, readyLine: RegExp, extraArgs: string[] = []): Promise<{ child: ChildProcess; ms: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [...extraArgs, script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in 300 s:\n${output}`)), 120_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (readyLine.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}:\n${output}`)));
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return { child, ms: performance.now() - started };
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function cookieValue(setCookie: string | string[] | undefined, name: string): string | undefined {
+  for (const c of ([] as string[]).concat(setCookie ?? [])) {
+    if (c.startsWith(`${name}=`)) return c.slice(name.length + 1).split(';')[0];
+  }
+  return undefined;
+}
+
+/** Each worker looks like a different patient on a different network (TRUST_PROXY is on). */
+const ipFor = (worker: number, i: number) => `10.${worker % 250}.${(i >> 8) % 250}.${i % 250}`;
+
+interface Row {
+  scenario: string;
+  result: LoadResult;
+  ceiling?: 'read' | 'write';
+  note?: string;
+}
+
+async function main() {
+  mkdirSync('bench/results', { recursive: true });
+  log(`Dovecote benchmark — ${smoke ? 'smoke' : 'full'} run, ${connections} connections, ${seconds} s a scenario (after ${warmupSeconds} s warm-up)`);
+  log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+
+  // Start-up on the embedded database: an empty data directory (cold), then the same one again (warm).
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'dovecote-bench-'));
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const embeddedEnv = { ...inherited, NODE_ENV: 'development', DATA_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+  const cold = await startProcess('src/server.ts', embeddedEnv, /Dovecote is running/);
+  const embeddedIdleRss = rssOf(cold.child.pid!);
+  await stopProcess(cold.child);
+  const warm = await startProcess('src/server.ts', embeddedEnv, /Dovecote is running/);
+  await stopProcess(warm.child);
+  log(`Start-up, embedded database: cold ${(cold.ms / 1000).toFixed(1)} s, warm ${(warm.ms / 1000).toFixed(1)} s (process start to "running")`);
+
+  await recreateDatabase();
+  const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 10 });
+  const seeded = await seed(pool);
+  log(`Seeded ${seeded.tokens.length} patients with links.`);
+
+  const notify: NotifyStandIn = await startNotifyStandIn();
+  const ceilingPort = await freePort();
+  const ceiling = await startProcess('bench/ceiling-server.ts', { ...process.env, DATABASE_URL: dbUrl(benchDb), PORT: String(ceilingPort), DATABASE_POOL_SIZE: String(POOL_SIZE) }, /ready/);
+  const ceilingBase = `http://127.0.0.1:${ceilingPort}`;
+  const loadOpts = { connections, seconds, warmupSeconds };
+  const rows: Row[] = [];
+  rows.push({ scenario: 'Ceiling: one indexed SELECT', result: await runLoad(ceilingBase, (c) => c.call('GET', '/read').then(() => {}), loadOpts) });
+  rows.push({ scenario: 'Ceiling: one single-row INSERT', result: await runLoad(ceilingBase, (c) => c.call('POST', '/write').then(() => {}), loadOpts) });
+  await stopProcess(ceiling.child);
+
+  const appPort = await freePort();
+  const appBase = `http://127.0.0.1:${appPort}`;
+  const appEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: String(appPort),
+    PUBLIC_BASE_URL: appBase,
+    DATABASE_URL: dbUrl(benchDb),
+    DATABASE_POOL_SIZE: String(POOL_SIZE),
+    LOG_LEVEL: 'warn',
+    TRUST_PROXY: 'true',
+    CODE_HMAC_KEYS: `b1:${Buffer.alloc(32, 7).toString('base64url')}`,
+    COOKIE_SECRET: 'bench-cookie-secret-0123456789-0123456789',
+    API_RATE_PER_MINUTE: '1000000',
+    SMS_RATE_PER_MINUTE: String(PROVIDER_RATE_PER_MINUTE),
+    ...notifyConfigFor(notify),
+  };
+  const app = await startProcess('src/server.ts', appEnv, /Dovecote is running/);
+  const appIdleRss = rssOf(app.child.pid!);
+
+  // CSRF: one secret cookie and token serve every form post of this client.
+  const first = await fetch(`${appBase}/${seeded.tokens[0]}`, { headers: { 'x-forwarded-for': '10.255.0.1' } });
+  const firstHtml = await first.text();
+  const csrfCookie = cookieValue(first.headers.getSetCookie(), '__Host-dovecote-csrf')!;
+  const csrfToken = /name="_csrf" value="([^"]+)"/.exec(firstHtml)![1]!;
+  const [y, m, d] = DOB.split('-');
+  const dobBody = (day: string) => new URLSearchParams({ _csrf: csrfToken, 'dob[day]': day, 'dob[month]': m!, 'dob[year]': y! }).toString();
+  const form = (worker: number, i: number, cookies: string) => ({
+    'content-type': 'application/x-www-form-urlencoded',
+    cookie: `__Host-dovecote-csrf=${csrfCookie}${cookies ? `; ${cookies}` : ''}`,
+    'x-forwarded-for': ipFor(worker, i),
+  });
+
+  // Links are split between scenarios so no rule refuses a request part-way.
+  const quarter = Math.floor(LINKS / 4);
+  const openLinks = seeded.tokens.slice(0, quarter);
+  const trustedLinks = seeded.tokens.slice(quarter, quarter + Math.min(400, quarter));
+  const codeLinks = seeded.tokens.slice(2 * quarter, 3 * quarter);
+  const wrongLinks = seeded.tokens.slice(3 * quarter);
+
+  // 1. Open a link.
+  let memUnderLoad = 0;
+  const memTimer = setInterval(() => (memUnderLoad = Math.max(memUnderLoad, rssOf(app.child.pid!))), 250);
+  rows.push({
+    scenario: '1. Open a link (GET /{token})',
+    ceiling: 'write',
+    result: await runLoad(appBase, async (c, w, i) => {
+      await c.call('GET', `/${openLinks[i % openLinks.length]}`, { headers: { 'x-forwarded-for': ipFor(w, i) } });
+    }, loadOpts),
+  });
+  clearInterval(memTimer);
+
+  // 2. Date of birth on the trusted device: each link is first opened once, so this client's
+  //    device cookie becomes its trusted device.
+  const deviceCookies = new Map<string, string>();
+  for (const [i, token] of trustedLinks.entries()) {
+    const res = await fetch(`${appBase}/${token}`, { method: 'POST', headers: form(0, i, ''), body: dobBody(String(Number(d))), redirect: 'manual' });
+    await res.text();
+    const device = cookieValue(res.headers.getSetCookie(), '__Host-dovecote-device');
+    if (res.status === 303 && device) deviceCookies.set(token, device);
+  }
+  rows.push({
+    scenario: '2. Date of birth, trusted device',
+    ceiling: 'write',
+    result: await runLoad(appBase, async (c, w, i) => {
+      const token = trustedLinks[i % trustedLinks.length]!;
+      await c.call('POST', `/${token}`, { headers: form(w, i, `__Host-dovecote-device=${deviceCookies.get(token)}`), body: dobBody(String(Number(d))), expect: [303] });
+    }, loadOpts),
+    note: `${deviceCookies.size} trusted links`,
+  });
+
+  // 3. Date of birth then security code on a new device; the code is read from the outbox (or, if
+  //    the sender already handed it over and wiped it, from the Notify stand-in).
+  let nextCodeLink = 0;
+  const readCode = async (token: string, phone: string): Promise<string | undefined> => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const { rows: found } = await pool.query<{ code: string | null }>(
+        `SELECT o.personalisation->>'code' AS code FROM outbound_sms o JOIN links l ON l.id = o.link_id
+         WHERE l.token_hash = $1 AND o.kind = 'security_code' ORDER BY o.created_at DESC LIMIT 1`,
+        [sha256Hex(token)],
+      );
+      if (found[0]?.code) return found[0].code;
+      const sent = notify.received.findLast((r) => r.phoneNumber === phone && r.personalisation.code);
+      if (found[0] && sent) return sent.personalisation.code;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return undefined;
+  };
+  // Another device passes the date of birth first on each of these links and becomes the trusted
+  // device, so the benchmark's browser is a new device that needs a code.
+  for (const [i, token] of codeLinks.entries()) {
+    const res = await fetch(`${appBase}/${token}`, { method: 'POST', headers: form(1, i, ''), body: dobBody(String(Number(d))), redirect: 'manual' });
+    await res.text();
+  }
+  const phoneOf = new Map<string, string>();
+  {
+    const { rows: phones } = await pool.query<{ token_hash: string; phone_e164: string }>('SELECT token_hash, phone_e164 FROM links');
+    const byHash = new Map(phones.map((p) => [p.token_hash, p.phone_e164]));
+    for (const t of codeLinks) phoneOf.set(t, byHash.get(sha256Hex(t))!);
+  }
+  rows.push({
+    scenario: '3. Date of birth + code, new device',
+    ceiling: 'write',
+    result: await runLoad(appBase, async (c: BenchClient, w, i) => {
+      const token = codeLinks[nextCodeLink++ % codeLinks.length]!;
+      const dob = await c.call('POST', `/${token}`, { headers: form(w, i, ''), body: dobBody(String(Number(d))), expect: [303] });
+      const session = cookieValue(dob.headers['set-cookie'], '__Host-dovecote-session');
+      const code = await readCode(token, phoneOf.get(token)!);
+      if (!session || !code) {
+        c.errors++;
+        return;
+      }
+      await c.call('POST', `/${token}/code`, {
+        headers: form(w, i, `__Host-dovecote-session=${session}`),
+        body: new URLSearchParams({ _csrf: csrfToken, code }).toString(),
+        expect: [303],
+      });
+    }, loadOpts),
+    note: 'two requests a flow; the wait for the code between them is not counted as latency',
+  });
+
+  // 4. Wrong date of birth: the path an attacker exercises. Links lock after 5 in a row; the locked
+  //    answer is part of the path too.
+  rows.push({
+    scenario: '4. Wrong date of birth',
+    ceiling: 'write',
+    result: await runLoad(appBase, async (c, w, i) => {
+      await c.call('POST', `/${wrongLinks[i % wrongLinks.length]}`, { headers: form(w, i, ''), body: dobBody(String((Number(d) % 28) + 1)), expect: [400, 200, 423] });
+    }, loadOpts),
+  });
+
+  // 5. Send: POST /api/v1/messages, then until every text has reached the Notify stand-in.
+  const before = notify.received.length;
+  const sendStarted = performance.now();
+  // When the first and the last text reached the provider: the sender's rate is measured between them.
+  let firstArrival = 0;
+  let lastArrival = 0;
+  const arrivals = setInterval(() => {
+    const n = notify.received.length - before;
+    if (n > 0 && !firstArrival) firstArrival = performance.now();
+    if (n >= messageCount && !lastArrival) lastArrival = performance.now();
+  }, 20);
+  let nextNhs = 0;
+  const sendResult = await runLoad(appBase, async (c) => {
+    const n = nextNhs++;
+    if (n >= messageCount) return;
+    await c.call('POST', '/api/v1/messages', {
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
+      body: JSON.stringify({ nhsNumber: seeded.nhs[n % seeded.nhs.length], body: 'Your flu vaccination is due. Please book.', replyMode: 'none' }),
+      expect: [201],
+    });
+  }, { connections, seconds: 3600, warmupSeconds: 0, stopWhen: () => nextNhs >= messageCount });
+  const acceptedMs = performance.now() - sendStarted;
+  const waitLimitMs = (messageCount / (PROVIDER_RATE_PER_MINUTE / 60)) * 1000 * 1.5 + 30_000;
+  try {
+    await notify.waitForReceived(before + messageCount + 0, waitLimitMs);
+  } catch {
+    log(`Not every text arrived within ${Math.round(waitLimitMs / 1000)} s`);
+  }
+  clearInterval(arrivals);
+  lastArrival ||= performance.now();
+  const allDeliveredMs = lastArrival - sendStarted;
+  const sent = notify.received.length - before;
+  const senderRatePerMinute = (sent - 1) / (Math.max(lastArrival - firstArrival, 1) / 60_000);
+  const rateLimited = notify.requests.filter((r) => r.status === 429).length;
+  rows.push({ scenario: `5. Send ${messageCount} messages (API)`, ceiling: 'write', result: sendResult });
+
+  const outboxStates = await pool.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM outbound_sms GROUP BY status');
+  const appRssLoad = memUnderLoad;
+  await stopProcess(app.child);
+
+  // 5b. The sender's own ceiling: a fresh batch, sender unthrottled, against the stand-in.
+  const unthrottledEnv = { ...appEnv, SMS_RATE_PER_MINUTE: '10000000', SMS_SEND_CONCURRENCY: '50' };
+  await pool.query(`UPDATE outbound_sms SET status = 'sent' WHERE status IN ('queued','sending')`);
+  const app2 = await startProcess('src/server.ts', unthrottledEnv, /Dovecote is running/);
+  const before2 = notify.received.length;
+  let next2 = 0;
+  await runLoad(appBase, async (c) => {
+    const n = next2++;
+    if (n >= messageCount) return;
+    await c.call('POST', '/api/v1/messages', {
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
+      body: JSON.stringify({ nhsNumber: seeded.nhs[n % seeded.nhs.length], body: 'Second batch.', replyMode: 'none' }),
+      expect: [201],
+    });
+  }, { connections, seconds: 3600, warmupSeconds: 0, stopWhen: () => next2 >= messageCount });
+  const drainStarted = performance.now();
+  const queuedAtDrain = messageCount - (notify.received.length - before2);
+  try {
+    await notify.waitForReceived(before2 + messageCount, 300_000);
+  } catch {
+    log('The unthrottled sender did not finish within 300 s');
+  }
+  const drainSeconds = (performance.now() - drainStarted) / 1000;
+  const unthrottledRate = queuedAtDrain / Math.max(drainSeconds, 0.001);
+  await stopProcess(app2.child);
+  await notify.close();
+  await pool.end();
+
+  // Report.
+  const readCeiling = rows[0]!.result.rps;
+  const writeCeiling = rows[1]!.result.rps;
+  const table = rows.map((r) => {
+    const base = r.ceiling === 'read' ? readCeiling : r.ceiling === 'write' ? writeCeiling : undefined;
+    return {
+      scenario: r.scenario,
+      requestsPerSecond: Math.round(r.result.rps),
+      p50ms: Number(r.result.p50.toFixed(1)),
+      p99ms: Number(r.result.p99.toFixed(1)),
+      errors: r.result.errors,
+      requests: r.result.requests,
+      ratioToWriteCeiling: base ? Number((r.result.rps / base).toFixed(2)) : undefined,
+      note: r.note,
+    };
+  });
+  const summary = {
+    when: new Date().toISOString(),
+    mode: smoke ? 'smoke' : 'full',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    connections,
+    secondsPerScenario: seconds,
+    ceilings: { readRps: Math.round(readCeiling), writeRps: Math.round(writeCeiling) },
+    scenarios: table,
+    send: {
+      messages: messageCount,
+      apiAcceptedSeconds: Number((acceptedMs / 1000).toFixed(1)),
+      allTextsAtProviderSeconds: Number((allDeliveredMs / 1000).toFixed(1)),
+      textsAtProvider: sent,
+      providerLimitPerMinute: PROVIDER_RATE_PER_MINUTE,
+      senderRatePerMinute: Math.round(senderRatePerMinute),
+      provider429s: rateLimited,
+      unthrottledSenderTextsPerSecond: Math.round(unthrottledRate),
+      outboxStates: Object.fromEntries(outboxStates.rows.map((r) => [r.status, Number(r.n)])),
+    },
+    startup: { embeddedColdSeconds: Number((cold.ms / 1000).toFixed(2)), embeddedWarmSeconds: Number((warm.ms / 1000).toFixed(2)) },
+    memoryMiB: {
+      embeddedIdle: Math.round(embeddedIdleRss),
+      postgresIdle: Math.round(appIdleRss),
+      postgresUnderScenario1: Math.round(appRssLoad),
+    },
+  };
+  writeFileSync('bench/results/latest.json', `${JSON.stringify(summary, null, 2)}\n`);
+  log('');
+  console.table(table.map(({ note: _n, ...r }) => r));
+  log(`Ceilings: read ${summary.ceilings.readRps} req/s, write ${summary.ceilings.writeRps} req/s (ratios are against the write ceiling)`);
+  log(
+    `Send: ${messageCount} accepted by the API in ${summary.send.apiAcceptedSeconds} s; all at the provider after ${summary.send.allTextsAtProviderSeconds} s; ` +
+      `sender ${summary.send.senderRatePerMinute}/min against a limit of ${PROVIDER_RATE_PER_MINUTE}/min; ${rateLimited} answers of 429; ` +
+      `unthrottled sender ${summary.send.unthrottledSenderTextsPerSecond} texts/s`,
+  );
+  log(`Start-up (embedded): cold ${summary.startup.embeddedColdSeconds} s, warm ${summary.startup.embeddedWarmSeconds} s`);
+  log(`Memory (RSS): embedded idle ${summary.memoryMiB.embeddedIdle} MiB; PostgreSQL idle ${summary.memoryMiB.postgresIdle} MiB, under scenario 1 ${summary.memoryMiB.postgresUnderScenario1} MiB`);
+  log('Written to bench/results/latest.json');
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+}
