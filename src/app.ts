@@ -37,6 +37,8 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
+    /** Set when shutdown begins: /ready answers 503 so a load balancer stops sending new requests. */
+    draining: boolean;
     /** Starts the background workers this app needs (the SMS sender); returns how to stop them. */
     startWorkers(): Promise<() => Promise<void>>;
   }
@@ -73,7 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxAge: '1h',
   });
 
-  await app.register(healthRoutes, { database: deps.database });
+  app.decorate('draining', false);
+  await app.register(healthRoutes, { database: deps.database, isDraining: () => app.draining });
 
   // Feature routes. Each feature's *.routes.ts registers its own pages and API endpoints.
   await app.register(verificationRoutes);

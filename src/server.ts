@@ -70,7 +70,7 @@ async function main() {
     const force = setTimeout(() => {
       logger.error({ step }, 'shutdown took too long; exiting');
       process.exit(1);
-    }, 25_000);
+    }, 25_000 + config.shutdownDrainSeconds * 1000);
     force.unref();
     // Each step is timed and logged, so an on-call engineer can see which one held a shutdown up.
     const timed = async (name: string, fn: () => Promise<unknown>) => {
@@ -80,7 +80,21 @@ async function main() {
       logger.info({ step: name, ms: Math.round(performance.now() - started) }, 'shutdown step done');
     };
     try {
-      await timed('http', () => app.close()); // stops accepting, finishes in-flight requests
+      await timed('drain', async () => {
+        app.draining = true;
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainSeconds * 1000));
+      });
+      await timed('http', async () => {
+        // close() stops accepting and waits for requests in flight. Fastify closes idle keep-alive
+        // connections once, at the start; a connection busy then goes idle when its answer is sent and
+        // would otherwise stay open for the keep-alive timeout (72 s), holding the shutdown up.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 200);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
+      });
       await timed('workers', () => stopWorkers());
       await timed('nhs-login-stand-in', async () => standIn?.close());
       await timed('jobs', () => jobs.stop({ graceful: true, timeout: 10_000 }));

@@ -34,6 +34,7 @@ const envSchema = z.object({
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(60).optional(),
   NHS_LOGIN_ISSUER: z.url().optional(),
   NHS_LOGIN_CLIENT_ID: z.string().min(1).optional(),
   NHS_LOGIN_PRIVATE_KEY: z.string().min(1).optional(),
@@ -102,6 +103,8 @@ export interface Config {
   linkTtlDays: number;
   /** Requests a minute allowed for one API key. */
   apiRatePerMinute: number;
+  /** On SIGTERM, seconds of /ready answering 503 (still serving) before the listener closes. */
+  shutdownDrainSeconds: number;
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
 }
@@ -317,6 +320,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
     apiRatePerMinute: e.API_RATE_PER_MINUTE,
+    shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
   };
 }

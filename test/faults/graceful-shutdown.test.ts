@@ -14,9 +14,10 @@ const PATIENTS = 40;
 const LOOPS = 8;
 const TEXTS = 400;
 
-test('graceful shutdown: SIGTERM under load finishes requests in flight and texts being sent, then exits 0', { skip: POSTGRES_ONLY || 'finds a defect: under load the server hits its 25 s shutdown deadline and exits 1 (see docs/reliability.md)', timeout: 240_000 }, async (t) => {
+test('graceful shutdown: SIGTERM under load finishes requests in flight and texts being sent, then exits 0', { skip: POSTGRES_ONLY, timeout: 240_000 }, async (t) => {
   const { services, url } = await faultDatabase(t);
-  const env = await serverEnv(url, { LOG_LEVEL: 'info' });
+  // As behind a load balancer: /ready answers 503 for a moment before the listener closes.
+  const env = await serverEnv(url, { LOG_LEVEL: 'info', SHUTDOWN_DRAIN_SECONDS: '2' });
   const server = await startServer(t, env);
   const links = await makeLinks(services, PATIENTS, server.baseUrl);
   const client = httpClient(server.baseUrl, { connections: LOOPS, timeoutMs: 15_000 });

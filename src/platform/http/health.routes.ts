@@ -20,10 +20,11 @@ export async function checkReadiness(database: Database): Promise<{ ready: boole
   }
 }
 
-export async function healthRoutes(app: FastifyInstance, opts: { database: Database }) {
+export async function healthRoutes(app: FastifyInstance, opts: { database: Database; isDraining: () => boolean }) {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
-    const readiness = await checkReadiness(opts.database);
+    // While shutting down, tell the load balancer to stop sending new patients here first.
+    const readiness = opts.isDraining() ? { ready: false, reason: 'shutting down' } : await checkReadiness(opts.database);
     return reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : 'not ready', reason: readiness.reason });
   });
 }
