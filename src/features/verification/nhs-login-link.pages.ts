@@ -6,13 +6,10 @@ import type { NhsLoginIdentity } from '../nhs-login/nhs-login.client.ts';
 import { verifyLinkWithNhsLogin } from './verification.service.ts';
 import {
   deviceCookieOf,
-  goneLinkPage,
-  lockedLinkPage,
+  linkRefusedPage,
   sessionCookieOf,
   setDeviceCookie,
   setSessionCookie,
-  tooManyLookupsPage,
-  unknownLinkPage,
 } from './patient-pages.ts';
 
 export async function finishLinkWithNhsLogin(
@@ -31,13 +28,10 @@ export async function finishLinkWithNhsLogin(
   });
   switch (result.kind) {
     case 'rate_limited':
-      return tooManyLookupsPage(reply, services, result.retryAt);
     case 'unknown':
-      return unknownLinkPage(reply);
     case 'gone':
-      return goneLinkPage(reply, result.context, result.reason);
     case 'locked':
-      return lockedLinkPage(reply, services, result.context, result.lock);
+      return linkRefusedPage(reply, services, result);
     case 'not_strong':
       return reply.page(
         'nhs-login/views/not-strong.njk',

@@ -71,6 +71,27 @@ export function lockedLinkPage(reply: FastifyReply, services: Services, context:
   );
 }
 
+/** The reasons a link cannot be used at all, whatever the browser holds. */
+export type LinkRefusal =
+  | { kind: 'rate_limited'; retryAt: Date }
+  | { kind: 'unknown' }
+  | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
+  | { kind: 'locked'; context: LinkContext; lock: Locked };
+
+/** The page for each LinkRefusal: one place, so every route behind a link answers them alike. */
+export function linkRefusedPage(reply: FastifyReply, services: Services, refusal: LinkRefusal): FastifyReply {
+  switch (refusal.kind) {
+    case 'rate_limited':
+      return tooManyLookupsPage(reply, services, refusal.retryAt);
+    case 'unknown':
+      return unknownLinkPage(reply);
+    case 'gone':
+      return goneLinkPage(reply, refusal.context, refusal.reason);
+    case 'locked':
+      return lockedLinkPage(reply, services, refusal.context, refusal.lock);
+  }
+}
+
 export function codeLimitPage(
   reply: FastifyReply,
   services: Services,
@@ -93,11 +114,9 @@ export function codeLimitPage(
 export function accessProblemReply(reply: FastifyReply, services: Services, token: string, problem: AccessProblem): FastifyReply {
   switch (problem.kind) {
     case 'rate_limited':
-      return tooManyLookupsPage(reply, services, problem.retryAt);
     case 'unknown':
-      return unknownLinkPage(reply);
     case 'gone':
-      return goneLinkPage(reply, problem.context, problem.reason);
+      return linkRefusedPage(reply, services, problem);
     case 'no_session':
       return reply.redirect(`/${token}`, 303);
     case 'session_expired':

@@ -12,14 +12,11 @@ import {
   accessProblemReply,
   codeLimitPage,
   deviceCookieOf,
-  goneLinkPage,
-  lockedLinkPage,
+  linkRefusedPage,
   organisationOf,
   sessionCookieOf,
   setDeviceCookie,
   setSessionCookie,
-  tooManyLookupsPage,
-  unknownLinkPage,
 } from './patient-pages.ts';
 
 const tokenParams = z.object({ token: z.string() });
@@ -103,13 +100,10 @@ export async function verificationRoutes(app: FastifyInstance) {
     const result = await openLink(services, { token, ip: request.ip });
     switch (result.kind) {
       case 'rate_limited':
-        return tooManyLookupsPage(reply, services, result.retryAt);
       case 'unknown':
-        return unknownLinkPage(reply);
       case 'gone':
-        return goneLinkPage(reply, result.context, result.reason);
       case 'locked':
-        return lockedLinkPage(reply, services, result.context, result.lock);
+        return linkRefusedPage(reply, services, result);
       case 'ask_date_of_birth':
         return renderDateOfBirth(reply, token, result.context, { sessionExpired: query.session === 'expired' });
     }
@@ -132,13 +126,10 @@ export async function verificationRoutes(app: FastifyInstance) {
     });
     switch (result.kind) {
       case 'rate_limited':
-        return tooManyLookupsPage(reply, services, result.retryAt);
       case 'unknown':
-        return unknownLinkPage(reply);
       case 'gone':
-        return goneLinkPage(reply, result.context, result.reason);
       case 'locked':
-        return lockedLinkPage(reply, services, result.context, result.lock);
+        return linkRefusedPage(reply, services, result);
       case 'invalid':
         return renderDateOfBirth(reply, token, result.context, { values, ...dobErrors(result.problem) }, 400);
       case 'wrong':
