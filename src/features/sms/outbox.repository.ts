@@ -16,18 +16,19 @@ export const FINAL_SMS_STATUSES = ['delivered', 'permanent_failure', 'technical_
 const withoutCode = sql`CASE WHEN ${outboundSms.kind} = 'security_code' THEN ${outboundSms.personalisation} - 'code' ELSE ${outboundSms.personalisation} END`;
 
 /**
- * Take the row for one send attempt. Nothing comes back when it has already been sent or finished, or
- * when another attempt holds it ('sending' updated after staleBefore): the caller then does nothing.
- * A 'sending' row older than staleBefore belongs to an attempt that died (process crash), so it may
- * be taken again.
+ * Take the rows for one send attempt each, in one statement (a worker claims a whole fetched batch).
+ * A row already sent or finished, or held by another attempt ('sending' updated after staleBefore),
+ * is not returned: the caller leaves it alone. A 'sending' row older than staleBefore belongs to an
+ * attempt that died (process crash), so it may be taken again.
  */
-export async function claimOutboundSms(on: Queryable, id: string, now: Date, staleBefore: Date): Promise<OutboundSms | undefined> {
-  const [row] = await on
+export async function claimOutboundSms(on: Queryable, ids: string[], now: Date, staleBefore: Date): Promise<OutboundSms[]> {
+  if (ids.length === 0) return [];
+  return on
     .update(outboundSms)
     .set({ status: 'sending', attempts: sql`${outboundSms.attempts} + 1`, updatedAt: now })
     .where(
       and(
-        eq(outboundSms.id, id),
+        inArray(outboundSms.id, ids),
         or(
           inArray(outboundSms.status, ['queued', 'temporary_failure']),
           and(eq(outboundSms.status, 'sending'), lt(outboundSms.updatedAt, staleBefore)),
@@ -35,7 +36,6 @@ export async function claimOutboundSms(on: Queryable, id: string, now: Date, sta
       ),
     )
     .returning();
-  return row;
 }
 
 /** The provider accepted the text. A receipt that already arrived (delivered, failed) keeps its status. */
@@ -96,7 +96,8 @@ export async function applyDeliveryReceipt(
   return existing ? 'already-final' : 'unknown';
 }
 
-export async function findOutboundSms(on: Queryable, id: string): Promise<OutboundSms | undefined> {
-  const [row] = await on.select().from(outboundSms).where(eq(outboundSms.id, id));
-  return row;
+export async function findOutboundSmsStatuses(on: Queryable, ids: string[]): Promise<Map<string, OutboundSmsStatus>> {
+  if (ids.length === 0) return new Map();
+  const rows = await on.select({ id: outboundSms.id, status: outboundSms.status }).from(outboundSms).where(inArray(outboundSms.id, ids));
+  return new Map(rows.map((r) => [r.id, r.status]));
 }

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import type { PgBoss } from 'pg-boss';
+import type { Services } from '../../services.ts';
 import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
 import { createTestApp } from '../../../test/helpers/app.ts';
@@ -7,7 +9,7 @@ import { makeNotifyApiKey, notifyConfigFor, parseNotifyApiKey, STAND_IN_TEMPLATE
 import { devPhoneTexts, outboundSms } from '../../platform/db/schema.ts';
 import { QUEUES } from '../../platform/jobs/jobs.ts';
 import { enqueueSms } from './outbox.service.ts';
-import { deliverOutboundSms, handleDeadSmsJob, type DeliveryContext } from './sms-worker.ts';
+import { defaultBatchSize, deliverOutboundSms, handleDeadSmsJob, type DeliveryContext } from './sms-worker.ts';
 import { cleanupStack, eventually, readOutboundSms, startFastWorker, waitForSmsStatus, type Defer } from './sms-test-support.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
@@ -24,6 +26,21 @@ async function notifyApp(defer: Defer, opts: { apiKey?: string; standInKeys?: st
     await standIn.close();
   });
   return { ...testApp, standIn, logLines };
+}
+
+/** What the worker hands each delivery, for tests that drive deliverOutboundSms directly. */
+function deliveryContext(services: Services, boss: PgBoss, overrides: Partial<DeliveryContext> = {}): DeliveryContext {
+  return {
+    services,
+    transport: createSmsTransport(services),
+    bucket: new TokenBucket(6000),
+    boss,
+    log: { info() {}, warn() {}, error() {} },
+    staleAfterMs: 60_000,
+    maxPauseMs: 30_000,
+    rateLimitPauseMs: 5_000,
+    ...overrides,
+  };
 }
 
 function assertNoSecretsIn(lines: string[], secrets: string[]) {
@@ -201,10 +218,10 @@ test('a Retry-After reschedules the job for that time and puts the row back in t
   const transport: SmsTransport = {
     name: 'notify',
     send: async () => {
-      throw new RetryableSmsError('Notify 429 RateLimitError: too many', 300);
+      throw new RetryableSmsError('Notify 429 RateLimitError: too many', { retryAfterSeconds: 300 });
     },
   };
-  const ctx: DeliveryContext = { services, transport, bucket: new TokenBucket(6000), boss: jobs.boss, log: { info() {}, warn() {}, error() {} }, staleAfterMs: 60_000, maxPauseMs: 0 };
+  const ctx = deliveryContext(services, jobs.boss, { transport, maxPauseMs: 0 });
   const [job] = await jobs.boss.fetch<{ outboundSmsId: string }>(QUEUES.sendSms, { includeMetadata: true });
   assert.equal(job!.data.outboundSmsId, row!.id);
 
@@ -276,15 +293,7 @@ test('the same job run twice sends once', async (t) => {
   const { services, jobs, standIn } = await notifyApp(defer);
   const conversation = await createTestConversation(services);
   const [row] = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.conversationId));
-  const ctx: DeliveryContext = {
-    services,
-    transport: createSmsTransport(services),
-    bucket: new TokenBucket(6000),
-    boss: jobs.boss,
-    log: { info() {}, warn() {}, error() {} },
-    staleAfterMs: 60_000,
-    maxPauseMs: 0,
-  };
+  const ctx = deliveryContext(services, jobs.boss, { maxPauseMs: 0 });
   const job = { id: 'job-1', retryCount: 0, retryLimit: 8, data: { outboundSmsId: row!.id } };
   assert.equal(await deliverOutboundSms(ctx, job), 'sent');
   assert.equal(await deliverOutboundSms(ctx, job), 'skipped');
@@ -298,15 +307,7 @@ test('a row left "sending" by a crashed attempt is taken again only once it is s
   const { services, jobs, standIn } = await notifyApp(defer);
   const conversation = await createTestConversation(services);
   const [row] = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.conversationId));
-  const ctx: DeliveryContext = {
-    services,
-    transport: createSmsTransport(services),
-    bucket: new TokenBucket(6000),
-    boss: jobs.boss,
-    log: { info() {}, warn() {}, error() {} },
-    staleAfterMs: 60_000,
-    maxPauseMs: 0,
-  };
+  const ctx = deliveryContext(services, jobs.boss, { maxPauseMs: 0 });
   const job = { id: 'job-1', retryCount: 1, retryLimit: 8, data: { outboundSmsId: row!.id } };
   await services.db.update(outboundSms).set({ status: 'sending', updatedAt: new Date(Date.now() - 5_000) }).where(eq(outboundSms.id, row!.id));
   await assert.rejects(deliverOutboundSms(ctx, job), /held by another attempt/, 'another attempt may still hold it: look again later');
@@ -331,4 +332,66 @@ test('a dead-lettered job marks its text technical_failure, but never one alread
   await services.db.update(outboundSms).set({ status: 'sent', lastError: null }).where(eq(outboundSms.id, row!.id));
   await handleDeadSmsJob({ services, log }, { outboundSmsId: row!.id });
   assert.equal((await readOutboundSms(services, row!.id)).status, 'sent');
+});
+
+test('a batch of texts: each job is settled on its own, so one failure retries only that text', async (t) => {
+  const defer = cleanupStack(t);
+  const { services, standIn, jobs } = await notifyApp(defer);
+  const organisation = await createTestOrganisation(services);
+  // The first request fails: whichever text that is, it alone is tried twice.
+  standIn.failNext({ kind: 'status', status: 503 });
+  const nhsNumbers = ['9990000018', '9990000026', '9990000034', '9990000042', '9990000050', '9990000069'];
+  for (const [i, nhsNumber] of nhsNumbers.entries()) {
+    await createTestConversation(services, { organisation, patient: { nhsNumber, mobileNumber: `+4477009000${10 + i}` } });
+  }
+  const rows = await services.db.select().from(outboundSms);
+  assert.equal(rows.length, nhsNumbers.length);
+  // Batches of 4 with 3 in flight: more than one batch, and a batch is more than one at once.
+  const stop = await startFastWorker(services, { batchSize: 4, concurrency: 3 });
+  defer(stop);
+
+  for (const row of rows) await waitForSmsStatus(services, row.id, ['sent']);
+  for (const row of rows) assert.equal(standIn.byReference(row.id).length, 1, 'each text reaches the provider once');
+  const attempts = (await services.db.select().from(outboundSms)).map((r) => r.attempts).sort();
+  assert.deepEqual(attempts, [1, 1, 1, 1, 1, 2]);
+  assert.equal(standIn.requests.length, nhsNumbers.length + 1);
+  await eventually(async () => {
+    const settled = await jobs.boss.findJobs(QUEUES.sendSms);
+    return settled.length === nhsNumbers.length && settled.every((j) => j.state === 'completed');
+  }, 'every job to complete');
+});
+
+test('a 429 without Retry-After pauses the whole bucket for the first retry delay, not just the one text', async (t) => {
+  const defer = cleanupStack(t);
+  const { services, jobs, close } = await createTestApp();
+  defer(close);
+  const conversation = await createTestConversation(services);
+  const [row] = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.conversationId));
+  const pauses: number[] = [];
+  const bucket = new TokenBucket(6000);
+  bucket.pause = (ms: number) => void pauses.push(ms);
+  const transport: SmsTransport = {
+    name: 'notify',
+    send: async () => {
+      throw new RetryableSmsError('Notify 429 RateLimitError: too many', { rateLimited: true });
+    },
+  };
+  const ctx = deliveryContext(services, jobs.boss, { transport, bucket, rateLimitPauseMs: 5_000 });
+  const job = { id: 'job-1', retryCount: 0, retryLimit: 8, data: { outboundSmsId: row!.id } };
+  await assert.rejects(deliverOutboundSms(ctx, job), /429/, 'the text itself is retried with the usual backoff');
+  assert.deepEqual(pauses, [5_000]);
+  assert.equal((await readOutboundSms(services, row!.id)).status, 'queued');
+
+  // A 5xx is not the provider asking us to slow down: nobody else pauses.
+  transport.send = async () => {
+    throw new RetryableSmsError('Notify 503 Exception: down');
+  };
+  await assert.rejects(deliverOutboundSms(ctx, { ...job, retryCount: 1 }), /503/);
+  assert.deepEqual(pauses, [5_000]);
+});
+
+test('the batch size is about a second of sending at the configured rate', () => {
+  assert.equal(defaultBatchSize(3000), 50);
+  assert.equal(defaultBatchSize(30), 1);
+  assert.equal(defaultBatchSize(10_000_000), 100);
 });

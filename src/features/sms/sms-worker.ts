@@ -6,19 +6,28 @@
 // What remains is the usual at-least-once edge: a crash after the provider accepted a text but before
 // the row says so sends it again when the job is retried.
 //
+// Throughput: each fetch takes a batch of jobs (about a second's worth at the configured rate) and the
+// texts in it go out concurrently, at most `concurrency` in flight in this process and never faster
+// than the token bucket allows. Each job is settled on its own (pg-boss perJobResults), so one text's
+// failure never retries its neighbours.
+//
 // Failures: a permanent one (bad number, bad template, refused key) marks the row permanent_failure and
-// ends the job. A retryable one (5xx, timeout, network, 429) puts the row back to 'queued' and throws,
-// so pg-boss retries with exponential backoff; a 429 with Retry-After is rescheduled for that time
-// instead. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
+// ends the job. A retryable one (5xx, timeout, network, 429) puts the row back to 'queued' and fails
+// the job, so pg-boss retries it with exponential backoff; a 429 with Retry-After is rescheduled for
+// that time instead. Any 429 also pauses the whole process's bucket (for the Retry-After, or for the
+// first retry delay when the provider gives none), so the other texts in flight hold back too instead
+// of running into the limit one after another. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
 // database outage on every attempt) ends in the dead-letter queue, whose worker marks technical_failure
 // too, so staff never see a text "queued" for ever.
 //
 // Logs carry the outbox id, kind, attempt and a short reason: never the number, code, link or text.
 import { z } from 'zod';
-import type { JobWithMetadata, PgBoss } from 'pg-boss';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Services } from '../../services.ts';
 import { QUEUES } from '../../platform/jobs/jobs.ts';
-import { claimOutboundSms, findOutboundSms, markOutboundSmsFailed, markOutboundSmsForRetry, markOutboundSmsSent } from './outbox.repository.ts';
+import { claimOutboundSms, findOutboundSmsStatuses, markOutboundSmsFailed, markOutboundSmsForRetry, markOutboundSmsSent } from './outbox.repository.ts';
+import type { OutboundSms } from './outbox.service.ts';
 import { createSmsTransport } from './transports/create-transport.ts';
 import { PermanentSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -32,8 +41,10 @@ export interface WorkerLog {
 const silentLog: WorkerLog = { info() {}, warn() {}, error() {} };
 
 export interface SmsWorkerOptions {
-  /** Handlers running at once in this process (default config.sms.concurrency). */
+  /** Texts on their way to the provider at once from this process (default config.sms.concurrency). */
   concurrency?: number;
+  /** Jobs a fetch takes (default: a second's worth at ratePerMinute, between 1 and 100). */
+  batchSize?: number;
   /** Sends a minute from this process (default config.sms.ratePerMinute; see token-bucket.ts). */
   ratePerMinute?: number;
   /** How often an idle worker looks for jobs, in seconds (pg-boss minimum 0.5). */
@@ -43,7 +54,7 @@ export interface SmsWorkerOptions {
   /** First retry delay in seconds; doubles each retry (with jitter) up to retryDelayMaxSeconds. */
   retryDelaySeconds?: number;
   retryDelayMaxSeconds?: number;
-  /** Longest a Retry-After may pause the other handlers of this process, in ms (the job waits the full time). */
+  /** Longest a 429 may pause the other sends of this process, in ms (the job itself waits the full Retry-After). */
   maxPauseMs?: number;
   /** A 'sending' row older than this belongs to an attempt that died and may be taken again. */
   staleAfterMs?: number;
@@ -62,7 +73,13 @@ export const SMS_RETRY_DEFAULTS = {
   // job that pg-boss expires and retries after a crash finds its row stale and can take it.
   staleAfterMs: 60_000,
   maxPauseMs: 30_000,
+  maxBatchSize: 100,
 } as const;
+
+/** About one second of sending per fetch: big enough to keep the pipe full, small enough that no claimed job waits long. */
+export function defaultBatchSize(ratePerMinute: number): number {
+  return Math.min(SMS_RETRY_DEFAULTS.maxBatchSize, Math.max(1, Math.floor(ratePerMinute / 60)));
+}
 
 const jobDataSchema = z.object({ outboundSmsId: z.uuid() });
 
@@ -74,36 +91,81 @@ export interface DeliveryContext {
   log: WorkerLog;
   staleAfterMs: number;
   maxPauseMs: number;
+  /** How long a 429 without Retry-After pauses the bucket, in ms. */
+  rateLimitPauseMs: number;
 }
 
 export type DeliveryOutcome = 'sent' | 'skipped' | 'permanent_failure' | 'technical_failure' | 'rescheduled' | 'invalid';
 
 type SendSmsJob = Pick<JobWithMetadata<unknown>, 'id' | 'retryCount' | 'retryLimit' | 'data'>;
 
-/** One job: claim, send, record. Throws only to ask pg-boss for a retry. */
+/** One job on its own: claim, send, record. Throws only to ask pg-boss for a retry. */
 export async function deliverOutboundSms(ctx: DeliveryContext, job: SendSmsJob): Promise<DeliveryOutcome> {
-  const parsed = jobDataSchema.safeParse(job.data);
-  if (!parsed.success) {
-    ctx.log.error({ jobId: job.id }, 'send-sms job without a valid outboundSmsId; dropped');
-    return 'invalid';
-  }
-  const id = parsed.data.outboundSmsId;
-  const { db } = ctx.services;
-
-  await ctx.bucket.take();
+  const id = outboundSmsIdOf(ctx, job);
+  if (!id) return 'invalid';
   const now = ctx.services.now();
-  const row = await claimOutboundSms(db, id, now, new Date(now.getTime() - ctx.staleAfterMs));
-  if (!row) {
-    const current = await findOutboundSms(db, id);
-    if (current?.status === 'sending') {
-      // Another attempt holds it (or died holding it: then it goes stale). Look again later rather
-      // than finish this job, so the text cannot be left 'sending' with no job to move it on.
-      ctx.log.info({ outboundSmsId: id, jobId: job.id }, 'text is held by another attempt; trying again later');
-      throw new Error('outbound text is held by another attempt');
+  const [row] = await claimOutboundSms(ctx.services.db, [id], now, new Date(now.getTime() - ctx.staleAfterMs));
+  if (!row) return notClaimed(ctx, job, id, (await findOutboundSmsStatuses(ctx.services.db, [id])).get(id));
+  return sendClaimedSms(ctx, job, row);
+}
+
+/**
+ * One fetched batch: the rows claimed in one statement, then every text sent concurrently (within
+ * `inFlight` and the bucket), and each job settled on its own.
+ */
+export async function deliverBatch(ctx: DeliveryContext, inFlight: LimitFunction, jobs: SendSmsJob[]): Promise<JobResult[]> {
+  const { db } = ctx.services;
+  const idOfJob = new Map(jobs.map((job) => [job.id, outboundSmsIdOf(ctx, job)]));
+  const ids = [...new Set([...idOfJob.values()].filter((id): id is string => Boolean(id)))];
+  const now = ctx.services.now();
+  const claimed = new Map((await claimOutboundSms(db, ids, now, new Date(now.getTime() - ctx.staleAfterMs))).map((row) => [row.id, row]));
+  const statuses = await findOutboundSmsStatuses(db, ids.filter((id) => !claimed.has(id)));
+
+  const settle = async (job: SendSmsJob): Promise<JobResult> => {
+    try {
+      const id = idOfJob.get(job.id);
+      if (!id) return { id: job.id, status: 'completed' };
+      const row = claimed.get(id);
+      // Two jobs for one text in the same batch: only the first may send it; the other finds it
+      // 'sending' and looks again later (by then it is sent, so that job just ends).
+      claimed.delete(id);
+      if (!row) {
+        await notClaimed(ctx, job, id, statuses.get(id) ?? 'sending');
+      } else {
+        await inFlight(() => sendClaimedSms(ctx, job, row));
+      }
+      // 'rescheduled' jobs were already failed and moved by hand; completing them is fenced to the
+      // attempt pg-boss handed us, which is no longer active, so it changes nothing.
+      return { id: job.id, status: 'completed' };
+    } catch (error) {
+      return { id: job.id, status: 'failed', output: { message: (error as Error)?.message ?? 'failed' } };
     }
-    ctx.log.info({ outboundSmsId: id, jobId: job.id, status: current?.status ?? 'missing' }, 'text already sent or finished; nothing to do');
-    return 'skipped';
+  };
+  return Promise.all(jobs.map(settle));
+}
+
+function outboundSmsIdOf(ctx: DeliveryContext, job: SendSmsJob): string | undefined {
+  const parsed = jobDataSchema.safeParse(job.data);
+  if (!parsed.success) ctx.log.error({ jobId: job.id }, 'send-sms job without a valid outboundSmsId; dropped');
+  return parsed.data?.outboundSmsId;
+}
+
+async function notClaimed(ctx: DeliveryContext, job: SendSmsJob, id: string, status: OutboundSms['status'] | undefined): Promise<DeliveryOutcome> {
+  if (status === 'sending') {
+    // Another attempt holds it (or died holding it: then it goes stale). Look again later rather
+    // than finish this job, so the text cannot be left 'sending' with no job to move it on.
+    ctx.log.info({ outboundSmsId: id, jobId: job.id }, 'text is held by another attempt; trying again later');
+    throw new Error('outbound text is held by another attempt');
   }
+  ctx.log.info({ outboundSmsId: id, jobId: job.id, status: status ?? 'missing' }, 'text already sent or finished; nothing to do');
+  return 'skipped';
+}
+
+/** A claimed row: wait for the bucket, hand it to the provider, record what it said. */
+async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: OutboundSms): Promise<DeliveryOutcome> {
+  const { db } = ctx.services;
+  const id = row.id;
+  await ctx.bucket.take();
   const logFields = { outboundSmsId: id, kind: row.kind, attempt: row.attempts, transport: ctx.transport.name };
 
   let providerId: string;
@@ -129,7 +191,10 @@ export async function deliverOutboundSms(ctx: DeliveryContext, job: SendSmsJob):
       return 'permanent_failure';
     }
 
-    if (error.retryAfterSeconds !== undefined) ctx.bucket.pause(Math.min(error.retryAfterSeconds * 1000, ctx.maxPauseMs));
+    if (error.rateLimited) {
+      const pauseMs = error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : ctx.rateLimitPauseMs;
+      ctx.bucket.pause(Math.min(pauseMs, ctx.maxPauseMs));
+    }
     if (job.retryCount >= job.retryLimit) {
       await markOutboundSmsFailed(db, id, 'technical_failure', `Gave up after ${row.attempts} attempts. ${error.reason}`.slice(0, 240), ctx.services.now());
       ctx.log.warn({ ...logFields, reason: error.reason }, 'text not sent after the last retry; marked technical_failure');
@@ -187,27 +252,41 @@ export async function startSmsWorker(services: Services, options: SmsWorkerOptio
     deadLetter: QUEUES.sendSmsFailed,
   });
 
+  const ratePerMinute = options.ratePerMinute ?? services.config.sms.ratePerMinute;
+  const concurrency = options.concurrency ?? services.config.sms.concurrency;
+  const batchSize = options.batchSize ?? defaultBatchSize(ratePerMinute);
   const ctx: DeliveryContext = {
     services,
     transport: options.transport ?? createSmsTransport(services, { notifyTimeoutMs: options.notifyTimeoutMs }),
-    bucket: new TokenBucket(options.ratePerMinute ?? services.config.sms.ratePerMinute),
+    bucket: new TokenBucket(ratePerMinute),
     boss,
     log,
     staleAfterMs: options.staleAfterMs ?? SMS_RETRY_DEFAULTS.staleAfterMs,
     maxPauseMs: options.maxPauseMs ?? SMS_RETRY_DEFAULTS.maxPauseMs,
+    rateLimitPauseMs: (options.retryDelaySeconds ?? SMS_RETRY_DEFAULTS.retryDelaySeconds) * 1000,
   };
+  // Shared by every fetch loop, so `concurrency` bounds the texts in flight in this process: that is
+  // also the bound on texts sent twice if the process dies (see docs/reliability.md).
+  const inFlight = pLimit(concurrency);
 
   const sendWorker = await boss.work(
     QUEUES.sendSms,
-    { includeMetadata: true, batchSize: 1, localConcurrency: options.concurrency ?? services.config.sms.concurrency, pollingIntervalSeconds },
-    async (jobs: JobWithMetadata<{ outboundSmsId: string }>[]) => {
-      for (const job of jobs) await deliverOutboundSms(ctx, job);
+    {
+      includeMetadata: true,
+      perJobResults: true,
+      batchSize,
+      // Two fetch loops: one fetches and claims while the other's batch finishes its last sends.
+      localConcurrency: 2,
+      // A full batch means more are waiting: fetch again at once rather than after the polling interval.
+      burstWhenBatchFull: true,
+      pollingIntervalSeconds,
     },
+    (jobs) => deliverBatch(ctx, inFlight, jobs),
   );
   const deadWorker = await boss.work(QUEUES.sendSmsFailed, { pollingIntervalSeconds: Math.max(pollingIntervalSeconds, 5) }, async (jobs) => {
     for (const job of jobs) await handleDeadSmsJob(ctx, job.data);
   });
-  log.info({ transport: ctx.transport.name, concurrency: options.concurrency ?? services.config.sms.concurrency }, 'SMS worker started');
+  log.info({ transport: ctx.transport.name, concurrency, batchSize, ratePerMinute }, 'SMS worker started');
 
   return async () => {
     await boss.offWork(QUEUES.sendSms, { id: sendWorker, wait: true });

@@ -70,7 +70,7 @@ export function classifyNotifyError(error: unknown): PermanentSmsError | Retryab
   const reason = safeReason(`Notify ${status} ${detail}`);
   if (status === 429) {
     const header = response.headers?.['retry-after'] as unknown;
-    return new RetryableSmsError(reason, parseRetryAfter(header));
+    return new RetryableSmsError(reason, { retryAfterSeconds: parseRetryAfter(header), rateLimited: true });
   }
   if (status >= 500 || status === 408 || status === 409 || status === 425) return new RetryableSmsError(reason);
   // 400 (bad number, bad template, trial-mode recipient), 403 (key or token refused), other 4xx.

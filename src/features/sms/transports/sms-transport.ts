@@ -42,10 +42,13 @@ export class RetryableSmsError extends Error {
   override name = 'RetryableSmsError';
   readonly reason: string;
   readonly retryAfterSeconds: number | undefined;
-  constructor(reason: string, retryAfterSeconds?: number) {
+  /** The provider said we are sending too fast (429), with or without a Retry-After. */
+  readonly rateLimited: boolean;
+  constructor(reason: string, options: { retryAfterSeconds?: number; rateLimited?: boolean } = {}) {
     super(reason);
     this.reason = reason;
-    this.retryAfterSeconds = retryAfterSeconds;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.rateLimited = options.rateLimited ?? options.retryAfterSeconds !== undefined;
   }
 }
 
