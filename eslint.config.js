@@ -18,6 +18,10 @@ export default tseslint.config(
     languageOptions: { globals: { document: 'readonly', HTMLElement: 'readonly', window: 'readonly' } },
   },
   {
+    files: ['src/features/api/docs-theme/**/*.js'],
+    languageOptions: { globals: { document: 'readonly', MutationObserver: 'readonly' } },
+  },
+  {
     files: ['scripts/**', 'bench/**', 'test/**', 'src/cli/**'],
     rules: { 'no-console': 'off' },
   },

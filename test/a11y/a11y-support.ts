@@ -3,7 +3,8 @@
 // pattern, and, when there is an error summary, that it has focus (JavaScript on) and that every link
 // in it points at a form control or its fieldset. For patient pages checkPage() also checks reflow:
 // no horizontal scrolling at 320 CSS px, and none at 640 px with 200 % text, with the primary buttons
-// still on screen and clickable.
+// still on screen and clickable. Staff pages get the 320 px check alone (`narrow`). At 320 px anything
+// that scrolls sideways inside the page (a wide table) must be a region a keyboard user can reach.
 import assert from 'node:assert/strict';
 import { sql } from 'drizzle-orm';
 import type { Browser, BrowserContext, BrowserContextOptions, Locator, Page } from 'playwright-core';
@@ -25,6 +26,8 @@ interface DomElement {
   querySelector(selector: string): DomElement | null;
   getBoundingClientRect(): { left: number; right: number; top: number; width: number; height: number };
   contains(other: DomElement | null): boolean;
+  scrollWidth: number;
+  clientWidth: number;
 }
 declare const document: {
   documentElement: DomElement & { scrollWidth: number; clientWidth: number };
@@ -33,7 +36,7 @@ declare const document: {
   getElementById(id: string): DomElement | null;
   elementFromPoint(x: number, y: number): DomElement | null;
 };
-declare function getComputedStyle(el: DomElement): { fontSize: string; outlineStyle: string; outlineWidth: string; boxShadow: string };
+declare function getComputedStyle(el: DomElement): { fontSize: string; outlineStyle: string; outlineWidth: string; boxShadow: string; overflowX: string };
 
 export const SERVICE_TITLE_SUFFIX = ' – Dovecote';
 export const DESKTOP = { width: 1280, height: 800 };
@@ -53,9 +56,16 @@ export interface A11yRig {
   close(): Promise<void>;
 }
 
-export async function startRig(): Promise<A11yRig> {
+export interface RigOptions {
+  /** Listen here (chosen up front when NHS login's stand-in must know the redirect URI first). */
+  port?: number;
+  /** Extra environment settings, e.g. the stand-in's NHS_LOGIN_* settings. */
+  config?: Record<string, string>;
+}
+
+export async function startRig(options: RigOptions = {}): Promise<A11yRig> {
   let offsetMs = 0;
-  const server = await startTestServer({ now: () => new Date(Date.now() + offsetMs) });
+  const server = await startTestServer({ ...options, now: () => new Date(Date.now() + offsetMs) });
   let browser: Browser;
   try {
     browser = await launchBrowser();
@@ -101,6 +111,8 @@ export interface CheckOptions {
   firstErrorHref?: string;
   /** Patient pages: no horizontal scrolling at 320 px, and at 640 px with 200 % text. */
   reflow?: boolean;
+  /** Staff pages: no horizontal scrolling of the page at 320 px (implied by `reflow`). */
+  narrow?: boolean;
   /** The context runs JavaScript (axe and focus checks need it). Default true. */
   javaScript?: boolean;
   /** The exact page title, without the " – Dovecote" suffix or "Error: " prefix. */
@@ -149,6 +161,7 @@ export async function checkPage(page: Page, what: string, options: CheckOptions 
     assert.equal(violations.length, 0, `${where} has accessibility problems:\n${describeViolations(violations)}`);
   }
   if (options.reflow) await checkReflow(page, where, javaScript);
+  else if (options.narrow) await checkNarrow(page, where);
 }
 
 async function errorSummaryLinks(page: Page) {
@@ -187,6 +200,49 @@ async function assertNoHorizontalScroll(page: Page, where: string) {
   assert.ok(scrollWidth <= clientWidth, `${where}: scrolls sideways (${scrollWidth} > ${clientWidth}): ${await overflowing(page)}`);
 }
 
+/**
+ * Content allowed to scroll sideways inside the page (a wide table in its own container) must be
+ * reachable and named: keyboard users scroll it once it has focus (tabindex="0"), and a screen reader
+ * says what it is (role region or group, with a label). Form controls scroll by themselves.
+ */
+async function assertScrollRegionsUsable(page: Page, where: string) {
+  const regions = await page.$$eval('body *', (els) =>
+    els
+      .filter((e) => {
+        const overflowX = getComputedStyle(e).overflowX;
+        return (overflowX === 'auto' || overflowX === 'scroll') && e.scrollWidth > e.clientWidth;
+      })
+      .filter((e) => !['textarea', 'select', 'input'].includes(e.tagName.toLowerCase()))
+      .map((e) => {
+        const labelledBy = e.getAttribute('aria-labelledby');
+        const name = e.getAttribute('aria-label') ?? (labelledBy ? document.getElementById(labelledBy)?.textContent ?? '' : '');
+        return {
+          what: `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\s+/).join('.') : ''}`,
+          focusable: e.getAttribute('tabindex') === '0',
+          role: e.getAttribute('role'),
+          name: name.trim(),
+        };
+      }),
+  );
+  for (const region of regions) {
+    assert.ok(region.focusable, `${where}: ${region.what} scrolls sideways but cannot be reached with the keyboard (tabindex="0")`);
+    assert.ok(region.role === 'region' || region.role === 'group', `${where}: ${region.what} scrolls sideways but has no role (region or group)`);
+    assert.ok(region.name.length > 0, `${where}: ${region.what} scrolls sideways but has no accessible name`);
+  }
+}
+
+/** No horizontal scrolling of the page at 320 × 640 CSS px (WCAG 1.4.10); inner scroll regions usable. */
+export async function checkNarrow(page: Page, where: string): Promise<void> {
+  const before = page.viewportSize() ?? DESKTOP;
+  try {
+    await page.setViewportSize({ width: 320, height: 640 });
+    await assertNoHorizontalScroll(page, `${where} at 320 px`);
+    await assertScrollRegionsUsable(page, `${where} at 320 px`);
+  } finally {
+    await page.setViewportSize(before);
+  }
+}
+
 /** The page's main buttons (form submits and button links) are on screen and nothing covers them. */
 async function assertPrimaryActionsUsable(page: Page, where: string) {
   const buttons = page.locator('main .nhsuk-button, main button[type="submit"]');
@@ -221,6 +277,7 @@ export async function checkReflow(page: Page, where: string, javaScript = true):
   try {
     await page.setViewportSize({ width: 320, height: 640 });
     await assertNoHorizontalScroll(page, `${where} at 320 px`);
+    await assertScrollRegionsUsable(page, `${where} at 320 px`);
     if (javaScript) {
       // addStyleTag needs script in the page; with JavaScript off, reflow at 320 px is the check.
       await page.setViewportSize({ width: 640, height: 800 });

@@ -154,7 +154,7 @@ test('provider failures over 200 texts: retries back off, the refused number is 
   const jar = await signInAsStaff(app, staff.email, staff.password);
   const page = await staffGet(app, jar, `/staff/conversations/${refused.conversationId}`);
   assert.equal(page.statusCode, 200);
-  assert.match(pageText(page.body), /Link to the message Mobile ending 999 .* Not delivered The number does not exist or cannot receive text messages/);
+  assert.match(pageText(page.body), /Link to the message Sent to Mobile ending 999 .* Not delivered The number does not exist or cannot receive text messages/);
 
   // Nothing else dropped or duplicated: every other text reached the stand-in exactly once.
   const others = finished.filter((r) => r.phoneE164 !== REJECTED);

@@ -27,6 +27,9 @@ const RULES: Record<string, Rule> = {
   'GET /api/docs/static/*': 'static',
   'GET /api/docs/static/index.html': 'static',
   'GET /api/docs/static/swagger-initializer.js': 'static',
+  // Our accessibility fixes for swagger-ui (colour contrast, a name for the "Servers" list).
+  'GET /api/docs/static/theme/api-docs.css': 'static',
+  'GET /api/docs/static/theme/api-docs.js': 'static',
   // Pages and documents with no patient data.
   'GET /health': 'public',
   'GET /ready': 'public',

@@ -158,7 +158,7 @@ test('sending creates the conversation and its text, then shows the conversation
   assert.match(text, /Conversation Priya Shah NHS number 999 000 0018/);
   assert.match(text, /Replies Conversation/);
   assert.match(text, /Message from Sam Carter/);
-  assert.match(text, /Link to the message Mobile ending 001 .* Queued/);
+  assert.match(text, /Link to the message Sent to Mobile ending 001 .* Queued/);
   assert.match(text, /The link works until/);
   assert.match(text, /Message sent/);
   // Escaped, never markup.
@@ -211,8 +211,8 @@ test('the conversation page shows replies, every text status in words and the li
   assert.match(page.body, /dc-conversation-item--patient/);
   assert.match(page.body, /Thanks, &lt;i&gt;see you&lt;\/i&gt; Friday/);
   assert.ok(text.indexOf('Message from') < text.indexOf('Reply from Priya Shah'), 'items in order');
-  assert.match(text, /Link to the message Mobile ending 001 .* Not delivered The number does not exist or cannot receive text messages/);
-  assert.match(text, /Security code Mobile ending 001 .* Delivered/);
+  assert.match(text, /Link to the message Sent to Mobile ending 001 .* Not delivered The number does not exist or cannot receive text messages/);
+  assert.match(text, /Security code Sent to Mobile ending 001 .* Delivered/);
   assert.doesNotMatch(text, /123456/, 'codes are never shown');
   assert.match(
     text,

@@ -1,0 +1,20 @@
+// Names the "Servers" list on /api/docs (WCAG 2.2 1.3.1, 4.1.2). swagger-ui renders the visible
+// "Servers" title as a plain <span> and the <select id="servers"> inside an empty <label>, so the list
+// has no accessible name. This points the select at the visible title (aria-labelledby), whenever
+// swagger-ui (React) renders it. Served as a file from 'self', so the strict CSP needs no change.
+const TITLE_ID = 'dc-servers-title';
+
+function nameServersList() {
+  const select = document.getElementById('servers');
+  if (!select || select.hasAttribute('aria-labelledby')) return;
+  const title = document.querySelector('.swagger-ui .servers-title');
+  if (title) {
+    title.id = TITLE_ID;
+    select.setAttribute('aria-labelledby', TITLE_ID);
+  } else {
+    select.setAttribute('aria-label', 'Servers');
+  }
+}
+
+new MutationObserver(nameServersList).observe(document.body, { childList: true, subtree: true });
+nameServersList();
