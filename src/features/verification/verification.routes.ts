@@ -60,7 +60,8 @@ function renderDateOfBirth(
       sessionExpired: extra.sessionExpired ?? false,
       nhsLoginHref: isNhsLoginEnabled(reply.server.services.config) ? nhsLoginStartHref(linkReturnTo(token)) : undefined,
     },
-    { status },
+    // Rendered once per organisation and state; what the patient typed is filled in, never kept as a key.
+    { status, volatile: ['token', 'values.day', 'values.month', 'values.year'] },
   );
 }
 
@@ -83,7 +84,7 @@ function renderCodePage(
       resent: extra.resent ?? false,
       noCode: extra.noCode ?? false,
     },
-    { status },
+    { status, volatile: ['token'] },
   );
 }
 

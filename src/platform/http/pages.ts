@@ -5,9 +5,16 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import type nunjucks from 'nunjucks';
 import { AppError } from './errors.ts';
+import { RenderCache } from '../views/render-cache.ts';
 
 export interface PageOptions {
   status?: number;
+  /**
+   * Context paths whose values are the only thing that differs between requests for this page (e.g.
+   * 'token'): the page is rendered once and kept, and later requests fill in their values (see
+   * render-cache.ts). The CSRF token is always one. Leave unset for pages with patient data.
+   */
+  volatile?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -36,14 +43,20 @@ function isApiRequest(request: FastifyRequest): boolean {
 }
 
 export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: { views: nunjucks.Environment }) {
-  app.decorateReply('page', function page(this: FastifyReply, template: string, context = {}, options = {}) {
+  const renderCache = new RenderCache((template, context) => opts.views.render(template, context), {
+    onUncacheable: (template) => app.log.warn({ template }, 'page cannot be cached: its template uses a volatile value beyond printing it'),
+  });
+  app.decorateReply('page', function page(this: FastifyReply, template: string, context = {}, options: PageOptions = {}) {
     const errors = context.errors as FormErrors | undefined;
-    const html = opts.views.render(template, {
+    const fullContext = {
       serviceName: SERVICE_NAME,
       csrfToken: this.generateCsrf(),
       errorList: errorList(errors),
       ...context,
-    });
+    };
+    const html = options.volatile
+      ? renderCache.renderPage(template, fullContext, [...options.volatile, 'csrfToken'])
+      : opts.views.render(template, fullContext);
     return this.status(options.status ?? 200)
       .type('text/html; charset=utf-8')
       .send(html);
