@@ -1,7 +1,7 @@
 // The seam of DESIGN.md §2: "may this browser open this conversation now?". Everything behind a link
 // (messages today; questionnaires, bookings and documents later) asks this and nothing else; it knows
 // nothing of what the conversation holds.
-import { eq } from 'drizzle-orm';
+import { eq, type SQL } from 'drizzle-orm';
 import { conversations, organisations, patients, links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { LINK_TOKEN_PATTERN, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -30,9 +30,11 @@ export type LinkLookup =
   | { kind: 'unknown' }
   | { kind: 'found'; context: LinkContext; status: LinkStatus };
 
-async function loadLinkContext(on: Queryable, token: string): Promise<LinkContext | undefined> {
+/** The link's context, and the value of `alsoSelect` (a scalar subquery) evaluated in the same statement. */
+async function loadLinkContext(on: Queryable, token: string, alsoSelect: SQL<number | null>): Promise<(LinkContext & { also: number | null }) | undefined> {
   const [row] = await on
     .select({
+      also: alsoSelect,
       link: links,
       conversation: {
         id: conversations.id,
@@ -55,7 +57,8 @@ async function loadLinkContext(on: Queryable, token: string): Promise<LinkContex
 /**
  * Rate-limited per IP on misses: once an address has looked up too many unknown links this minute,
  * every look-up from it is refused until the window ends. A token that cannot be a link token is
- * unknown without a database look-up.
+ * unknown without a database look-up. The address's count is read in the link's own query (one round
+ * trip: this runs on every patient request); a miss then counts, and is refused once over the limit.
  */
 export async function lookUpLink(services: Services, token: string, ip: string): Promise<LinkLookup> {
   const key = `link-lookup:${ip}`;
@@ -63,13 +66,15 @@ export async function lookUpLink(services: Services, token: string, ip: string):
     kind: 'rate_limited',
     retryAt: new Date(services.now().getTime() + retryAfterSeconds * 1000),
   });
-  const before = await services.rateLimiter.peek(key, LINK_LOOKUPS_PER_MINUTE, 60);
-  if (!before.allowed) return refused(before.retryAfterSeconds);
-  const context = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token) : undefined;
-  if (!context) {
+  const peek = services.rateLimiter.peekInQuery(key, LINK_LOOKUPS_PER_MINUTE, 60);
+  const row = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token, peek.hits) : undefined;
+  if (!row) {
     const miss = await services.rateLimiter.hit(key, LINK_LOOKUPS_PER_MINUTE, 60);
     return miss.allowed ? { kind: 'unknown' } : refused(miss.retryAfterSeconds);
   }
+  const before = peek.result(row.also);
+  if (!before.allowed) return refused(before.retryAfterSeconds);
+  const { also: _also, ...context } = row;
   return { kind: 'found', context, status: linkStatus(context.link, services.now()) };
 }
 

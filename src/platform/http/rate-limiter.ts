@@ -1,7 +1,7 @@
 // Fixed-window counters in the database, so every app instance shares them (DESIGN.md §4: nothing an
 // instance needs may live only in its memory). One upsert counts and reads in a single statement, so
 // concurrent requests cannot all see the same old count.
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
 
 export interface RateLimitResult {
@@ -15,6 +15,11 @@ export interface RateLimiter {
   hit(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
   /** The current window's count, without adding to it. */
   peek(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
+  /**
+   * The same as peek, as a scalar subquery a caller can put in a query it makes anyway, saving a round
+   * trip on a hot path; `result` reads the value that column came back with.
+   */
+  peekInQuery(key: string, max: number, windowSeconds: number): { hits: SQL<number | null>; result(hits: number | null | undefined): RateLimitResult };
 }
 
 export function createRateLimiter(db: Queryable, now: () => Date = () => new Date()): RateLimiter {
@@ -34,6 +39,16 @@ export function createRateLimiter(db: Queryable, now: () => Date = () => new Dat
       );
       const hits = Number(row?.hits ?? 0);
       return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
+    },
+    peekInQuery(key, max, windowSeconds) {
+      const { t, windowStart, expiresAt } = windowOf(windowSeconds);
+      return {
+        hits: sql<number | null>`(SELECT hits FROM rate_limit_hits WHERE key = ${key} AND window_start = ${windowStart.toISOString()})`,
+        result(value) {
+          const hits = Number(value ?? 0);
+          return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
+        },
+      };
     },
     async hit(key, max, windowSeconds) {
       const { t, windowStart, expiresAt } = windowOf(windowSeconds);
