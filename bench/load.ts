@@ -1,6 +1,7 @@
 // A small closed-loop load generator: `connections` workers each run a scenario step after step for
 // `seconds`, recording each request's latency. One generator for every scenario and both ceilings,
 // so their ratios compare like with like.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 
 export interface StepResult {
@@ -14,6 +15,14 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU the server process used per measured request (user + system), when its pid was given. */
+  serverCpuMsPerRequest?: number;
+}
+
+/** User + system CPU a process has used so far, in ms (Linux /proc; clock ticks are 1/100 s). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export type Step = (client: BenchClient, worker: number, iteration: number) => Promise<void>;
@@ -56,7 +65,7 @@ function percentile(sorted: number[], p: number): number {
 export async function runLoad(
   base: string,
   step: Step,
-  opts: { connections: number; seconds: number; warmupSeconds: number; stopWhen?: () => boolean },
+  opts: { connections: number; seconds: number; warmupSeconds: number; stopWhen?: () => boolean; serverPid?: number },
 ): Promise<LoadResult> {
   const dispatcher = new Agent({ connections: opts.connections, pipelining: 1, keepAliveTimeout: 30_000 });
   try {
@@ -77,9 +86,11 @@ export async function runLoad(
     };
     if (opts.warmupSeconds > 0) await runFor(opts.warmupSeconds, new BenchClient(base, dispatcher));
     const client = new BenchClient(base, dispatcher);
+    const cpuBefore = opts.serverPid ? processCpuMs(opts.serverPid) : 0;
     const started = performance.now();
     await runFor(opts.seconds, client);
     const seconds = (performance.now() - started) / 1000;
+    const cpuMs = opts.serverPid ? processCpuMs(opts.serverPid) - cpuBefore : undefined;
     const sorted = [...client.latencies].sort((a, b) => a - b);
     return {
       requests: client.latencies.length,
@@ -88,6 +99,7 @@ export async function runLoad(
       rps: client.latencies.length / seconds,
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
+      serverCpuMsPerRequest: cpuMs !== undefined && client.latencies.length > 0 ? cpuMs / client.latencies.length : undefined,
     };
   } finally {
     await dispatcher.close();
