@@ -52,8 +52,33 @@ test('the token bucket lets a second of sends through at once, then one per inte
   await bucket.take();
   assert.deepEqual(slept, []);
   await bucket.take();
-  assert.deepEqual(slept, [500]);
+  // 119 a minute refill (120 less the burst of 2, plus 1), so just over half a second each.
+  assert.deepEqual(slept, [505]);
   bucket.pause(3000);
   await bucket.take();
-  assert.deepEqual(slept, [500, 3000, 500], 'after the pause the bucket starts empty and refills');
+  assert.deepEqual(slept, [505, 3000, 505], 'after the pause the bucket starts empty and refills');
+});
+
+test('the token bucket never allows more than the rate in any 60 seconds, bursts included', async () => {
+  for (const ratePerMinute of [1, 7, 60, 120, 3000]) {
+    let now = 0;
+    const clock = { nowMs: () => now, sleep: async (ms: number) => void (now += ms) };
+    const bucket = new TokenBucket(ratePerMinute, clock);
+    const sends: number[] = [];
+    // Busy for three minutes, then idle long enough to refill completely, then busy again.
+    for (const until of [180_000, 400_000]) {
+      if (until === 400_000) now = 300_000;
+      while (now < until) {
+        await bucket.take();
+        sends.push(now);
+      }
+    }
+    let most = 0;
+    for (let i = 0, j = 0; i < sends.length; i++) {
+      while (sends[i]! - sends[j]! >= 60_000) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    assert.ok(most <= ratePerMinute, `${ratePerMinute}/min: ${most} sends in one 60 s window`);
+    assert.ok(most >= ratePerMinute * 0.97, `${ratePerMinute}/min: the bucket still uses the limit (${most} in the busiest minute)`);
+  }
 });

@@ -1,5 +1,8 @@
-// A token bucket shared by the SMS worker's concurrent handlers in one process: at most
-// `ratePerMinute` sends a minute, in bursts of at most a second's worth.
+// A token bucket shared by the SMS worker's concurrent sends in one process: at most `ratePerMinute`
+// sends in any 60 seconds, in bursts of at most a second's worth. Providers count per rolling minute
+// (Notify: 3,000 requests per 60 seconds), and a full bucket's burst comes on top of what refills in
+// that minute, so the refill rate is lowered by the burst: ratePerMinute - capacity + 1 a minute
+// (2,951 a minute for 3,000) keeps a burst plus a minute of refill inside the limit.
 //
 // It is per process, on purpose (no database round trip per text). With N app instances running the
 // worker, each may send ratePerMinute, so set SMS_RATE_PER_MINUTE to the provider's limit divided by N
@@ -29,8 +32,8 @@ export class TokenBucket {
   constructor(ratePerMinute: number, clock: TokenBucketClock = realClock) {
     if (!(ratePerMinute > 0)) throw new Error('ratePerMinute must be positive');
     this.clock = clock;
-    this.perMs = ratePerMinute / 60_000;
-    this.capacity = Math.max(1, ratePerMinute / 60);
+    this.capacity = Math.max(1, Math.floor(ratePerMinute / 60));
+    this.perMs = (ratePerMinute - this.capacity + 1) / 60_000;
     this.tokens = this.capacity;
     this.last = clock.nowMs();
   }
