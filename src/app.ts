@@ -20,6 +20,7 @@ import { staffRoutes } from './features/staff/staff.routes.ts';
 import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts';
 import { devPhoneRoutes } from './features/sms/dev-phone.routes.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
+import { startMaintenance } from './features/maintenance/maintenance.service.ts';
 import { startSmsWorker } from './features/sms/sms-worker.ts';
 import { apiRoutes } from './features/api/api.routes.ts';
 import { nhsLoginJourneyRoutes } from './features/nhs-login/nhs-login-journeys.routes.ts';
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('startWorkers', async () => {
     const stops: Array<() => Promise<void>> = [];
     stops.push(await startSmsWorker(services, { logger: app.log.child({ worker: 'sms' }) }));
+    stops.push(startMaintenance(services, { intervalMinutes: config.maintenanceIntervalMinutes, log: app.log.child({ worker: 'maintenance' }) }));
     return async () => {
       for (const stop of stops) await stop();
     };

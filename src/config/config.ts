@@ -35,6 +35,7 @@ const envSchema = z.object({
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(60).optional(),
+  MAINTENANCE_INTERVAL_MINUTES: z.coerce.number().min(1).max(1440).default(15),
   NHS_LOGIN_ISSUER: z.url().optional(),
   NHS_LOGIN_CLIENT_ID: z.string().min(1).optional(),
   NHS_LOGIN_PRIVATE_KEY: z.string().min(1).optional(),
@@ -105,6 +106,8 @@ export interface Config {
   apiRatePerMinute: number;
   /** On SIGTERM, seconds of /ready answering 503 (still serving) before the listener closes. */
   shutdownDrainSeconds: number;
+  /** How often each instance deletes expired sessions, rate-limit windows and NHS login sign-ins. */
+  maintenanceIntervalMinutes: number;
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
 }
@@ -321,6 +324,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     linkTtlDays: e.LINK_TTL_DAYS,
     apiRatePerMinute: e.API_RATE_PER_MINUTE,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),
+    maintenanceIntervalMinutes: e.MAINTENANCE_INTERVAL_MINUTES,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
   };
 }

@@ -1,7 +1,7 @@
 // Patient sessions: server-side rows keyed by the SHA-256 of a random token that lives only in the
 // browser's cookie (DESIGN.md §3). A session opens one link; it ends 15 minutes after the last request
 // or 1 hour after it began, whichever comes first. Every verification makes a new token.
-import { and, eq, ne } from 'drizzle-orm';
+import { and, eq, lt, ne, or } from 'drizzle-orm';
 import { patientSessions } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -75,4 +75,19 @@ export async function endPatientSession(on: Queryable, token: string | undefined
 /** When trust moves to a new device, every other browser's session for the link ends. */
 export async function endOtherSessionsForLink(on: Queryable, linkId: string, keepTokenHash: string): Promise<void> {
   await on.delete(patientSessions).where(and(eq(patientSessions.linkId, linkId), ne(patientSessions.tokenHash, keepTokenHash)));
+}
+
+/**
+ * Sessions (link and portal) that ended more than a day ago, for the maintenance job. The day's grace
+ * keeps the row while a browser might still come back with its cookie and be told "for your security,
+ * confirm your details again" rather than be treated as new. No session lives a day: the longest are
+ * portal sessions, 12 hours.
+ */
+export async function deleteEndedPatientSessions(on: Queryable, now: Date): Promise<number> {
+  const dayAgo = new Date(now.getTime() - 24 * 3_600_000);
+  const rows = await on
+    .delete(patientSessions)
+    .where(or(lt(patientSessions.expiresAt, dayAgo), lt(patientSessions.lastSeenAt, dayAgo)))
+    .returning({ tokenHash: patientSessions.tokenHash });
+  return rows.length;
 }

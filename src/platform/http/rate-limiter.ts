@@ -67,7 +67,8 @@ export function createRateLimiter(db: Queryable, now: () => Date = () => new Dat
   };
 }
 
-/** Old windows are useless; the maintenance job calls this. */
-export async function deleteExpiredRateLimitWindows(db: Queryable): Promise<void> {
-  await db.execute(sql`DELETE FROM rate_limit_hits WHERE expires_at < now()`);
+/** Old windows are useless; the maintenance job calls this. Returns how many it deleted. */
+export async function deleteExpiredRateLimitWindows(db: Queryable, now: Date): Promise<number> {
+  const rows = await queryRows<{ key: string }>(db, sql`DELETE FROM rate_limit_hits WHERE expires_at < ${now.toISOString()} RETURNING key`);
+  return rows.length;
 }

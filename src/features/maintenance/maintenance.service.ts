@@ -1,0 +1,60 @@
+// Housekeeping: rows that have done their job are deleted, so tables that every request touches stay
+// small and nothing about a patient's visit is kept longer than it is useful (UK GDPR storage
+// limitation). Every instance runs it on a timer; each step is one idempotent DELETE, so instances
+// running it at the same moment do no harm and no coordination is needed.
+//
+// Not deleted here, on purpose: audit events (append-only by trigger; retention is the organisation's
+// records policy), conversations and their texts (the clinical record), and security codes (kept as
+// HMACs only, and their history is what the per-link code limits count).
+import type { Services } from '../../services.ts';
+import { deleteExpiredRateLimitWindows } from '../../platform/http/rate-limiter.ts';
+import { deleteExpiredStaffSessions } from '../staff/staff-sessions.service.ts';
+import { deleteEndedPatientSessions } from '../verification/patient-sessions.service.ts';
+import { deleteOldNhsLoginTransactions } from '../nhs-login/nhs-login.service.ts';
+
+export interface MaintenanceReport {
+  rateLimitWindows: number;
+  staffSessions: number;
+  patientSessions: number;
+  nhsLoginTransactions: number;
+}
+
+export interface MaintenanceLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export async function runMaintenance(services: Pick<Services, 'db' | 'now'>): Promise<MaintenanceReport> {
+  const now = services.now();
+  return {
+    rateLimitWindows: await deleteExpiredRateLimitWindows(services.db, now),
+    staffSessions: await deleteExpiredStaffSessions(services.db, now),
+    patientSessions: await deleteEndedPatientSessions(services.db, now),
+    nhsLoginTransactions: await deleteOldNhsLoginTransactions({ db: services.db, now: services.now }),
+  };
+}
+
+/**
+ * Runs maintenance soon after start and then every `intervalMinutes`. A failed run (the database
+ * away, say) is logged and the next one tries again. Returns how to stop it (waits for a run in progress).
+ */
+export function startMaintenance(services: Services, options: { intervalMinutes: number; log: MaintenanceLog; firstRunAfterMs?: number }): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = () => {
+    if (running) return;
+    running = runMaintenance(services)
+      .then((deleted) => options.log.info({ deleted }, 'maintenance done'))
+      .catch((error: unknown) => options.log.error({ errName: (error as Error)?.name, errMessage: (error as Error)?.message }, 'maintenance failed; will try again'))
+      .finally(() => (running = undefined));
+  };
+  const first = setTimeout(run, options.firstRunAfterMs ?? 30_000);
+  const every = setInterval(run, options.intervalMinutes * 60_000);
+  // Housekeeping never keeps a process alive on its own.
+  first.unref();
+  every.unref();
+  return async () => {
+    clearTimeout(first);
+    clearInterval(every);
+    await running;
+  };
+}
