@@ -69,7 +69,11 @@ export async function signIn(
       details,
     });
 
-  const perIp = await services.rateLimiter.hit(`staff-sign-in:ip:${input.ip}`, SIGN_IN_IP_MAX, SIGN_IN_IP_WINDOW_SECONDS);
+  // Every attempt counts against the address before anything is checked (atomic, so parallel guesses
+  // cannot all slip under the limit); a successful sign-in gives its count back below, so a practice
+  // where everyone signs in from one address is never held up by its own staff.
+  const ipKey = `staff-sign-in:ip:${input.ip}`;
+  const perIp = await services.rateLimiter.hit(ipKey, SIGN_IN_IP_MAX, SIGN_IN_IP_WINDOW_SECONDS);
   if (!perIp.allowed) {
     await failed({ reason: 'too_many_attempts_from_ip' });
     return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perIp.retryAfterSeconds * 1000) };
@@ -127,6 +131,7 @@ export async function signIn(
     return { outcome: 'wrong-details' };
   }
 
+  await services.rateLimiter.refund(ipKey, SIGN_IN_IP_WINDOW_SECONDS);
   const token = await services.db.transaction(async (tx) => {
     await tx.update(staffUsers).set({ failedSignIns: 0, signInLockedUntil: null }).where(eq(staffUsers.id, user.id));
     // Rotation: whatever session came with the request ends here; the new one shares nothing with it.

@@ -209,6 +209,21 @@ test('more than 20 attempts from one IP address in 15 minutes are refused with a
   await signInAsStaff(app, staff.email, staff.password);
 });
 
+test('successful sign-ins do not count against the address: a whole practice behind one address can sign in', async (t) => {
+  const clock = new TestClock(Date.parse('2026-11-26T10:00:00Z'));
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { staff } = await setUp(services);
+  // 30 sign-ins in a few minutes from the practice's one address (more than the limit of 20)...
+  for (let i = 1; i <= 30; i++) {
+    const res = await attempt(app, new CookieJar(), staff.email, staff.password);
+    assert.equal(res.statusCode, 303, `sign-in ${i}`);
+  }
+  // ...and the failures still count: 20 wrong, then refused.
+  for (let i = 1; i <= 20; i++) assert.equal((await attempt(app, new CookieJar(), `someone${i}@example.nhs.uk`, 'guess')).statusCode, 401);
+  assert.equal((await attempt(app, new CookieJar(), staff.email, staff.password)).statusCode, 429);
+});
+
 test('signing out ends the session and clears the cookie', async (t) => {
   const { app, services, close } = await createTestApp();
   t.after(close);

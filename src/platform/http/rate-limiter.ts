@@ -20,6 +20,11 @@ export interface RateLimiter {
    * trip on a hot path; `result` reads the value that column came back with.
    */
   peekInQuery(key: string, max: number, windowSeconds: number): { hits: SQL<number | null>; result(hits: number | null | undefined): RateLimitResult };
+  /**
+   * Gives back one hit of the current window (never below zero): for limits that should count only
+   * failures but must count every attempt first, so parallel attempts cannot all slip under the limit.
+   */
+  refund(key: string, windowSeconds: number): Promise<void>;
 }
 
 export function createRateLimiter(db: Queryable, now: () => Date = () => new Date()): RateLimiter {
@@ -49,6 +54,13 @@ export function createRateLimiter(db: Queryable, now: () => Date = () => new Dat
           return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
         },
       };
+    },
+    async refund(key, windowSeconds) {
+      const { windowStart } = windowOf(windowSeconds);
+      await queryRows(db, sql`
+        UPDATE rate_limit_hits SET hits = hits - 1
+        WHERE key = ${key} AND window_start = ${windowStart.toISOString()} AND hits > 0
+        RETURNING hits`);
     },
     async hit(key, max, windowSeconds) {
       const { t, windowStart, expiresAt } = windowOf(windowSeconds);
