@@ -447,6 +447,18 @@ async function main() {
   log(`Start-up (embedded): cold ${summary.startup.embeddedColdSeconds} s, warm ${summary.startup.embeddedWarmSeconds} s`);
   log(`Memory (RSS): embedded idle ${summary.memoryMiB.embeddedIdle} MiB; PostgreSQL idle ${summary.memoryMiB.postgresIdle} MiB, under scenario 1 ${summary.memoryMiB.postgresUnderScenario1} MiB`);
   log('Written to bench/results/latest.json');
+
+  // The benchmark never fails on a time; it fails when the harness itself no longer works, so a smoke
+  // run in CI keeps it working: a scenario with no successful request, or texts that never arrived.
+  const broken = [
+    ...table.filter((r) => r.requests - r.errors <= 0).map((r) => `${r.scenario}: no successful request`),
+    ...(sent < messageCount ? [`only ${sent} of ${messageCount} texts reached the Notify stand-in`] : []),
+    ...(unthrottledRate <= 0 ? ['the unthrottled sender measured nothing'] : []),
+  ];
+  if (broken.length > 0) {
+    log(`The benchmark harness is broken:\n  ${broken.join('\n  ')}`);
+    process.exitCode = 1;
+  }
 }
 
 try {
