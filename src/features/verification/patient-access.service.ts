@@ -1,9 +1,10 @@
 // The seam of DESIGN.md §2: "may this browser open this conversation now?". Everything behind a link
 // (messages today; questionnaires, bookings and documents later) asks this and nothing else; it knows
 // nothing of what the conversation holds.
-import { eq, type SQL } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { conversations, organisations, patients, links } from '../../platform/db/schema.ts';
-import type { Queryable } from '../../platform/db/client.ts';
+import type { Db } from '../../platform/db/client.ts';
+import { CURRENT_HITS, type CurrentHitsParams } from '../../platform/http/rate-limiter.ts';
 import { LINK_TOKEN_PATTERN, sha256Hex } from '../../platform/crypto/tokens.ts';
 import type { Services } from '../../services.ts';
 import { linkStatus, type Link, type LinkStatus } from '../links/links.service.ts';
@@ -30,11 +31,15 @@ export type LinkLookup =
   | { kind: 'unknown' }
   | { kind: 'found'; context: LinkContext; status: LinkStatus };
 
-/** The link's context, and the value of `alsoSelect` (a scalar subquery) evaluated in the same statement. */
-async function loadLinkContext(on: Queryable, token: string, alsoSelect: SQL<number | null>): Promise<(LinkContext & { also: number | null }) | undefined> {
-  const [row] = await on
+// The link look-up runs on every patient request. Prepared once per database (named, so PostgreSQL
+// parses and plans the four-table join once per connection rather than on every request: ~0.13 ms of
+// the database's CPU each time on the benchmark machine). It also reads the caller's rate-limit count.
+const linkContextQueries = new WeakMap<Db, ReturnType<typeof prepareLinkContextQuery>>();
+
+function prepareLinkContextQuery(db: Db) {
+  return db
     .select({
-      also: alsoSelect,
+      limitHits: CURRENT_HITS,
       link: links,
       conversation: {
         id: conversations.id,
@@ -50,7 +55,14 @@ async function loadLinkContext(on: Queryable, token: string, alsoSelect: SQL<num
     .innerJoin(conversations, eq(conversations.id, links.conversationId))
     .innerJoin(organisations, eq(organisations.id, conversations.organisationId))
     .innerJoin(patients, eq(patients.id, conversations.patientId))
-    .where(eq(links.tokenHash, sha256Hex(token)));
+    .where(eq(links.tokenHash, sql.placeholder('tokenHash')))
+    .prepare('dovecote_link_context');
+}
+
+async function loadLinkContext(db: Db, token: string, limit: CurrentHitsParams): Promise<(LinkContext & { limitHits: number | null }) | undefined> {
+  let query = linkContextQueries.get(db);
+  if (!query) linkContextQueries.set(db, (query = prepareLinkContextQuery(db)));
+  const [row] = await query.execute({ tokenHash: sha256Hex(token), ...limit });
   return row;
 }
 
@@ -67,14 +79,14 @@ export async function lookUpLink(services: Services, token: string, ip: string):
     retryAt: new Date(services.now().getTime() + retryAfterSeconds * 1000),
   });
   const peek = services.rateLimiter.peekInQuery(key, LINK_LOOKUPS_PER_MINUTE, 60);
-  const row = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token, peek.hits) : undefined;
+  const row = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token, peek.params) : undefined;
   if (!row) {
     const miss = await services.rateLimiter.hit(key, LINK_LOOKUPS_PER_MINUTE, 60);
     return miss.allowed ? { kind: 'unknown' } : refused(miss.retryAfterSeconds);
   }
-  const before = peek.result(row.also);
+  const before = peek.result(row.limitHits);
   if (!before.allowed) return refused(before.retryAfterSeconds);
-  const { also: _also, ...context } = row;
+  const { limitHits: _limitHits, ...context } = row;
   return { kind: 'found', context, status: linkStatus(context.link, services.now()) };
 }
 

@@ -16,16 +16,27 @@ export interface RateLimiter {
   /** The current window's count, without adding to it. */
   peek(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
   /**
-   * The same as peek, as a scalar subquery a caller can put in a query it makes anyway, saving a round
-   * trip on a hot path; `result` reads the value that column came back with.
+   * The same as peek, for a caller that reads the count in a query it makes anyway (saving a round trip
+   * on a hot path): select CURRENT_HITS, run the query with `params`, and read the column with `result`.
    */
-  peekInQuery(key: string, max: number, windowSeconds: number): { hits: SQL<number | null>; result(hits: number | null | undefined): RateLimitResult };
+  peekInQuery(key: string, max: number, windowSeconds: number): { params: CurrentHitsParams; result(hits: number | null | undefined): RateLimitResult };
   /**
    * Gives back one hit of the current window (never below zero): for limits that should count only
    * failures but must count every attempt first, so parallel attempts cannot all slip under the limit.
    */
   refund(key: string, windowSeconds: number): Promise<void>;
 }
+
+export interface CurrentHitsParams {
+  limitKey: string;
+  limitWindowStart: string;
+}
+
+/**
+ * A scalar subquery: the current window's count for a key, or null. Placeholders rather than values,
+ * so a prepared statement can include it (see peekInQuery).
+ */
+export const CURRENT_HITS: SQL<number | null> = sql<number | null>`(SELECT hits FROM rate_limit_hits WHERE key = ${sql.placeholder('limitKey')} AND window_start = ${sql.placeholder('limitWindowStart')}::timestamptz)`;
 
 export function createRateLimiter(db: Queryable, now: () => Date = () => new Date()): RateLimiter {
   const windowOf = (windowSeconds: number) => {
@@ -48,7 +59,7 @@ export function createRateLimiter(db: Queryable, now: () => Date = () => new Dat
     peekInQuery(key, max, windowSeconds) {
       const { t, windowStart, expiresAt } = windowOf(windowSeconds);
       return {
-        hits: sql<number | null>`(SELECT hits FROM rate_limit_hits WHERE key = ${key} AND window_start = ${windowStart.toISOString()})`,
+        params: { limitKey: key, limitWindowStart: windowStart.toISOString() },
         result(value) {
           const hits = Number(value ?? 0);
           return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
