@@ -5,15 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verify } from '@node-rs/argon2';
-import { eq } from 'drizzle-orm';
+import { eq, like } from 'drizzle-orm';
 import pino from 'pino';
 import { buildApp } from '../app.ts';
 import { openDatabase, type Database } from '../platform/db/client.ts';
-import { staffUsers } from '../platform/db/schema.ts';
+import { apiKeys, auditEvents, organisations, staffUsers } from '../platform/db/schema.ts';
 import { startJobs } from '../platform/jobs/jobs.ts';
 import { testConfig } from '../../test/helpers/app.ts';
 import { createTestDatabase, databaseKind } from '../../test/helpers/database.ts';
@@ -58,7 +58,7 @@ test('admin --help prints the commands; wrong usage exits 2', async () => {
   const env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dovecote-cli-')) };
   const help = await runAdmin(['--help'], env);
   assert.equal(help.code, 0);
-  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'never taken as an argument', 'DATABASE_URL']) {
+  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'never taken as an argument', 'recorded in the audit trail', 'DATABASE_URL']) {
     assert.ok(help.stdout.includes(words), words);
   }
   const unknown = await runAdmin(['frobnicate', 'now'], env);
@@ -81,6 +81,9 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
   const badOds = await admin(['organisations', 'create', '--name', 'Bad', '--ods', 'no!', '--phone', '01234 567890']);
   assert.equal(badOds.code, 1);
   assert.match(badOds.stderr, /--ods: ODS code must be 3 to 6 letters and numbers/);
+  const duplicate = await admin(['organisations', 'create', '--name', 'Cli Surgery again', '--ods', 'C1234', '--phone', '01234 567890']);
+  assert.equal(duplicate.code, 1);
+  assert.match(duplicate.stderr, /already exists/);
 
   const asArgument = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password', 'a long enough password']);
   assert.equal(asArgument.code, 2);
@@ -112,6 +115,9 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
 
   const badId = await admin(['api-keys', 'revoke', 'not-an-id']);
   assert.equal(badId.code, 2);
+  const unknownId = await admin(['api-keys', 'revoke', '00000000-0000-4000-8000-000000000000']);
+  assert.equal(unknownId.code, 1);
+  assert.match(unknownId.stderr, /There is no active API key/);
   const revoked = await admin(['api-keys', 'revoke', secondId]);
   assert.equal(revoked.code, 0, revoked.stderr);
   const list = await admin(['organisations', 'list']);
@@ -131,6 +137,32 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
   const [user] = await database.db.select().from(staffUsers).where(eq(staffUsers.email, 'casey@example.nhs.uk'));
   assert.match(user!.passwordHash, /^\$argon2id\$/);
   assert.equal(await verify(user!.passwordHash, 'a long enough password'), true, 'the password is the first line of stdin');
+
+  // Each change (and only a change that happened) is in the audit trail, by the OS user who ran it.
+  const [organisation] = await database.db.select().from(organisations).where(eq(organisations.odsCode, 'C1234'));
+  const keyRows = await database.db.select().from(apiKeys).where(eq(apiKeys.organisationId, organisation!.id));
+  const keyId = (name: string) => keyRows.find((k) => k.name === name)!.id;
+  const operatorEvents = await database.db.select().from(auditEvents).where(like(auditEvents.type, 'operator.%')).orderBy(auditEvents.id);
+  assert.deepEqual(
+    operatorEvents.map((e) => [e.type, e.details]),
+    [
+      ['operator.organisation_created', { odsCode: 'C1234', name: 'Cli Surgery' }],
+      ['operator.staff_created', { staffUserId: user!.id }],
+      ['operator.api_key_created', { apiKeyId: keyId('EPR integration'), name: 'EPR integration' }],
+      ['operator.api_key_created', { apiKeyId: keyId('Old system'), name: 'Old system' }],
+      ['operator.api_key_revoked', { apiKeyId: secondId, name: 'Old system' }],
+    ],
+  );
+  for (const event of operatorEvents) {
+    assert.equal(event.actorType, 'operator');
+    assert.equal(event.actorId, userInfo().username);
+    assert.equal(event.ip, null);
+    assert.equal(event.organisationId, organisation!.id);
+    const json = JSON.stringify(event);
+    for (const secret of ['a long enough password', user!.passwordHash, key, key.slice(21), secondKey, ...keyRows.map((k) => k.secretHash)]) {
+      assert.equal(json.includes(secret), false, `${event.type} holds a secret`);
+    }
+  }
 
   const auth = { authorization: `Bearer ${key}` };
   const put = await app.inject({

@@ -4,6 +4,7 @@
 // Exit codes: 0 done; 1 the command could not be carried out (invalid value, duplicate, not found,
 // database problem); 2 the command line itself is wrong (unknown command or option, missing option).
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
@@ -13,7 +14,7 @@ import type { Organisation } from '../features/organisations/organisations.servi
 // The database and service code loads only once the command line is known to be right, so --help and
 // usage errors answer at once.
 async function loadModules() {
-  const [zod, config, client, errors, organisations, staff, apiKeys] = await Promise.all([
+  const [zod, config, client, errors, organisations, staff, apiKeys, operatorActions] = await Promise.all([
     import('zod'),
     import('../config/config.ts'),
     import('../platform/db/client.ts'),
@@ -21,8 +22,9 @@ async function loadModules() {
     import('../features/organisations/organisations.service.ts'),
     import('../features/staff/staff-accounts.service.ts'),
     import('../features/api/api-keys.service.ts'),
+    import('../features/operators/operator-actions.service.ts'),
   ]);
-  return { z: zod.z, ...config, ...client, ...errors, ...organisations, ...staff, ...apiKeys };
+  return { z: zod.z, ...config, ...client, ...errors, ...organisations, ...staff, ...apiKeys, ...operatorActions };
 }
 type Modules = Awaited<ReturnType<typeof loadModules>>;
 
@@ -48,6 +50,9 @@ Options:
 Database: the same settings as the server. DATABASE_URL=postgres://... uses PostgreSQL; otherwise the
 embedded database under DATA_DIR (default ./data). The embedded database allows one process at a
 time: stop the server first (or use DATABASE_URL).
+
+Audit: every command that changes something (create, revoke) is recorded in the audit trail with
+your operating-system user name. Passwords and keys are never recorded.
 
 Exit codes: 0 done, 1 could not be done, 2 wrong usage.
 `;
@@ -190,11 +195,22 @@ async function organisationByOds(m: Modules, database: Database, ods: string): P
   return organisation;
 }
 
+/** The audit trail's name for whoever ran the command. There is no sign-in: the OS account is the identity. */
+function operatorName(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    // A container user with no passwd entry.
+    return 'unknown';
+  }
+}
+
 async function run(m: Modules, parsed: Parsed, database: Database): Promise<void> {
   const v = parsed.values;
+  const operator = operatorName();
   switch (parsed.command) {
     case 'organisations create': {
-      const org = await m.createOrganisation(database.db, { name: v.name!, odsCode: v.ods!, contactPhone: v.phone! });
+      const org = await m.createOrganisationAsOperator(database.db, operator, { name: v.name!, odsCode: v.ods!, contactPhone: v.phone! });
       process.stdout.write(`Created organisation ${org.name} (${org.odsCode}), id ${org.id}\n`);
       return;
     }
@@ -213,13 +229,13 @@ async function run(m: Modules, parsed: Parsed, database: Database): Promise<void
       const early = m.staffAccountInput.omit({ password: true }).safeParse({ organisationId: org.id, email: v.email, name: v.name });
       if (!early.success) throw early.error;
       const password = await readPassword(m);
-      const user = await m.createStaffUser(database.db, { organisationId: org.id, email: v.email!, name: v.name!, password });
+      const user = await m.createStaffUserAsOperator(database.db, operator, { organisationId: org.id, email: v.email!, name: v.name!, password });
       process.stdout.write(`Created staff account for ${user.name} <${user.email}> in ${org.name} (${org.odsCode}), id ${user.id}\n`);
       return;
     }
     case 'api-keys create': {
       const org = await organisationByOds(m, database, v.org!);
-      const { key, apiKey } = await m.createApiKey(database.db, { organisationId: org.id, name: v.name! });
+      const { key, apiKey } = await m.createApiKeyAsOperator(database.db, operator, { organisationId: org.id, name: v.name! });
       process.stderr.write(`Created API key "${apiKey.name}" for ${org.name} (${org.odsCode}), id ${apiKey.id}.\n\n`);
       // The key alone on standard output, so a script can capture it: KEY=$(node src/cli/admin.ts ...)
       process.stdout.write(`${key}\n`);
@@ -240,7 +256,7 @@ async function run(m: Modules, parsed: Parsed, database: Database): Promise<void
     }
     case 'api-keys revoke': {
       const id = parsed.positionals[0]!;
-      if (!(await m.revokeApiKey(database.db, id))) throw new FailureError(`There is no active API key with id ${id}.`);
+      if (!(await m.revokeApiKeyAsOperator(database.db, operator, id))) throw new FailureError(`There is no active API key with id ${id}.`);
       process.stdout.write(`Revoked API key ${id}. Requests using it now get 401.\n`);
       return;
     }

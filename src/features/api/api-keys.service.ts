@@ -52,11 +52,16 @@ export async function listApiKeys(db: Queryable, organisationId: string): Promis
   return rows.map(({ secretHash: _omit, ...k }) => k);
 }
 
-export async function revokeApiKey(db: Queryable, id: string, now: Date = new Date()): Promise<boolean> {
-  const rows = await db
+/** The key it revoked (its organisation, for the audit trail), or undefined if there was no active key with that id. */
+export async function revokeApiKey(
+  db: Queryable,
+  id: string,
+  now: Date = new Date(),
+): Promise<{ id: string; organisationId: string; name: string } | undefined> {
+  const [row] = await db
     .update(apiKeys)
     .set({ revokedAt: now })
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
-    .returning({ id: apiKeys.id });
-  return rows.length > 0;
+    .returning({ id: apiKeys.id, organisationId: apiKeys.organisationId, name: apiKeys.name });
+  return row;
 }

@@ -59,7 +59,7 @@ test('API: no key, a malformed header, an unknown key and a revoked key all get 
   const garbage = await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer dck_nonsense' } });
   assertProblem(garbage, 401);
 
-  assert.equal(await revokeApiKey(services.db, key.id), true);
+  assert.equal((await revokeApiKey(services.db, key.id))?.id, key.id);
   const revoked = await app.inject({ method: 'PUT', url: `/api/v1/patients/${TEST_PATIENT.nhsNumber}`, headers: key.auth, payload: NEW_PATIENT });
   assert.match(assertProblem(revoked, 401).detail, /revoked/);
   const [row] = await services.db.select().from(patients);

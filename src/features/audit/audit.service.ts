@@ -18,6 +18,11 @@ export type AuditEventType =
   | 'message.sent'
   | 'reply.sent'
   | 'conversation.viewed'
+  // Staff reads that show patient data: the search (its results, never the terms searched for), the
+  // compose page (one patient's summary) and the inbox (a page of conversations with patient names).
+  | 'patient.searched'
+  | 'patient.viewed'
+  | 'inbox.viewed'
   | 'patient.created'
   | 'patient.updated'
   | 'staff.signed_in'
@@ -31,7 +36,12 @@ export type AuditEventType =
   // The patient portal (NHS login at the home page).
   | 'portal.signed_in'
   | 'portal.signed_out'
-  | 'portal.listed';
+  | 'portal.listed'
+  // The operators' command line (src/cli/admin.ts): actor 'operator', id the operating-system user.
+  | 'operator.organisation_created'
+  | 'operator.staff_created'
+  | 'operator.api_key_created'
+  | 'operator.api_key_revoked';
 
 export interface AuditActor {
   type: 'patient_link' | 'patient_nhs_login' | 'staff' | 'api_key' | 'system' | 'operator';

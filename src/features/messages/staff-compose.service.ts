@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../platform/db/client.ts';
 import { NotFoundError } from '../../platform/http/errors.ts';
 import type { Services } from '../../services.ts';
+import { recordAudit } from '../audit/audit.service.ts';
 import { linkUrl } from '../links/links.service.ts';
 import {
   findPatientByNhsNumber,
@@ -37,6 +38,41 @@ export async function findPatientsForStaff(db: Queryable, organisationId: string
 export async function getPatientForStaff(db: Queryable, organisationId: string, patientId: string): Promise<Patient> {
   const patient = isUuid(patientId) ? await getPatient(db, organisationId, patientId) : undefined;
   if (!patient) throw new NotFoundError('patient not found in this organisation');
+  return patient;
+}
+
+interface StaffRead {
+  organisationId: string;
+  staffId: string;
+  ip: string;
+}
+
+/**
+ * The find-a-patient search, recorded as one 'patient.searched' event in the searcher's organisation.
+ * The terms searched for are themselves patient identifiers (an NHS number, or a family name and date
+ * of birth), so the event keeps only how the search was made and which patients it showed.
+ */
+export async function searchPatientsForStaff(services: Services, input: StaffRead & { search: PatientSearch }): Promise<Patient[]> {
+  const found = await findPatientsForStaff(services.db, input.organisationId, input.search);
+  await recordAudit(services.db, {
+    type: 'patient.searched',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: input.organisationId,
+    // A search can show several patients, so they are listed here rather than in patient_id.
+    details: { searchBy: input.search.by, results: found.length, patientIds: found.map((p) => p.id) },
+  });
+  return found;
+}
+
+/** A page that shows one patient's details to staff (the compose page): 404 if not theirs, else 'patient.viewed'. */
+export async function viewPatientForStaff(services: Services, input: StaffRead & { patientId: string }): Promise<Patient> {
+  const patient = await getPatientForStaff(services.db, input.organisationId, input.patientId);
+  await recordAudit(services.db, {
+    type: 'patient.viewed',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: input.organisationId,
+    patientId: patient.id,
+  });
   return patient;
 }
 

@@ -9,10 +9,10 @@ import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.
 import { MESSAGE_BODY_MAX } from './messages.service.ts';
 import {
   composeForm,
-  findPatientsForStaff,
-  getPatientForStaff,
   messageLinkPreview,
+  searchPatientsForStaff,
   sendStaffMessage,
+  viewPatientForStaff,
   type PatientSearch,
 } from './staff-compose.service.ts';
 import { resendLink, revokeLink, viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
@@ -122,7 +122,12 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         { status: 400 },
       );
     }
-    const found = await findPatientsForStaff(services.db, staff.organisation.id, parsed.search);
+    const found = await searchPatientsForStaff(services, {
+      organisationId: staff.organisation.id,
+      staffId: staff.user.id,
+      ip: request.ip,
+      search: parsed.search,
+    });
     return reply.page(FIND_VIEW, {
       pageTitle: 'Find a patient',
       ...staffPage(request),
@@ -136,7 +141,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
   app.get('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
-    const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
+    const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
     return reply.page(COMPOSE_VIEW, {
       pageTitle: 'Write a message',
       ...staffPage(request),
@@ -150,11 +155,12 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
   app.post('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
-    // The patient is checked first: another organisation's patient is a 404 whatever the form says.
-    const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
     const body = (request.body ?? {}) as Body;
     const parsed = composeForm.safeParse({ body: body.body, replyMode: body.replyMode });
     if (!parsed.success) {
+      // Showing the form again shows the patient again, so it is a view (and a 404 for another
+      // organisation's patient whatever the form says, as sending is).
+      const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
       const errors: FormErrors = {};
       for (const issue of parsed.error.issues) {
         const field = String(issue.path[0]);
@@ -180,7 +186,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
       ...parsed.data,
       organisationId: staff.organisation.id,
       staffId: staff.user.id,
-      patientId: patient.id,
+      patientId,
       ip: request.ip,
     });
     return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);

@@ -89,6 +89,96 @@ test('staff find a patient by NHS number or by family name and date of birth, th
   assert.match(compose.body, /data-maxlength="5000"/);
 });
 
+async function auditOf(t: TestApp, type: string) {
+  return t.services.db.select().from(auditEvents).where(eq(auditEvents.type, type)).orderBy(auditEvents.id);
+}
+
+test('each search and each compose page is audited once, with the results but never the terms searched for', async (t) => {
+  const ta = await createTestApp();
+  t.after(ta.close);
+  const { app, services } = ta;
+  const organisation = await createTestOrganisation(services);
+  const patient = await createTestPatient(services, organisation.id);
+  const { staff, jar } = await signedInStaffOf(ta, organisation);
+  // Every form the search terms could take, as typed and as stored.
+  const terms = [patient.nhsNumber, '999 000 0018', 'Shah', 'shah', patient.dateOfBirth, '1984', '12/03/1984'];
+  const assertNoTerms = (details: unknown) => {
+    // Ids masked, so a random UUID that happens to hold "1984" is not taken for a date of birth.
+    const json = JSON.stringify(details).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>');
+    for (const term of terms) assert.equal(json.toLowerCase().includes(term.toLowerCase()), false, `the audit details hold "${term}": ${json}`);
+  };
+
+  await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: '999 000 0018' });
+  let searched = await auditOf(ta, 'patient.searched');
+  assert.equal(searched.length, 1);
+  assert.equal(searched[0]!.actorType, 'staff');
+  assert.equal(searched[0]!.actorId, staff.id);
+  assert.equal(searched[0]!.ip, '127.0.0.1');
+  assert.equal(searched[0]!.organisationId, organisation.id);
+  assert.deepEqual(searched[0]!.details, { searchBy: 'nhs-number', results: 1, patientIds: [patient.id] });
+  assertNoTerms(searched[0]!.details);
+
+  await staffPost(app, jar, '/staff/messages/new', { searchBy: 'name-dob', familyName: 'shah', 'dob[day]': '12', 'dob[month]': '3', 'dob[year]': '1984' });
+  await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: '9990000026' });
+  searched = await auditOf(ta, 'patient.searched');
+  assert.equal(searched.length, 3);
+  assert.deepEqual(searched[1]!.details, { searchBy: 'name-dob', results: 1, patientIds: [patient.id] });
+  assert.deepEqual(searched[2]!.details, { searchBy: 'nhs-number', results: 0, patientIds: [] });
+  for (const event of searched) assertNoTerms(event.details);
+
+  // A search refused for its input looked nothing up, so there is nothing to record.
+  assert.equal((await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: '9990000019' })).statusCode, 400);
+  assert.equal((await staffPost(app, jar, '/staff/messages/new', { searchBy: 'name-dob', familyName: 'Shah', 'dob[day]': '31', 'dob[month]': '2', 'dob[year]': '1984' })).statusCode, 400);
+  assert.equal((await auditOf(ta, 'patient.searched')).length, 3);
+
+  assert.equal((await staffGet(app, jar, `/staff/patients/${patient.id}/message`)).statusCode, 200);
+  const viewed = await auditOf(ta, 'patient.viewed');
+  assert.equal(viewed.length, 1);
+  assert.equal(viewed[0]!.actorType, 'staff');
+  assert.equal(viewed[0]!.actorId, staff.id);
+  assert.equal(viewed[0]!.organisationId, organisation.id);
+  assert.equal(viewed[0]!.patientId, patient.id);
+  assert.equal(viewed[0]!.conversationId, null);
+  assertNoTerms(viewed[0]!.details);
+
+  // The compose form shown again with an error shows the patient again; a sent message is 'message.sent'.
+  assert.equal((await staffPost(app, jar, `/staff/patients/${patient.id}/message`, { body: '', replyMode: 'once' })).statusCode, 400);
+  assert.equal((await auditOf(ta, 'patient.viewed')).length, 2);
+  assert.equal((await staffPost(app, jar, `/staff/patients/${patient.id}/message`, { body: 'Hello', replyMode: 'none' })).statusCode, 303);
+  assert.equal((await auditOf(ta, 'patient.viewed')).length, 2);
+
+  // An unknown or malformed patient id shows nothing, so records nothing.
+  assert.equal((await staffGet(app, jar, '/staff/patients/00000000-0000-4000-8000-000000000000/message')).statusCode, 404);
+  assert.equal((await staffGet(app, jar, '/staff/patients/not-a-uuid/message')).statusCode, 404);
+  assert.equal((await auditOf(ta, 'patient.viewed')).length, 2);
+});
+
+test("another organisation's staff searching for a patient get an event in their own organisation, with no results", async (t) => {
+  const ta = await createTestApp();
+  t.after(ta.close);
+  const { app, services } = ta;
+  const a = await createTestConversation(services);
+  const organisationB = await createTestOrganisation(services, { name: 'Other Practice' });
+  const { staff, jar } = await signedInStaffOf(ta, organisationB);
+
+  await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: a.patient.nhsNumber });
+  await staffPost(app, jar, '/staff/messages/new', { searchBy: 'name-dob', familyName: 'Shah', 'dob[day]': '12', 'dob[month]': '03', 'dob[year]': '1984' });
+  const searched = await auditOf(ta, 'patient.searched');
+  assert.equal(searched.length, 2);
+  for (const event of searched) {
+    assert.equal(event.actorId, staff.id);
+    assert.equal(event.organisationId, organisationB.id);
+    assert.equal(event.patientId, null);
+    assert.equal(event.details.results, 0);
+    assert.deepEqual(event.details.patientIds, []);
+    const json = JSON.stringify(event.details);
+    for (const term of [a.patient.nhsNumber, a.patient.id, 'Shah', '1984']) assert.equal(json.includes(term), false, `details hold ${term}`);
+  }
+  assert.deepEqual(await auditOf(ta, 'patient.viewed'), []);
+  assert.equal((await staffGet(app, jar, `/staff/patients/${a.patient.id}/message`)).statusCode, 404);
+  assert.deepEqual(await auditOf(ta, 'patient.viewed'), [], "a refused look at A's patient records nothing");
+});
+
 test('compose errors (empty, too long, no reply mode) show the NHS error summary and store nothing', async (t) => {
   const ta = await createTestApp();
   t.after(ta.close);

@@ -3,6 +3,8 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { conversations, patients } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
+import type { Services } from '../../services.ts';
+import { recordAudit } from '../audit/audit.service.ts';
 import type { ReplyMode } from '../messages/messages.service.ts';
 
 export const INBOX_PAGE_SIZE = 50;
@@ -75,4 +77,20 @@ export async function listInbox(db: Queryable, organisationId: string, page: num
     hasPrevious: p > 1,
     hasNext: rows.length > INBOX_PAGE_SIZE,
   };
+}
+
+/** The inbox page staff see: a page of conversations with patient names, recorded as 'inbox.viewed'. */
+export async function viewInbox(
+  services: Services,
+  input: { organisationId: string; staffId: string; ip: string; page: number },
+): Promise<InboxPage> {
+  const inbox = await listInbox(services.db, input.organisationId, input.page);
+  await recordAudit(services.db, {
+    type: 'inbox.viewed',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: input.organisationId,
+    // Not conversation_id: that column marks a conversation as opened, which "reply waiting" reads.
+    details: { page: inbox.page, conversationIds: inbox.rows.map((r) => r.conversationId) },
+  });
+  return inbox;
 }

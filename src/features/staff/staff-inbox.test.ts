@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { createTestConversation, createTestOrganisation, createTestPatient, createTestStaff } from '../../../test/helpers/factories.ts';
 import { pageText, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
-import { conversationItems, outboundSms } from '../../platform/db/schema.ts';
+import { auditEvents, conversationItems, outboundSms } from '../../platform/db/schema.ts';
 import { sendMessage } from '../messages/messages.service.ts';
 import { INBOX_PAGE_SIZE } from './staff-inbox.service.ts';
 
@@ -76,4 +76,42 @@ test('the inbox shows 50 conversations a page with links to older and newer ones
     assert.equal(res.statusCode, 200, bad);
   }
   assert.match(pageText((await staffGet(app, jar, '/staff?page=9')).body), /There are no more conversations/);
+});
+
+test('each inbox page staff see is audited once: who, which organisation, which page and which conversations', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const first = await createTestConversation(services);
+  clock.advance(60_000);
+  const second = await createTestConversation(services, { organisation: first.organisation, patient: { nhsNumber: '9990000026', familyName: 'Evans' } });
+  const other = await createTestConversation(services);
+  const staff = await createTestStaff(services, first.organisation.id);
+  const jar = await signInAsStaff(app, staff.email, staff.password);
+  const inboxEvents = () => services.db.select().from(auditEvents).where(eq(auditEvents.type, 'inbox.viewed')).orderBy(auditEvents.id);
+
+  assert.equal((await staffGet(app, jar, '/staff')).statusCode, 200);
+  let events = await inboxEvents();
+  assert.equal(events.length, 1);
+  const [event] = events;
+  assert.equal(event!.actorType, 'staff');
+  assert.equal(event!.actorId, staff.id);
+  assert.equal(event!.ip, '127.0.0.1');
+  assert.equal(event!.organisationId, first.organisation.id);
+  assert.equal(event!.patientId, null);
+  assert.equal(event!.conversationId, null, 'not a conversation opened: "reply waiting" reads that column');
+  assert.deepEqual(event!.details, { page: 1, conversationIds: [second.conversationId, first.conversationId] });
+  const json = JSON.stringify(event!.details);
+  for (const term of [first.patient.nhsNumber, '9990000026', 'Shah', 'Evans', 'Priya', other.conversationId]) {
+    assert.equal(json.includes(term), false, `the audit details hold ${term}`);
+  }
+
+  // A page past the end shows no one, and is still a look.
+  assert.equal((await staffGet(app, jar, '/staff?page=3')).statusCode, 200);
+  events = await inboxEvents();
+  assert.equal(events.length, 2);
+  assert.deepEqual(events[1]!.details, { page: 3, conversationIds: [] });
+  // Signed out, there is no inbox and no event.
+  assert.equal((await app.inject({ method: 'GET', url: '/staff' })).statusCode, 303);
+  assert.equal((await inboxEvents()).length, 2);
 });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import { REPLY_MODE_WORDS, smsStatusWords } from '../messages/staff-words.ts';
 import { signIn, signInForm, signOut } from './staff-auth.service.ts';
-import { listInbox } from './staff-inbox.service.ts';
+import { viewInbox } from './staff-inbox.service.ts';
 import {
   clearStaffCookie,
   currentStaff,
@@ -79,7 +79,7 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
   app.get('/staff', { preHandler: requireStaff }, async (request, reply) => {
     const staff = currentStaff(request);
     const { page } = inboxQuery.parse(request.query ?? {});
-    const inbox = await listInbox(services.db, staff.organisation.id, page);
+    const inbox = await viewInbox(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, page });
     return reply.page('staff/views/inbox.njk', {
       pageTitle: 'Conversations',
       ...staffLayout(staff),
