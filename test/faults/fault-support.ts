@@ -140,16 +140,34 @@ export async function faultDatabase(t: After, config: Record<string, string> = {
   return { testDatabase, services, jobs, url: testDatabase.url!, name: new URL(testDatabase.url!).pathname.slice(1) };
 }
 
-/** Ends every connection to one database (not the shared server): what a database restart does to the app. */
-export async function terminateBackends(databaseName: string): Promise<number> {
+/**
+ * A connection to the shared server (not the test's database) for doing to one database what a
+ * restart does: end every connection to it, and refuse new ones for a while. One connection for the
+ * whole outage, so ending connections many times a second costs little.
+ */
+export async function databaseAdmin(databaseName: string) {
   const admin = new pg.Client({ connectionString: testDatabaseUrl });
   await admin.connect();
-  try {
-    const result = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [databaseName]);
-    return result.rowCount ?? 0;
-  } finally {
-    await admin.end();
-  }
+  return {
+    /** Ends every connection to the database; how many there were. */
+    async terminateBackends(): Promise<number> {
+      const result = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [databaseName]);
+      return result.rowCount ?? 0;
+    },
+    /** Refuses (or accepts again) every new connection to the database; open ones are not touched. */
+    async refuseConnections(refuse: boolean): Promise<void> {
+      await admin.query(`ALTER DATABASE "${databaseName}" WITH ALLOW_CONNECTIONS ${refuse ? 'false' : 'true'}`);
+    },
+    /** Connections to the database that have sat in a transaction for more than `seconds`. */
+    async idleInTransaction(seconds: number): Promise<number> {
+      const result = await admin.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%' AND state_change < now() - make_interval(secs => $2)`,
+        [databaseName, seconds],
+      );
+      return (result.rows[0] as { n: number }).n;
+    },
+    close: () => admin.end(),
+  };
 }
 
 /** A valid NHS number (mod 11 check digit) for the n-th test patient. */

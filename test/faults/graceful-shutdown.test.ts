@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm';
 import { queryRows } from '../../src/platform/db/client.ts';
 import { enqueueSms } from '../../src/features/sms/outbox.service.ts';
 import { createTestOrganisation } from '../helpers/factories.ts';
-import { POSTGRES_ONLY, countBy, faultDatabase, httpClient, waitUntil, type Outcome } from './fault-support.ts';
+import { POSTGRES_ONLY, attempt, countBy, faultDatabase, httpClient, waitUntil, type Outcome } from './fault-support.ts';
 import { makeLinks, runPatient, serverEnv, startServer, type PatientRun } from './server-support.ts';
 
 const PATIENTS = 40;
@@ -29,6 +29,14 @@ test('graceful shutdown: SIGTERM under load finishes requests in flight and text
   let next = 0;
   const loops = Array.from({ length: LOOPS }, async () => {
     while (!signalled && next < links.length) runs.push(await runPatient(client, links[next++]!, outcomes, { tries: 1, stop: () => signalled }));
+  });
+  // Patients finish in well under a second now that pages are fast, so two openers keep link opens
+  // going back to back until the signal: there are requests in flight when it comes.
+  const openers = Array.from({ length: 2 }, async (_, w) => {
+    for (let i = 0; !signalled; i++) {
+      const link = links[i % links.length]!;
+      await attempt(outcomes, 'open link (load)', () => client.send('GET', `/${link.token}`, { headers: { 'x-forwarded-for': `10.201.${w}.${i & 255}` } }));
+    }
   });
 
   await waitUntil(() => runs.length >= 8, 'the first patients to finish', 90_000);
@@ -54,7 +62,7 @@ test('graceful shutdown: SIGTERM under load finishes requests in flight and text
   signalled = true;
   const exit = await server.exited;
   const exitedAt = performance.now();
-  await Promise.all(loops);
+  await Promise.all([...loops, ...openers]);
   assert.equal(exit.code, 0, `the server exits 0 after SIGTERM:\n${server.tail()}`);
 
   // Requests in flight at the signal: started before it, answered after it.
@@ -73,6 +81,7 @@ test('graceful shutdown: SIGTERM under load finishes requests in flight and text
   const completed = new Set(logged.filter((l) => l.msg === 'request completed').map((l) => l.reqId));
   const unfinished = [...begun].filter((id) => !completed.has(id));
   assert.deepEqual(unfinished, [], 'every request the server began was answered');
+  assert.ok(inFlight.length >= 1, 'the signal came while requests were being handled');
   assert.deepEqual(inFlightLost.map((o) => `${o.what}: ${o.errorCode}`), [], 'no request in flight at the signal lost its connection');
   assert.ok(outcomes.every((o) => o.error !== 'timeout'), 'no request hung');
 

@@ -56,13 +56,52 @@ export function fromPool(pool: pg.Pool, url: string): Database {
   };
 }
 
+type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * A pg pool whose checked-out connections may die (database restart, fail-over, pg_terminate_backend)
+ * without taking the process or the pool down with them. Found by test/faults/database-restart.
+ *
+ * pg-pool listens for 'error' only on idle clients. A client that is checked out (drizzle holds one for
+ * a whole transaction) and loses its connection between two queries emits 'error' with nobody
+ * listening: an uncaught exception that ends the process. And drizzle's transaction() releases its
+ * client only after BEGIN succeeds, so a BEGIN sent on a connection that was just ended leaks that
+ * client: the pool counts it for ever, and after a few outages every request waits for a connection
+ * that never comes. So each checked-out client is watched: when its connection dies it goes back to
+ * the pool at once, marked broken (the pool closes it and makes a new one), and the holder's own
+ * release later does nothing. The holder's next query fails on the dead client, never on a stranger's
+ * connection, because a broken client is never handed out again.
+ */
+class ResilientPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
+    // pool.query() checks out with a callback and watches the client itself.
+    if (callback) return super.connect(callback);
+    return super.connect().then((client) => {
+      const release = client.release.bind(client);
+      let released = false;
+      const releaseOnce = (error?: Error | boolean) => {
+        if (released) return;
+        released = true;
+        client.removeListener('error', onLost);
+        release(error);
+      };
+      const onLost = (error: Error) => releaseOnce(error);
+      client.on('error', onLost);
+      client.release = releaseOnce;
+      return client;
+    });
+  }
+}
+
 export async function openDatabase(opts: {
   databaseUrl?: string;
   dataDir: string;
   poolSize?: number;
 }): Promise<Database> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({
+    const pool = new ResilientPool({
       connectionString: opts.databaseUrl,
       max: opts.poolSize ?? 20,
       // A request must never wait forever for a connection, e.g. while the server restarts.
@@ -70,6 +109,7 @@ export async function openDatabase(opts: {
       idleTimeoutMillis: 30_000,
     });
     // Idle clients that lose their connection (server restart) emit 'error'; the pool replaces them.
+    // Checked-out ones are ResilientPool's business.
     pool.on('error', () => {});
     return fromPool(pool, opts.databaseUrl);
   }
