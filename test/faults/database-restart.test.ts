@@ -169,11 +169,11 @@ test('database restart under load: /ready reports it, the service recovers alone
   assert.ok(readiness.every((r) => r.status === 200 || r.status === 503), `/ready only answers 200 or 503: ${JSON.stringify(countBy(readiness, (r) => String(r.status)))}`);
 
   // No request hung or lost its connection: every one got an answer within the deadline, and the
-  // failures were error pages (500/503), not resets.
+  // failures were 503 pages (the database is away: temporary, with Retry-After), not 500s or resets.
   const errors = outcomes.filter((o) => o.error);
   assert.deepEqual(errors.map((o) => `${o.what}: ${o.errorCode}`), [], `every request got an answer within ${DEADLINE_MS / 1000} s`);
   const statuses = countBy(outcomes, (o) => String(o.status));
-  for (const status of Object.keys(statuses)) assert.ok(['200', '303', '500', '503'].includes(status), `unexpected status ${status}: ${JSON.stringify(statuses)}`);
+  for (const status of Object.keys(statuses)) assert.ok(['200', '303', '503'].includes(status), `unexpected status ${status}: ${JSON.stringify(statuses)}`);
   const slowest = Math.max(...outcomes.map((o) => o.endedAt - o.startedAt));
   assert.ok(slowest < DEADLINE_MS, `slowest request ${Math.round(slowest)} ms`);
 

@@ -10,6 +10,7 @@
 //   runs under the service's strict Content-Security-Policy unchanged.
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../platform/db/unavailable.ts';
 import path from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
@@ -120,6 +121,12 @@ function apiErrorHandler(error: FastifyError | AppError | ZodError, request: Fas
   if (statusCode && statusCode >= 400 && statusCode < 500) {
     request.log.info({ errCode: code, status: statusCode }, 'API request refused');
     return sendProblem(reply, statusCode, 'The request could not be handled.');
+  }
+  if (isDatabaseUnavailable(error)) {
+    // Temporary: a client should send the same request again after a while (see platform/db/unavailable.ts).
+    request.log.warn({ errName: error.name }, 'database unavailable; answered 503');
+    reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    return sendProblem(reply, 503, 'The service is briefly unavailable. Try again in a few seconds.');
   }
   request.log.error({ err: error }, 'API request failed');
   return sendProblem(reply, 500, 'Sorry, there is a problem with the service. Try again later.');

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import type nunjucks from 'nunjucks';
 import { AppError } from './errors.ts';
 import { RenderCache } from '../views/render-cache.ts';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export interface PageOptions {
   status?: number;
@@ -72,7 +73,11 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     let status = 500;
     let title = 'Sorry, there is a problem with the service';
-    if (error instanceof AppError) {
+    const databaseAway = isDatabaseUnavailable(error);
+    if (databaseAway) {
+      status = 503;
+      void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    } else if (error instanceof AppError) {
       status = error.status;
       title = error.expose ? error.publicMessage : title;
     } else if (error.code?.startsWith('FST_CSRF')) {
@@ -85,7 +90,9 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
       status = error.statusCode;
       title = status === 413 ? 'The request is too large' : 'The request is not valid';
     }
-    if (status >= 500) {
+    if (databaseAway) {
+      request.log.warn({ errName: error.name }, 'database unavailable; answered 503');
+    } else if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
       request.log.info({ errCode: (error as FastifyError).code, status }, 'request refused');
