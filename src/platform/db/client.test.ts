@@ -97,3 +97,23 @@ test('connections ended again and again under concurrent transactions: every con
   const held = await Promise.all(Array.from({ length: 8 }, () => pool.connect()));
   for (const client of held) client.release();
 });
+
+test('a connection that dies as it is handed out, before connect() resolves, neither crashes the process nor is lost', { skip, timeout: 30_000 }, async (t) => {
+  const { database } = await poolOnFreshDatabase(t, 2);
+  const pool = database.pool!;
+  // What a new connection sees when its last start-up message and the server's "terminating
+  // connection" arrive in one read: 'error' in the same tick as the pool hands the client out.
+  // The pool has taken its own idle listener off by then, and connect()'s promise has not settled.
+  pool.once('acquire', (client) => {
+    queueMicrotask(() => client.emit('error', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })));
+  });
+  const client = await pool.connect();
+  await assert.rejects(client.query('SELECT 1'), 'the holder finds its client dead, not someone else’s');
+  client.release();
+  // The pool carries on at full size: both connections can be taken at once.
+  const [a, b] = await Promise.all([pool.connect(), pool.connect()]);
+  assert.deepEqual((await a.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+  assert.deepEqual((await b.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+  a.release();
+  b.release();
+});

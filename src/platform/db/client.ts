@@ -73,10 +73,35 @@ type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefine
  * connection, because a broken client is never handed out again.
  */
 class ResilientPool extends pg.Pool {
+  /** Per checked-out client: the error that ended it (if any) and, once known, how to hand it back. */
+  private readonly watched = new WeakMap<pg.PoolClient, { lost?: Error; giveBack?: (error: Error) => void; listener: (error: Error) => void }>();
+
+  constructor(config: pg.PoolConfig) {
+    super(config);
+    // The watch starts synchronously as the pool hands a client out ('acquire'), not when connect()'s
+    // promise resolves: a new connection's last start-up message and the server's "terminating
+    // connection" can arrive in one read, so the 'error' can come before any .then() has run.
+    this.on('acquire', (client) => {
+      const state: { lost?: Error; giveBack?: (error: Error) => void; listener: (error: Error) => void } = {
+        listener: (error) => {
+          state.lost ??= error;
+          state.giveBack?.(error);
+        },
+      };
+      this.watched.set(client, state);
+      client.on('error', state.listener);
+    });
+    this.on('release', (_error, client) => {
+      const state = this.watched.get(client);
+      if (state) client.removeListener('error', state.listener);
+      this.watched.delete(client);
+    });
+  }
+
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
-    // pool.query() checks out with a callback and watches the client itself.
+    // pool.query() checks out with a callback and handles the client's errors itself.
     if (callback) return super.connect(callback);
     return super.connect().then((client) => {
       const release = client.release.bind(client);
@@ -84,12 +109,16 @@ class ResilientPool extends pg.Pool {
       const releaseOnce = (error?: Error | boolean) => {
         if (released) return;
         released = true;
-        client.removeListener('error', onLost);
         release(error);
       };
-      const onLost = (error: Error) => releaseOnce(error);
-      client.on('error', onLost);
       client.release = releaseOnce;
+      const state = this.watched.get(client);
+      if (state) {
+        state.giveBack = (error) => releaseOnce(error);
+        // Died between being handed out and now: back to the pool at once; the holder's first query
+        // fails on this client (never on someone else's), and its own release does nothing.
+        if (state.lost) releaseOnce(state.lost);
+      }
       return client;
     });
   }
