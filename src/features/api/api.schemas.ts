@@ -162,6 +162,12 @@ const commonProblems = {
     ...problemResponse('Too many requests for this API key. Wait for the number of seconds in Retry-After.'),
     headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds until you may try again.' } },
   },
+  '503': {
+    ...problemResponse(
+      'The service is briefly unavailable (for example, its database is restarting). Send the request again after the number of seconds in Retry-After. Almost always nothing was changed; only if the database went away at the moment the change was saved can it have been made, so a message may, rarely, be sent twice.',
+    ),
+    headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait before sending the request again.' } },
+  },
 };
 
 /** OpenAPI 3.1 document for the API, generated from the schemas above. */
@@ -177,6 +183,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         'Authenticate with your organisation\'s API key: `Authorization: Bearer dck_…`. Operators create keys with `npm run admin -- api-keys create`; a key is shown once.',
         'Everything you send or read is limited to your organisation: another organisation\'s patients and messages answer 404.',
         `Each key may make ${opts.rateLimitPerMinute} requests a minute; more get 429 with a Retry-After header.`,
+        'While the service is briefly unavailable (a database restart, say) requests get 503 with a Retry-After header: send them again after that many seconds.',
         'Errors are RFC 9457 problem documents (`application/problem+json`); a 400 lists every wrong field in `errors`.',
         'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB; unknown fields are refused.',
       ].join('\n'),
