@@ -7,7 +7,7 @@
 //   npm run bench:sender -- --texts 10000 [--concurrency 50] [--rate 3000] [--cpu-prof]
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -19,6 +19,7 @@ import { organisations } from '../src/platform/db/schema.ts';
 import { enqueueSms } from '../src/features/sms/outbox.service.ts';
 import { TEST_SECRETS } from '../test/helpers/app.ts';
 import { notifyConfigFor, startNotifyStandIn } from '../test/helpers/notify-stand-in.ts';
+import { processCpuMs } from './load.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -96,8 +97,7 @@ process.stdout.write(
     `${standIn.requests.filter((r) => r.status === 429).length} answers of 429; concurrency ${args.concurrency}, limit ${args.rate}/min\n`,
 );
 // CPU seconds each side used (user + system): says which process limits the rate.
-const [utime, stime] = readFileSync(`/proc/${worker.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number);
-const workerCpuSeconds = (utime! + stime!) / 100;
+const workerCpuSeconds = processCpuMs(worker.pid!) / 1000;
 const benchCpu = process.cpuUsage(cpuAtStart);
 process.stdout.write(
   `CPU: worker ${workerCpuSeconds.toFixed(1)} s (${((workerCpuSeconds * 1000) / texts).toFixed(2)} ms a text, start-up included); ` +

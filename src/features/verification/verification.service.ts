@@ -43,6 +43,13 @@ type LinkProblem =
   | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
   | { kind: 'locked'; context: LinkContext; lock: Locked };
 
+/** Why a found link takes no new identity check (date of birth, NHS login): gone, or locked. */
+function refusesNewChecks(context: LinkContext, status: LinkStatus): Extract<LinkProblem, { kind: 'gone' | 'locked' }> | undefined {
+  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+  return undefined;
+}
+
 /** A new device cookie value: 256 random bits. Only its SHA-256 is stored against links. */
 export function newDeviceToken(): string {
   return newSecret(32);
@@ -68,9 +75,7 @@ export async function openLink(services: Services, input: { token: string; ip: s
     ...auditSubject(context),
     details: { status: status.kind },
   });
-  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
-  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
-  return { kind: 'ask_date_of_birth', context };
+  return refusesNewChecks(context, status) ?? { kind: 'ask_date_of_birth', context };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -94,8 +99,8 @@ export async function submitDateOfBirth(
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
   const { context, status } = lookup;
-  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
-  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+  const refused = refusesNewChecks(context, status);
+  if (refused) return refused;
 
   const now = services.now();
   const parsed = parseDateOfBirth(input.dateOfBirth, now);
@@ -314,8 +319,8 @@ export async function verifyLinkWithNhsLogin(
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
   const { context, status } = lookup;
-  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
-  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+  const refused = refusesNewChecks(context, status);
+  if (refused) return refused;
 
   const now = services.now();
   const actor = patientActor(context, input.ip);

@@ -72,9 +72,15 @@ type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefine
  * release later does nothing. The holder's next query fails on the dead client, never on a stranger's
  * connection, because a broken client is never handed out again.
  */
+/** A checked-out client's watch: the error that ended it (if any) and, once known, how to hand it back. */
+interface Watch {
+  lost?: Error;
+  giveBack?: (error: Error) => void;
+  listener: (error: Error) => void;
+}
+
 class ResilientPool extends pg.Pool {
-  /** Per checked-out client: the error that ended it (if any) and, once known, how to hand it back. */
-  private readonly watched = new WeakMap<pg.PoolClient, { lost?: Error; giveBack?: (error: Error) => void; listener: (error: Error) => void }>();
+  private readonly watched = new WeakMap<pg.PoolClient, Watch>();
 
   constructor(config: pg.PoolConfig) {
     super(config);
@@ -82,7 +88,7 @@ class ResilientPool extends pg.Pool {
     // promise resolves: a new connection's last start-up message and the server's "terminating
     // connection" can arrive in one read, so the 'error' can come before any .then() has run.
     this.on('acquire', (client) => {
-      const state: { lost?: Error; giveBack?: (error: Error) => void; listener: (error: Error) => void } = {
+      const state: Watch = {
         listener: (error) => {
           state.lost ??= error;
           state.giveBack?.(error);

@@ -13,11 +13,10 @@ export interface RateLimitResult {
 
 export interface RateLimiter {
   hit(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
-  /** The current window's count, without adding to it. */
-  peek(key: string, max: number, windowSeconds: number): Promise<RateLimitResult>;
   /**
-   * The same as peek, for a caller that reads the count in a query it makes anyway (saving a round trip
-   * on a hot path): select CURRENT_HITS, run the query with `params`, and read the column with `result`.
+   * The current window's count without adding to it, read inside a query the caller makes anyway
+   * (saving a round trip on a hot path): select CURRENT_HITS, run the query with `params`, and read
+   * the column with `result`.
    */
   peekInQuery(key: string, max: number, windowSeconds: number): { params: CurrentHitsParams; result(hits: number | null | undefined): RateLimitResult };
   /**
@@ -47,15 +46,6 @@ export function createRateLimiter(db: Queryable, now: () => Date = () => new Dat
     return { t, windowStart, expiresAt };
   };
   return {
-    async peek(key, max, windowSeconds) {
-      const { t, windowStart, expiresAt } = windowOf(windowSeconds);
-      const [row] = await queryRows<{ hits: number }>(
-        db,
-        sql`SELECT hits FROM rate_limit_hits WHERE key = ${key} AND window_start = ${windowStart.toISOString()}`,
-      );
-      const hits = Number(row?.hits ?? 0);
-      return { allowed: hits < max, hits, retryAfterSeconds: Math.max(1, Math.ceil((expiresAt.getTime() - t) / 1000)) };
-    },
     peekInQuery(key, max, windowSeconds) {
       const { t, windowStart, expiresAt } = windowOf(windowSeconds);
       return {
