@@ -452,3 +452,13 @@ test('API docs page is served from our own origin under the strict CSP', async (
   }
 });
 
+
+test('API: a PUT or POST to a path that does not exist gets a 404 problem, not a 403 (no CSRF check on nothing)', async (t) => {
+  const { app, key } = await setup(t);
+  // '/api/v1/patients/.' is what a client sends for an NHS number of '.': URL parsing drops the dot.
+  for (const [method, url] of [['PUT', '/api/v1/patients/.'], ['PUT', '/api/v1/patients/'], ['POST', '/api/v1/no-such-thing']] as const) {
+    const res = await app.inject({ method, url, headers: { ...key.auth, 'content-type': 'application/json' }, payload: '{}' });
+    assertProblem(res, 404);
+  }
+  // Real forms are still protected: the route matrix proves every state-changing route needs its token.
+});

@@ -61,7 +61,9 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
 
   app.addHook('preHandler', (request, reply, done) => {
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || request.routeOptions.config?.skipCsrf) {
+    // No route matched (is404): nothing will change, and the answer must be 404, not a CSRF 403 that
+    // tells an API client with a mistyped URL that it is forbidden.
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || request.is404 || request.routeOptions.config?.skipCsrf) {
       done();
       return;
     }
