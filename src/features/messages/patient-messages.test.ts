@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
-import { createTestApp } from '../../../test/helpers/app.ts';
+import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { CookieJar, createTestConversation, csrfFrom } from '../../../test/helpers/factories.ts';
 import { firstDevice, get, postForm, sendReply, textOf } from '../../../test/helpers/patient.ts';
 import { auditEvents, conversationItems } from '../../platform/db/schema.ts';
@@ -20,7 +20,10 @@ async function audits(services: Services, linkId: string, type: string) {
 }
 
 test('the message page shows the organisation, the date, the message escaped with its line breaks, and is audited', async (t) => {
-  const { app, services, close } = await createTestApp();
+  // A fixed clock, and an instant that is 31 July in UTC but 1 August in London (BST): the page shows
+  // the UK date, whatever the machine's time zone.
+  const clock = new TestClock(Date.parse('2026-07-31T23:30:00Z'));
+  const { app, services, close } = await createTestApp({ now: clock.now });
   t.after(close);
   const c = await createTestConversation(services, { body: 'Line one\nLine <script>alert(1)</script> & two', replyMode: 'conversation' });
   const jar = await firstDevice(app, c.token);
@@ -28,7 +31,7 @@ test('the message page shows the organisation, the date, the message escaped wit
   assert.equal(res.statusCode, 200);
   const text = textOf(res.body);
   assert.match(text, new RegExp(`Message from ${c.organisation.name}`));
-  assert.match(text, /Sent on \d{1,2} November 2026/);
+  assert.match(text, /Sent on 1 August 2026/);
   assert.match(res.body, /<p class="dc-message-body">Line one\nLine &lt;script&gt;alert\(1\)&lt;\/script&gt; &amp; two<\/p>/);
   assert.doesNotMatch(res.body, /<script>alert/);
   assert.match(text, /contact .* on 01234 567890/);
