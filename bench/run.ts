@@ -110,7 +110,7 @@ async function seed(pool: pg.Pool): Promise<Seeded> {
       .returning({ id: patients.id, mobileE164: patients.mobileE164 });
     const convRows = await db
       .insert(conversations)
-      .values(patientRows.map((p) => ({ organisationId: org!.id, patientId: p.id, replyMode: 'conversation' as const })))
+      .values(patientRows.map((p) => ({ organisationId: org!.id, patientId: p.id, kind: 'message', payload: { replyMode: 'conversation' } })))
       .returning({ id: conversations.id });
     await db.insert(conversationItems).values(convRows.map((c) => ({ conversationId: c.id, kind: 'staff_message' as const, body: 'Please book your flu vaccination.' })));
     const chunkTokens = convRows.map(() => newLinkToken());

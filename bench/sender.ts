@@ -15,6 +15,8 @@ import { loadConfig } from '../src/config/config.ts';
 import { openDatabase } from '../src/platform/db/client.ts';
 import { startJobs } from '../src/platform/jobs/jobs.ts';
 import { buildServices } from '../src/services.ts';
+import { itemKindRegistry } from '../src/app.ts';
+import { createSmsQueues } from '../src/features/sms/sms-queues.ts';
 import { organisations } from '../src/platform/db/schema.ts';
 import { enqueueSms } from '../src/features/sms/outbox.service.ts';
 import { TEST_SECRETS } from '../test/helpers/app.ts';
@@ -47,7 +49,8 @@ const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, DATABASE_URL: u
 const database = await openDatabase({ databaseUrl: url.toString(), dataDir, poolSize: 10 });
 await database.migrate();
 const jobs = await startJobs(database, { supervise: false });
-const services = buildServices({ config, database, jobs });
+const services = buildServices({ config, database, jobs, itemKinds: itemKindRegistry() });
+await createSmsQueues(jobs);
 const [organisation] = await services.db.insert(organisations).values({ name: 'Bench Surgery', odsCode: 'B00002', contactPhone: '01234 567890' }).returning();
 const queuedStarted = performance.now();
 for (let start = 0; start < texts; start += 500) {
@@ -57,7 +60,7 @@ for (let start = 0; start < texts; start += 500) {
         organisationId: organisation!.id,
         kind: 'message_link',
         phoneE164: `+4477009${String(n % 100_000).padStart(5, '0')}`,
-        personalisation: { organisation_name: 'Bench Surgery', link: `http://localhost:3000/bench-${n}` },
+        personalisation: { organisation_name: 'Bench Surgery', waiting: 'you have a new message', link: `http://localhost:3000/bench-${n}` },
       });
     }
   });

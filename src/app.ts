@@ -15,22 +15,40 @@ import { createViewEnvironment, nhsukDistDir, srcDir } from './platform/views/vi
 import { buildServices, type Services } from './services.ts';
 import { healthRoutes } from './platform/http/health.routes.ts';
 import { verificationRoutes } from './features/verification/verification.routes.ts';
-import { patientMessagesRoutes } from './features/messages/patient-messages.routes.ts';
+import { decoratePatientAccess, linkAccessGuard, portalAccessGuard, type LandingPaths } from './features/verification/patient-access.ts';
+import { nhsLoginJourneyRoutes } from './features/verification/nhs-login-journeys.routes.ts';
+import { ItemKindRegistry, type ItemKind } from './features/conversations/item-kinds.ts';
+import { conversationPaths } from './features/conversations/conversation-pages.ts';
+import { conversationRoutes } from './features/conversations/conversation.routes.ts';
+import { staffConversationRoutes } from './features/conversations/staff-conversations.routes.ts';
+import { messageKind } from './features/messages/message.kind.ts';
 import { staffRoutes } from './features/staff/staff.routes.ts';
 import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts';
-import { devPhoneRoutes } from './features/sms/dev-phone.routes.ts';
+import { devPhoneEnabled } from './features/sms/dev-phone.service.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startMaintenance } from './features/maintenance/maintenance.service.ts';
-import { startSmsWorker } from './features/sms/sms-worker.ts';
+import { createSmsQueues, startSmsWorker } from './features/sms/sms-worker.ts';
 import { apiRoutes } from './features/api/api.routes.ts';
-import { nhsLoginJourneyRoutes } from './features/nhs-login/nhs-login-journeys.routes.ts';
 import { portalRoutes } from './features/portal/portal.routes.ts';
+
+/**
+ * What can be behind a link: one line a kind (DESIGN.md §2). `extra` is for tests that register a
+ * kind of their own.
+ */
+export function itemKindRegistry(extra: readonly ItemKind<never>[] = []): ItemKindRegistry {
+  const registry = new ItemKindRegistry();
+  registry.register(messageKind);
+  for (const kind of extra) registry.register(kind);
+  return registry;
+}
 
 export interface AppDeps {
   config: Config;
   database: Database;
   jobs: Jobs;
   now?: () => Date;
+  /** Item kinds beyond the built-in ones (tests only). */
+  itemKinds?: readonly ItemKind<never>[];
   /** A pino logger instance or options; tests pass a capturing stream. */
   logger?: FastifyServerOptions['loggerInstance'];
 }
@@ -54,8 +72,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const services = buildServices(deps);
+  const services = buildServices({ ...deps, itemKinds: itemKindRegistry(deps.itemKinds) });
   app.decorate('services', services);
+  // Each feature makes the queues it uses, with its own retry policy (idempotent).
+  await createSmsQueues(deps.jobs);
 
   await app.register(fastifyFormbody, { parser: (body) => qs.parse(body), bodyLimit: 64 * 1024 });
   await app.register(securityPlugin, { cookieSecret: config.cookieSecret, isProduction: config.isProduction });
@@ -79,16 +99,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('draining', false);
   await app.register(healthRoutes, { database: deps.database, isDraining: () => app.draining });
 
-  // Feature routes. Each feature's *.routes.ts registers its own pages and API endpoints.
-  await app.register(verificationRoutes);
-  await app.register(patientMessagesRoutes);
+  // Feature routes. Each feature's *.routes.ts registers its own pages and API endpoints. Verification
+  // lands a browser it lets in on the conversation pages, which it guards for both ways in.
+  const landing: LandingPaths = { link: conversationPaths.link, portal: conversationPaths.portal };
+  decoratePatientAccess(app);
+  await app.register(verificationRoutes, { landing });
+  await app.register(nhsLoginJourneyRoutes, { landing });
+  await app.register(conversationRoutes, { linkGuard: linkAccessGuard(landing), portalGuard: portalAccessGuard(landing) });
+  await app.register(portalRoutes);
   await app.register(staffRoutes);
   await app.register(staffMessageRoutes);
-  await app.register(devPhoneRoutes);
+  await app.register(staffConversationRoutes);
+  // Development only: the module is not even loaded otherwise.
+  if (devPhoneEnabled(config)) await app.register((await import('./features/sms/dev-phone.routes.ts')).devPhoneRoutes);
   if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });
   await app.register(apiRoutes, { prefix: '/api' });
-  await app.register(nhsLoginJourneyRoutes);
-  await app.register(portalRoutes);
 
   app.decorate('startWorkers', async () => {
     const stops: Array<() => Promise<void>> = [];

@@ -6,8 +6,6 @@ import { openDatabase } from './platform/db/client.ts';
 import { startJobs } from './platform/jobs/jobs.ts';
 import { loggerOptions } from './platform/logging/logger.ts';
 import { buildApp } from './app.ts';
-import { DEMO_STAFF, seedDemoData } from './dev/demo-data.ts';
-import { startNhsLoginStandInIfConfigured } from './features/nhs-login/dev/stand-in-from-config.ts';
 
 async function main() {
   const startedAt = performance.now();
@@ -31,15 +29,20 @@ async function main() {
     process.exit(1);
   }
   const jobs = await startJobs(database);
-  const seeded = config.demoData ? await seedDemoData(database.db, { isProduction: config.isProduction }) : false;
+  // Development-only modules (demo data with its published password, the NHS login stand-in) are
+  // loaded only when used, so a production process never has them in memory at all.
+  const demo = config.demoData ? await import('./dev/demo-data.ts') : undefined;
+  const seeded = demo ? await demo.seedDemoData(database.db, { isProduction: config.isProduction }) : false;
 
   // Development: the local NHS login stand-in (its own port), started before the app that uses it.
-  let standIn;
-  try {
-    standIn = await startNhsLoginStandInIfConfigured(config);
-  } catch (error) {
-    logger.fatal({ err: error }, 'the NHS login stand-in could not start (set NHS_LOGIN_STAND_IN_PORT to a free port)');
-    process.exit(1);
+  let standIn: { issuer: string; close(): Promise<void> } | undefined;
+  if (!config.isProduction && config.nhsLogin?.standIn) {
+    try {
+      standIn = await (await import('./features/nhs-login/dev/stand-in-from-config.ts')).startNhsLoginStandInIfConfigured(config);
+    } catch (error) {
+      logger.fatal({ err: error }, 'the NHS login stand-in could not start (set NHS_LOGIN_STAND_IN_PORT to a free port)');
+      process.exit(1);
+    }
   }
 
   const app = await buildApp({ config, database, jobs, logger });
@@ -56,7 +59,7 @@ async function main() {
     ...(standIn ? [`  NHS login (stand-in): ${standIn.issuer}`] : []),
     `  API docs:        ${base}/api/docs`,
     `  Health:          ${base}/health  ${base}/ready`,
-    ...(config.demoData ? [`  Demo staff:      ${DEMO_STAFF.email} / ${DEMO_STAFF.password}${seeded ? ' (demo data created)' : ''}`] : []),
+    ...(demo ? [`  Demo staff:      ${demo.DEMO_STAFF.email} / ${demo.DEMO_STAFF.password}${seeded ? ' (demo data created)' : ''}`] : []),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

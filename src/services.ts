@@ -4,6 +4,7 @@ import type { Config } from './config/config.ts';
 import type { Database, Db } from './platform/db/client.ts';
 import type { Jobs } from './platform/jobs/jobs.ts';
 import { createRateLimiter, type RateLimiter } from './platform/http/rate-limiter.ts';
+import type { ItemKindRegistry } from './features/conversations/item-kinds.ts';
 
 export interface Services {
   config: Config;
@@ -12,9 +13,11 @@ export interface Services {
   jobs: Jobs;
   now: () => Date;
   rateLimiter: RateLimiter;
+  /** What can be behind a link: filled by app.ts (itemKindRegistry), one line a kind. */
+  itemKinds: ItemKindRegistry;
 }
 
-export function buildServices(deps: { config: Config; database: Database; jobs: Jobs; now?: () => Date }): Services {
+export function buildServices(deps: { config: Config; database: Database; jobs: Jobs; itemKinds: ItemKindRegistry; now?: () => Date }): Services {
   const now = deps.now ?? (() => new Date());
   return {
     config: deps.config,
@@ -23,5 +26,6 @@ export function buildServices(deps: { config: Config; database: Database; jobs: 
     jobs: deps.jobs,
     now,
     rateLimiter: createRateLimiter(deps.database.db, now),
+    itemKinds: deps.itemKinds,
   };
 }

@@ -25,8 +25,7 @@ const envSchema = z.object({
   SMS_PROVIDER: z.enum(['development', 'notify']).optional(),
   NOTIFY_API_KEY: z.string().min(74).optional(),
   NOTIFY_BASE_URL: z.url().default('https://api.notifications.service.gov.uk'),
-  NOTIFY_TEMPLATE_MESSAGE_LINK: z.string().min(1).optional(),
-  NOTIFY_TEMPLATE_SECURITY_CODE: z.string().min(1).optional(),
+  NOTIFY_TEMPLATE_ID: z.string().min(1).optional(),
   NOTIFY_CALLBACK_TOKEN: z.string().min(16).optional(),
   SMS_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
   SMS_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
@@ -94,7 +93,8 @@ export interface Config {
     notify?: {
       apiKey: string;
       baseUrl: string;
-      templates: { message_link: string; security_code: string };
+      /** The one template, whose whole content is `((message))`: Dovecote renders every text itself. */
+      templateId: string;
       callbackToken: string;
     };
   };
@@ -266,8 +266,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       ['CODE_HMAC_KEYS', e.CODE_HMAC_KEYS],
       ['COOKIE_SECRET', e.COOKIE_SECRET],
       ['NOTIFY_API_KEY', e.NOTIFY_API_KEY],
-      ['NOTIFY_TEMPLATE_MESSAGE_LINK', e.NOTIFY_TEMPLATE_MESSAGE_LINK],
-      ['NOTIFY_TEMPLATE_SECURITY_CODE', e.NOTIFY_TEMPLATE_SECURITY_CODE],
+      ['NOTIFY_TEMPLATE_ID', e.NOTIFY_TEMPLATE_ID],
       ['NOTIFY_CALLBACK_TOKEN', e.NOTIFY_CALLBACK_TOKEN],
     ]
       .filter(([, v]) => !v)
@@ -282,10 +281,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const devSecrets = isProduction ? undefined : loadOrCreateDevSecrets(dataDir);
   const callbackToken = e.NOTIFY_CALLBACK_TOKEN ?? devSecrets?.notifyCallbackToken;
 
-  if (smsProvider === 'notify' && (!e.NOTIFY_API_KEY || !e.NOTIFY_TEMPLATE_MESSAGE_LINK || !e.NOTIFY_TEMPLATE_SECURITY_CODE)) {
-    throw new ConfigError(
-      'SMS_PROVIDER=notify needs NOTIFY_API_KEY, NOTIFY_TEMPLATE_MESSAGE_LINK and NOTIFY_TEMPLATE_SECURITY_CODE',
-    );
+  if (smsProvider === 'notify' && (!e.NOTIFY_API_KEY || !e.NOTIFY_TEMPLATE_ID)) {
+    throw new ConfigError('SMS_PROVIDER=notify needs NOTIFY_API_KEY and NOTIFY_TEMPLATE_ID');
   }
 
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
@@ -311,10 +308,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           ? {
               apiKey: e.NOTIFY_API_KEY!,
               baseUrl: e.NOTIFY_BASE_URL,
-              templates: {
-                message_link: e.NOTIFY_TEMPLATE_MESSAGE_LINK!,
-                security_code: e.NOTIFY_TEMPLATE_SECURITY_CODE!,
-              },
+              templateId: e.NOTIFY_TEMPLATE_ID!,
               callbackToken: callbackToken!,
             }
           : undefined,

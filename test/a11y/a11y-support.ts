@@ -330,7 +330,7 @@ export async function verifiedPage(rig: A11yRig, token: string): Promise<Page> {
   const page = await rig.newPage();
   await open(rig, page, `/${token}`);
   await enterDateOfBirth(page, isoParts(TEST_PATIENT.dateOfBirth));
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
   return page;
 }
 

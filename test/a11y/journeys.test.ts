@@ -53,7 +53,7 @@ test('without JavaScript: date of birth, then the message, then a reply', async 
   await enterDateOfBirth(page, {});
   await checkPage(page, 'date of birth errors without JavaScript', { errors: true, firstErrorHref: '#dob-day', javaScript: false, reflow: true });
   await enterDateOfBirth(page, isoParts(TEST_PATIENT.dateOfBirth));
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
   assert.match(await mainText(page), /Your blood test results are normal/);
   await clickAndWait(page, page.getByRole('button', { name: 'Send reply' }));
   await checkPage(page, 'reply error without JavaScript', { errors: true, firstErrorHref: '#reply', javaScript: false, reflow: true });
@@ -73,7 +73,7 @@ test('without JavaScript: date of birth, then a security code, then the message'
   await checkPage(page, 'check your phone without JavaScript', { javaScript: false, reflow: true });
   await page.getByLabel('Security code').fill(await codeFromPhone(rig, linkId));
   await clickAndWait(page, page.getByRole('button', { name: 'Continue' }));
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
   assert.match(await mainText(page), /Your blood test results are normal/);
 });
 
@@ -94,7 +94,7 @@ test('without JavaScript: request a new security code and use it', async () => {
   assert.match(await mainText(page), /We have sent you a new security code/);
   await page.getByLabel('Security code').fill(await codeFromPhone(rig, linkId, first));
   await clickAndWait(page, page.getByRole('button', { name: 'Continue' }));
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
 });
 
 /** What has keyboard focus, described for assertions and messages. */
@@ -149,7 +149,7 @@ test('by keyboard alone: date of birth, then the message, then a reply', async (
   await page.keyboard.type(year);
   await tabTo(page, 'the Continue button', (f) => f.tag === 'button' && f.text === 'Continue');
   await pressEnterAndWait(page);
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
 
   // An empty reply first: the error summary takes focus, and its link goes to the field.
   await tabTo(page, 'the Send reply button', (f) => f.tag === 'button' && f.text === 'Send reply');
@@ -195,7 +195,7 @@ test('at 200 % text on a 640 px screen: date of birth, then the message, then a 
   await page.goto(`${rig.baseUrl}/${token}`);
   await zoomAndCheck('date of birth');
   await enterDateOfBirth(page, isoParts(TEST_PATIENT.dateOfBirth));
-  assert.match(page.url(), /\/message$/);
+  assert.match(page.url(), /\/conversation$/);
   await zoomAndCheck('message');
   await page.getByLabel(`Reply to ${organisation.name}`).fill('Thank you.');
   const send = page.getByRole('button', { name: 'Send reply' });

@@ -27,7 +27,7 @@ test('message with one reply: errors, reply sent, second reply refused', async (
   await checkPage(page, 'message, one reply allowed', { title: `Message from ${organisation.name}`, reflow: true });
   // A second tab, opened before the reply is sent, to try a second reply.
   const secondTab = await page.context().newPage();
-  await open(rig, secondTab, `/${token}/message`, 200);
+  await open(rig, secondTab, `/${token}/conversation`, 200);
 
   const replyField = page.getByLabel(`Reply to ${organisation.name}`);
   const sendReply = async (text: string) => {
@@ -39,7 +39,7 @@ test('message with one reply: errors, reply sent, second reply refused', async (
   await sendReply('x'.repeat(1001));
   await checkPage(page, 'reply too long', { errors: true, firstErrorHref: '#reply', reflow: true });
   await sendReply('Thank you, I will book it.');
-  assert.match(page.url(), /\/message\?replied=1$/);
+  assert.match(page.url(), /\/conversation\?replied=1$/);
   await checkPage(page, 'one reply sent', { reflow: true });
   assert.equal(await page.getByRole('button', { name: 'Send reply' }).count(), 0);
 

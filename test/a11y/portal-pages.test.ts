@@ -18,7 +18,7 @@ import { createTestConversation, createTestOrganisation } from '../helpers/facto
 import { REPLY_BODY_MAX } from '../../src/features/messages/messages.service.ts';
 import { NHS_LOGIN_STATE_COOKIE } from '../../src/features/nhs-login/nhs-login.routes.ts';
 import { NHS_LOGIN_TRANSACTION_TTL_MS } from '../../src/features/nhs-login/nhs-login.service.ts';
-import { PORTAL_IDLE_MINUTES } from '../../src/features/portal/portal-sessions.service.ts';
+import { PORTAL_IDLE_MINUTES } from '../../src/features/verification/portal-sessions.service.ts';
 import { checkPage, clickAndWait, newLink, open, startRig, type A11yRig } from './a11y-support.ts';
 
 // The stand-in's test identities (defaultStandInIdentities): Priya Shah is TEST_PATIENT, whom the

@@ -88,7 +88,7 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   await assertAccessible(deviceA, 'date of birth with errors');
   assert.match(await deviceA.title(), /^Error: /);
   await enterDateOfBirth(deviceA, TEST_PATIENT.dateOfBirth);
-  await deviceA.waitForURL(/\/message$/);
+  await deviceA.waitForURL(/\/conversation$/);
   const messageText = await deviceA.locator('main').innerText();
   assert.match(messageText, /Please book a blood test\. <b>not bold<\/b>/, 'message shown, HTML escaped');
   await assertAccessible(deviceA, 'message');
@@ -111,7 +111,7 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   const code = await readLatestCodeFromPhone(await (await newContext()).newPage(), baseUrl);
   await deviceB.getByLabel(/Security code/i).fill(code);
   await deviceB.getByRole('button', { name: 'Continue' }).click();
-  await deviceB.waitForURL(/\/message$/);
+  await deviceB.waitForURL(/\/conversation$/);
   assert.match(await deviceB.locator('main').innerText(), /Please book a blood test/);
 
   // Device A is no longer the trusted device: it now needs a code too (after the 60 s between codes).

@@ -52,7 +52,7 @@ test('NHS login opens a link on a new browser with no code, and the portal lists
   await device.getByRole('link', { name: 'Continue with NHS login' }).click();
   await assertAccessible(device, 'stand-in sign-in page');
   await chooseIdentity(device, /^Priya Shah — P9/);
-  await device.waitForURL(`${baseUrl}/${fromSurgery.token}/message`);
+  await device.waitForURL(`${baseUrl}/${fromSurgery.token}/conversation`);
   assert.match(await device.locator('main').innerText(), /Your blood test results are normal\./);
   assert.doesNotMatch(await device.locator('main').innerText(), /Check your phone/);
 
@@ -64,7 +64,9 @@ test('NHS login opens a link on a new browser with no code, and the portal lists
   await other.waitForURL(/\/nhs-login\/callback/);
   const mismatch = await other.locator('main').innerText();
   assert.match(mismatch, /This NHS login is not for the person this message was sent to/);
-  assert.doesNotMatch(mismatch, /Demo Surgery|blood test|Priya/);
+  // Who sent it (the link already showed that), never what was sent or to whom.
+  assert.match(mismatch, /Message from /);
+  assert.doesNotMatch(mismatch, /blood test|Priya/);
   await assertAccessible(other, 'NHS login mismatch');
 
   // Cancelling at NHS login.

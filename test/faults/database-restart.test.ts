@@ -139,7 +139,7 @@ test('database restart under load: /ready reports it, the service recovers alone
         organisationId: organisation.id,
         kind: 'message_link',
         phoneE164: `+4477009${String(60_000 + n).padStart(5, '0')}`,
-        personalisation: { organisation_name: organisation.name, link: `http://localhost:3000/after-outage-${n}` },
+        personalisation: { organisation_name: organisation.name, waiting: 'you have a new message', link: `http://localhost:3000/after-outage-${n}` },
       });
       ids.push(sms.id);
     }

@@ -10,6 +10,8 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/config.ts';
 import { startJobs, type Jobs } from '../../src/platform/jobs/jobs.ts';
 import { buildServices, type Services } from '../../src/services.ts';
+import { itemKindRegistry } from '../../src/app.ts';
+import { createSmsQueues } from '../../src/features/sms/sms-queues.ts';
 import { TEST_SECRETS } from '../helpers/app.ts';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../helpers/database.ts';
 import { CookieJar, csrfFrom } from '../helpers/factories.ts';
@@ -124,7 +126,9 @@ export async function servicesOn(testDatabase: TestDatabase, config: Record<stri
     config: loadConfig({ NODE_ENV: 'test', DATA_DIR: tempDataDir(), PUBLIC_BASE_URL: 'http://localhost:3000', LOG_LEVEL: 'silent', ...TEST_SECRETS, ...config }),
     database: testDatabase.database,
     jobs,
+    itemKinds: itemKindRegistry(),
   });
+  await createSmsQueues(jobs);
   return { services, jobs };
 }
 

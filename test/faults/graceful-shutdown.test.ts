@@ -48,7 +48,7 @@ test('graceful shutdown: SIGTERM under load finishes requests in flight and text
         organisationId: organisation.id,
         kind: 'message_link',
         phoneE164: `+4477009${String(40_000 + n).padStart(5, '0')}`,
-        personalisation: { organisation_name: organisation.name, link: `http://localhost:3000/shutdown-${n}` },
+        personalisation: { organisation_name: organisation.name, waiting: 'you have a new message', link: `http://localhost:3000/shutdown-${n}` },
       });
     }
   });

@@ -130,7 +130,7 @@ test('provider failures over 200 texts: retries back off, the refused number is 
         organisationId: organisation.id,
         kind: 'message_link',
         phoneE164: phone,
-        personalisation: { organisation_name: organisation.name, link: `http://localhost:3000/fault-${phone.slice(-5)}` },
+        personalisation: { organisation_name: organisation.name, waiting: 'you have a new message', link: `http://localhost:3000/fault-${phone.slice(-5)}` },
       });
     }
   });

@@ -65,7 +65,7 @@ export async function makeLinks(services: Services, count: number, baseUrl: stri
 export interface PatientRun {
   link: TestLink;
   replyText: string;
-  /** The reply got the success redirect (303 to /:token/message?replied=1). */
+  /** The reply got the success redirect (303 to /:token/conversation?replied=1). */
   accepted: boolean;
   /** A later try found the reply already there (an earlier try went through but its answer was lost). */
   alreadyReplied: boolean;
@@ -118,7 +118,7 @@ export async function runPatient(client: HttpClient, link: TestLink, outcomes: O
     const pathname = location.split('?')[0];
     if (pathname === `/${token}`) return 'start';
     if (pathname === `/${token}/code`) return 'code';
-    if (pathname === `/${token}/message`) return 'message';
+    if (pathname === `/${token}/conversation`) return 'message';
     return undefined;
   };
   let requests = 0;
@@ -157,7 +157,7 @@ export async function runPatient(client: HttpClient, link: TestLink, outcomes: O
         }
       }
     } else {
-      const page = await attempt('open message', () => browser.get(`/${token}/message`));
+      const page = await attempt('open message', () => browser.get(`/${token}/conversation`));
       if (page?.status === 303 && follow(page.headers.location)) {
         where = follow(page.headers.location)!;
         continue;
@@ -167,8 +167,8 @@ export async function runPatient(client: HttpClient, link: TestLink, outcomes: O
         return run;
       }
       if (page?.status === 200 && !opts.stop?.()) {
-        const res = await attempt('reply', () => browser.post(`/${token}/reply`, page.body, { reply: run.replyText }));
-        if (res?.status === 303 && res.headers.location === `/${token}/message?replied=1`) {
+        const res = await attempt('reply', () => browser.post(`/${token}/conversation/reply`, page.body, { reply: run.replyText }));
+        if (res?.status === 303 && res.headers.location === `/${token}/conversation?replied=1`) {
           run.accepted = true;
           return run;
         }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { queryRows } from '../../src/platform/db/client.ts';
-import { QUEUES } from '../../src/platform/jobs/jobs.ts';
+import { SMS_QUEUES as QUEUES } from '../../src/features/sms/sms-queues.ts';
 import { enqueueSms } from '../../src/features/sms/outbox.service.ts';
 import { defaultBatchSize } from '../../src/features/sms/sms-worker.ts';
 import { createTestOrganisation } from '../helpers/factories.ts';
@@ -49,7 +49,7 @@ test('worker killed mid-send: every text arrives, and only texts in flight at th
           organisationId: organisation.id,
           kind: 'message_link',
           phoneE164: `+4477009${String(n).padStart(5, '0')}`,
-          personalisation: { organisation_name: organisation.name, link: `http://localhost:3000/fault-${n}` },
+          personalisation: { organisation_name: organisation.name, waiting: 'you have a new message', link: `http://localhost:3000/fault-${n}` },
         });
         ids.push(row.id);
       }

@@ -9,6 +9,7 @@ import { openDatabase } from '../../src/platform/db/client.ts';
 import { startJobs } from '../../src/platform/jobs/jobs.ts';
 import { loggerOptions } from '../../src/platform/logging/logger.ts';
 import { buildServices } from '../../src/services.ts';
+import { itemKindRegistry } from '../../src/app.ts';
 import { startSmsWorker } from '../../src/features/sms/sms-worker.ts';
 
 const numberFromEnv = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
@@ -17,7 +18,7 @@ const config = loadConfig();
 const logger = pino(loggerOptions(config.logLevel));
 const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
 const jobs = await startJobs(database, { superviseIntervalSeconds: numberFromEnv('FAULT_SUPERVISE_INTERVAL_SECONDS') });
-const services = buildServices({ config, database, jobs });
+const services = buildServices({ config, database, jobs, itemKinds: itemKindRegistry() });
 const stop = await startSmsWorker(services, {
   logger: logger.child({ worker: 'sms' }),
   pollingIntervalSeconds: numberFromEnv('FAULT_POLLING_INTERVAL_SECONDS'),

@@ -6,7 +6,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SMS_TEMPLATES } from '../../src/features/sms/sms-texts.ts';
 
 /** `<key name>-<36-char service id>-<36-char secret>`, the shape of a Notify API key. */
 export function makeNotifyApiKey(opts: { name?: string; serviceId?: string; secret?: string } = {}): string {
@@ -17,11 +16,12 @@ export function parseNotifyApiKey(apiKey: string): { serviceId: string; secret: 
   return { serviceId: apiKey.slice(-73, -37), secret: apiKey.slice(-36) };
 }
 
-/** Template ids the stand-in knows, with the same words as src/features/sms/sms-texts.ts. */
-export const STAND_IN_TEMPLATES = {
-  message_link: '11111111-1111-4111-8111-111111111111',
-  security_code: '22222222-2222-4222-8222-222222222222',
-} as const;
+/**
+ * The template the stand-in knows: as the README tells operators to set it up in Notify, its whole
+ * content is one placeholder, and Dovecote sends each text already worded.
+ */
+export const STAND_IN_TEMPLATE_ID = '11111111-1111-4111-8111-111111111111';
+export const STAND_IN_TEMPLATE_CONTENT = '((message))';
 
 export interface ReceivedSms {
   id: string;
@@ -105,10 +105,7 @@ async function readBody(request: IncomingMessage): Promise<string> {
 export async function startNotifyStandIn(opts: { apiKeys?: string[] } = {}): Promise<NotifyStandIn> {
   const apiKey = opts.apiKeys?.[0] ?? makeNotifyApiKey();
   const keys = new Map((opts.apiKeys ?? [apiKey]).map((k) => [parseNotifyApiKey(k).serviceId, parseNotifyApiKey(k).secret]));
-  const templates = new Map<string, string>([
-    [STAND_IN_TEMPLATES.message_link, SMS_TEMPLATES.message_link],
-    [STAND_IN_TEMPLATES.security_code, SMS_TEMPLATES.security_code],
-  ]);
+  const templates = new Map<string, string>([[STAND_IN_TEMPLATE_ID, STAND_IN_TEMPLATE_CONTENT]]);
   const received: ReceivedSms[] = [];
   const requests: NotifyStandIn['requests'] = [];
   const faults: NotifyFault[] = [];
@@ -255,8 +252,7 @@ export function notifyConfigFor(standIn: NotifyStandIn, apiKey = standIn.apiKey)
     SMS_PROVIDER: 'notify',
     NOTIFY_API_KEY: apiKey,
     NOTIFY_BASE_URL: standIn.baseUrl,
-    NOTIFY_TEMPLATE_MESSAGE_LINK: STAND_IN_TEMPLATES.message_link,
-    NOTIFY_TEMPLATE_SECURITY_CODE: STAND_IN_TEMPLATES.security_code,
+    NOTIFY_TEMPLATE_ID: STAND_IN_TEMPLATE_ID,
     NOTIFY_CALLBACK_TOKEN: 'test-notify-callback-token-0123456789',
   };
 }

@@ -51,14 +51,14 @@ export function requestNewCode(app: FastifyInstance, token: string, jar: CookieJ
 }
 
 export function sendReply(app: FastifyInstance, token: string, jar: CookieJar, reply: string): Promise<LightMyRequestResponse> {
-  return postForm(app, `/${token}/reply`, jar, { reply }, { csrfPage: `/${token}/message` });
+  return postForm(app, `/${token}/conversation/reply`, jar, { reply }, { csrfPage: `/${token}/conversation` });
 }
 
 /** A new browser that passes the date of birth as the first device: it is trusted and verified. */
 export async function firstDevice(app: FastifyInstance, token: string): Promise<CookieJar> {
   const jar = new CookieJar();
   const res = await submitDob(app, token, jar);
-  if (res.statusCode !== 303 || res.headers.location !== `/${token}/message`) {
+  if (res.statusCode !== 303 || res.headers.location !== `/${token}/conversation`) {
     throw new Error(`first device was not let in: ${res.statusCode} ${res.headers.location ?? textOf(res.body).slice(0, 400)}`);
   }
   return jar;

@@ -155,7 +155,7 @@ test('patient forms: dates of birth, security codes and replies', async (t) => {
     const code = await latestSecurityCode(services, a.conversation.linkId);
     const right = await post(`/${token}/code`, device, { code });
     assert.equal(right.statusCode, 303, 'the code still works: no malformed entry counted as a try');
-    assert.equal(right.headers.location, `/${token}/message`);
+    assert.equal(right.headers.location, `/${token}/conversation`);
     patient = device;
   });
 
@@ -163,20 +163,20 @@ test('patient forms: dates of birth, security codes and replies', async (t) => {
     const before = await snapshotRows(services);
     await fc.assert(
       fc.asyncProperty(formValue, async (reply) => {
-        const res = await post(`/${token}/reply`, patient!, { reply });
-        assertHandled(res, `POST /:token/reply ${JSON.stringify(reply).slice(0, 100)}`, [303, 400]);
-        if (res.statusCode === 303) assert.equal(res.headers.location, `/${token}/message?replied=1`, 'a 303 means the reply was sent');
+        const res = await post(`/${token}/conversation/reply`, patient!, { reply });
+        assertHandled(res, `POST /:token/conversation/reply ${JSON.stringify(reply).slice(0, 100)}`, [303, 400]);
+        if (res.statusCode === 303) assert.equal(res.headers.location, `/${token}/conversation?replied=1`, 'a 303 means the reply was sent');
         else assert.match(res.body, /nhsuk-error-summary/);
       }),
       { numRuns: RUNS },
     );
     for (const reply of XSS) {
-      const res = await post(`/${token}/reply`, patient!, { reply });
+      const res = await post(`/${token}/conversation/reply`, patient!, { reply });
       assertHandled(res, `reply ${reply}`, [303]);
-      assert.equal(res.headers.location, `/${token}/message?replied=1`);
+      assert.equal(res.headers.location, `/${token}/conversation?replied=1`);
     }
     assertUnchangedRows(before, await snapshotRows(services), 'reply fuzz');
-    const page = await send(app, 'GET', `/${token}/message`, { jar: patient! });
+    const page = await send(app, 'GET', `/${token}/conversation`, { jar: patient! });
     assertHandled(page, 'message page after the replies', [200]);
     assert.match(page.body, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'the reply is shown, escaped');
     const staffPage = await send(app, 'GET', `/staff/conversations/${a.conversation.conversationId}`, { jar: a.staffJar });
@@ -189,7 +189,7 @@ test('patient forms: dates of birth, security codes and replies', async (t) => {
     const jar = new CookieJar();
     const opened = await send(app, 'POST', `/${c.token}`, { jar, form: dobFields() });
     assert.equal(opened.statusCode, 303);
-    const page = await send(app, 'GET', `/${c.token}/message`, { jar });
+    const page = await send(app, 'GET', `/${c.token}/conversation`, { jar });
     assertHandled(page, 'message with markup', [200]);
     assert.match(page.body, /&lt;svg onload=alert\(1\)&gt;/);
   });
@@ -198,7 +198,7 @@ test('patient forms: dates of birth, security codes and replies', async (t) => {
     const names = ['__Host-dovecote-session', '__Host-dovecote-device', '__Host-dovecote-staff', '__Host-dovecote-portal', '__Host-dovecote-nhs-login', '__Host-dovecote-csrf'];
     const cookieValue = fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom('%00', '%00abc', '%E0%A4%A', 'a'.repeat(4000), '"quoted"', 's:forged.signature', '../..'));
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...names), cookieValue, fc.constantFrom(`/${token}`, `/${token}/code`, `/${token}/message`, '/staff', '/portal', '/nhs-login/callback?code=x&state=y'), async (name, value, url) => {
+      fc.asyncProperty(fc.constantFrom(...names), cookieValue, fc.constantFrom(`/${token}`, `/${token}/code`, `/${token}/conversation`, '/staff', '/portal', '/nhs-login/callback?code=x&state=y'), async (name, value, url) => {
         const cookie = `${name}=${encodeURIComponent(value).replace(/%25/g, '%')}`;
         const res = await app.inject({ method: 'GET', url, headers: { cookie }, remoteAddress: nextIp() });
         assertHandled(res, `GET ${url} with ${cookie.slice(0, 80)}`, [200, 302, 303, 400, 401, 403, 404]);
@@ -384,7 +384,7 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
     const put = await api('PUT', `/api/v1/patients/${a.conversation.patient.nhsNumber}`, JSON.stringify({ givenName: big }));
     assertHandled(put, 'API PUT 70 KB', [413]);
     for (const [url, jar, field] of [
-      [`/${a.conversation.token}/reply`, a.patientJar, 'reply'],
+      [`/${a.conversation.token}/conversation/reply`, a.patientJar, 'reply'],
       [`/${a.conversation.token}`, new CookieJar(), 'dob[day]'],
       ['/staff/sign-in', new CookieJar(), 'password'],
       [`/staff/patients/${a.conversation.patient.id}/message`, a.staffJar, 'body'],
@@ -397,7 +397,7 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
     // Many small fields add up to the same.
     const many: Record<string, string> = {};
     for (let i = 0; i < 8000; i++) many[`f${i}`] = 'xxxxxxx';
-    assertHandled(await post(`/${a.conversation.token}/reply`, a.patientJar, many), 'many fields', [413]);
+    assertHandled(await post(`/${a.conversation.token}/conversation/reply`, a.patientJar, many), 'many fields', [413]);
     assertUnchangedRows(before, await snapshotRows(services), 'oversized bodies');
   });
 
@@ -411,7 +411,7 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
       { _csrf: csrf, reply: 12345 },
       { _csrf: csrf, 'dob[day]': { a: 1 }, 'dob[month]': [3], 'dob[year]': true },
     ]) {
-      const url = 'reply' in body ? `/${a.conversation.token}/reply` : `/${a.conversation.token}`;
+      const url = 'reply' in body ? `/${a.conversation.token}/conversation/reply` : `/${a.conversation.token}`;
       const res = await app.inject({
         method: 'POST',
         url,

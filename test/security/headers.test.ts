@@ -104,11 +104,11 @@ test('every page and API response with patient data has the protective headers a
   const verified = check('right code', await send(app, 'POST', `/${token}/code`, { jar: device, form: { code } }));
   assert.equal(verified.statusCode, 303);
   assert.ok(setCookies(verified).some((c) => c.startsWith('__Host-dovecote-device=')), 'the device cookie was set');
-  check('message page', await send(app, 'GET', `/${token}/message`, { jar: device }));
-  check('reply sent', await send(app, 'POST', `/${token}/reply`, { jar: device, form: { reply: 'Thank you' } }));
-  check('message page with reply', await send(app, 'GET', `/${token}/message?replied=1`, { jar: device }));
-  check('empty reply', await send(app, 'POST', `/${token}/reply`, { jar: device, form: { reply: '' } }));
-  check('CSRF refusal', await send(app, 'POST', `/${token}/reply`, { jar: device, form: { reply: 'x' }, csrf: 'none' }));
+  check('message page', await send(app, 'GET', `/${token}/conversation`, { jar: device }));
+  check('reply sent', await send(app, 'POST', `/${token}/conversation/reply`, { jar: device, form: { reply: 'Thank you' } }));
+  check('message page with reply', await send(app, 'GET', `/${token}/conversation?replied=1`, { jar: device }));
+  check('empty reply', await send(app, 'POST', `/${token}/conversation/reply`, { jar: device, form: { reply: '' } }));
+  check('CSRF refusal', await send(app, 'POST', `/${token}/conversation/reply`, { jar: device, form: { reply: 'x' }, csrf: 'none' }));
 
   // Staff pages.
   const staff = a.staffJar;
@@ -137,7 +137,7 @@ test('every page and API response with patient data has the protective headers a
   check('locked link', await send(app, 'GET', `/${token}`));
   await services.db.update(links).set({ lockedUntil: null, revokedAt: clock.now() }).where(eq(links.id, a.conversation.linkId));
   check('revoked link', await send(app, 'GET', `/${token}`));
-  check('revoked link message', await send(app, 'GET', `/${token}/message`, { jar: device }));
+  check('revoked link message', await send(app, 'GET', `/${token}/conversation`, { jar: device }));
   const expired = await createTestConversation(services);
   clock.advance(8 * 24 * 3_600_000);
   check('expired link', await send(app, 'GET', `/${expired.token}`));

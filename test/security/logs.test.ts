@@ -103,9 +103,9 @@ test('no log line of the whole journey holds patient data, codes, tokens or cook
   const wrong = await send(app, 'POST', `/${token}`, { jar: deviceA, form: { 'dob[day]': WRONG_DOB.day, 'dob[month]': WRONG_DOB.month, 'dob[year]': WRONG_DOB.year } });
   assert.equal(wrong.statusCode, 400);
   const right = await send(app, 'POST', `/${token}`, { jar: deviceA, form: { 'dob[day]': '23', 'dob[month]': '11', 'dob[year]': '1937' } });
-  assert.equal(right.headers.location, `/${token}/message`);
-  assert.match((await send(app, 'GET', `/${token}/message`, { jar: deviceA })).body, /cholesterol/);
-  assert.equal((await send(app, 'POST', `/${token}/reply`, { jar: deviceA, form: { reply: REPLY } })).statusCode, 303);
+  assert.equal(right.headers.location, `/${token}/conversation`);
+  assert.match((await send(app, 'GET', `/${token}/conversation`, { jar: deviceA })).body, /cholesterol/);
+  assert.equal((await send(app, 'POST', `/${token}/conversation/reply`, { jar: deviceA, form: { reply: REPLY } })).statusCode, 303);
   const cookieValues = [deviceA.get('__Host-dovecote-session'), deviceA.get('__Host-dovecote-device'), deviceA.get('__Host-dovecote-csrf')];
 
   // Device B: the right date of birth sends a code; a wrong code, a request for another, the right one.
@@ -118,8 +118,8 @@ test('no log line of the whole journey holds patient data, codes, tokens or cook
   assert.equal((await send(app, 'POST', `/${token}/code`, { jar: deviceB, form: { code: wrongCode } })).statusCode, 400);
   await send(app, 'POST', `/${token}/code/resend`, { jar: deviceB }); // too soon: a "wait" page, still logged
   const codeOk = await send(app, 'POST', `/${token}/code`, { jar: deviceB, form: { code: `${code.slice(0, 3)} ${code.slice(3)}` } });
-  assert.equal(codeOk.headers.location, `/${token}/message`);
-  assert.equal((await send(app, 'GET', `/${token}/message`, { jar: deviceB })).statusCode, 200);
+  assert.equal(codeOk.headers.location, `/${token}/conversation`);
+  assert.equal((await send(app, 'GET', `/${token}/conversation`, { jar: deviceB })).statusCode, 200);
   cookieValues.push(deviceB.get('__Host-dovecote-session'), deviceB.get('__Host-dovecote-device'));
   await eventually(async () => {
     const rows = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversationId));
@@ -139,7 +139,7 @@ test('no log line of the whole journey holds patient data, codes, tokens or cook
   assert.equal((await send(app, 'POST', `/staff/conversations/${conversationId}/revoke`, { jar: staffJar })).statusCode, 303);
   assert.equal((await send(app, 'GET', `/${newToken}`)).statusCode, 410);
   // Refusals log too: a CSRF failure with the patient's cookies, an unknown link, a bad API key.
-  assert.equal((await send(app, 'POST', `/${token}/reply`, { jar: deviceB, form: { reply: REPLY }, csrf: 'none' })).statusCode, 403);
+  assert.equal((await send(app, 'POST', `/${token}/conversation/reply`, { jar: deviceB, form: { reply: REPLY }, csrf: 'none' })).statusCode, 403);
   assert.equal((await app.inject({ method: 'GET', url: `/${token.slice(0, -2)}zz`, remoteAddress: nextIp() })).statusCode, 404);
   assert.equal((await send(app, 'GET', `/api/v1/messages/${apiId}`, { headers: { authorization: `Bearer ${apiKey}x` } })).statusCode, 401);
   cookieValues.push(staffJar.get('__Host-dovecote-staff'), staffJar.get('__Host-dovecote-csrf'));
@@ -160,7 +160,7 @@ test('no log line of the whole journey holds patient data, codes, tokens or cook
   // The net catches what it is meant to (so a passing test is not a blind one).
   const caught = (line: string) => patterns.some(([, p]) => p.test(line));
   for (const probe of [
-    `{"url":"/${tokens[0]}/message"}`,
+    `{"url":"/${tokens[0]}/conversation"}`,
     '{"dob":"23/11/1937"}',
     '{"body":{"dob[day]":"23","dob[month]":"11","dob[year]":"1937"}}',
     `{"code":"${codes[0]}"}`,

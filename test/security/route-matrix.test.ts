@@ -10,7 +10,7 @@ import type { LightMyRequestResponse, RouteOptions } from 'fastify';
 import { createTestApp } from '../helpers/app.ts';
 import { CookieJar } from '../helpers/factories.ts';
 import { dobFields } from '../helpers/patient.ts';
-import { makeNotifyApiKey, STAND_IN_TEMPLATES } from '../helpers/notify-stand-in.ts';
+import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-in.ts';
 import { conversationItems, links } from '../../src/platform/db/schema.ts';
 import { BODY_A, PATIENT_A, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
@@ -53,8 +53,8 @@ const RULES: Record<string, Rule> = {
   'GET /:token/code': 'patient-link',
   'POST /:token/code': 'patient-link',
   'POST /:token/code/resend': 'patient-link',
-  'GET /:token/message': 'patient-link',
-  'POST /:token/reply': 'patient-link',
+  'GET /:token/conversation': 'patient-link',
+  'POST /:token/conversation/reply': 'patient-link',
   // Staff pages: a signed-in staff member, and only their own organisation's patients.
   'GET /staff': 'staff',
   'GET /staff/sign-out': 'staff',
@@ -86,8 +86,7 @@ const NOTIFY_CONFIG = {
   SMS_PROVIDER: 'notify',
   NOTIFY_API_KEY: makeNotifyApiKey(),
   NOTIFY_BASE_URL: 'http://127.0.0.1:9',
-  NOTIFY_TEMPLATE_MESSAGE_LINK: STAND_IN_TEMPLATES.message_link,
-  NOTIFY_TEMPLATE_SECURITY_CODE: STAND_IN_TEMPLATES.security_code,
+  NOTIFY_TEMPLATE_ID: STAND_IN_TEMPLATE_ID,
   NOTIFY_CALLBACK_TOKEN: NOTIFY_TOKEN,
 };
 
@@ -125,7 +124,7 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
       return dobFields(p.dateOfBirth);
     case 'POST /:token/code':
       return { code: '123456' };
-    case 'POST /:token/reply':
+    case 'POST /:token/conversation/reply':
     case 'POST /portal/conversations/:id/reply':
       return { reply: 'A reply that must not be stored' };
     case 'POST /staff/sign-in':
@@ -198,7 +197,7 @@ test('route matrix: every registered route has an access rule, and each rule hol
   const { a, b } = world;
 
   await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
-    const message = await send(app, 'GET', `/${a.conversation.token}/message`, { jar: a.patientJar.clone() });
+    const message = await send(app, 'GET', `/${a.conversation.token}/conversation`, { jar: a.patientJar.clone() });
     assert.equal(message.statusCode, 200);
     assert.ok(message.body.includes(BODY_A));
     const conversation = await send(app, 'GET', `/staff/conversations/${a.conversation.conversationId}`, { jar: a.staffJar.clone() });

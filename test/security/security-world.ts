@@ -55,7 +55,7 @@ async function makeSide(app: FastifyInstance, services: Services, patient: typeo
   const staffJar = await signInAsStaff(app, staff.email, staff.password);
   const patientJar = new CookieJar();
   const opened = await submitDob(app, conversation.token, patientJar, patient.dateOfBirth);
-  if (opened.headers.location !== `/${conversation.token}/message`) throw new Error(`the first device was not let in: ${opened.statusCode}`);
+  if (opened.headers.location !== `/${conversation.token}/conversation`) throw new Error(`the first device was not let in: ${opened.statusCode}`);
   const { key } = await createApiKey(services.db, { organisationId: organisation.id, name: 'Security suite' });
   return {
     conversation,

@@ -16,7 +16,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { ZodError, type z } from 'zod';
-import { AppError } from '../../platform/http/errors.ts';
+import { AppError, httpStatusOf } from '../../platform/http/errors.ts';
+import { DomainError, NotFound, RateLimited } from '../../platform/errors.ts';
 import {
   buildOpenApiDocument,
   fieldErrorsFrom,
@@ -28,10 +29,10 @@ import {
   type Problem,
 } from './api.schemas.ts';
 import {
-  ApiRateLimitedError,
   ApiUnauthorisedError,
   authenticateApiRequest,
   getApiMessage,
+  MESSAGE_NOT_FOUND,
   putPatient,
   sendApiMessage,
   type ApiPrincipal,
@@ -84,7 +85,7 @@ const BODY_ERRORS: Record<string, { status: number; detail: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'The Content-Length header does not match the body.' },
 };
 
-function apiErrorHandler(error: FastifyError | AppError | ZodError, request: FastifyRequest, reply: FastifyReply) {
+function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof ApiValidationError) {
     request.log.info({ status: 400, fields: error.errors.map((e) => e.field) }, 'API request refused');
     return sendProblem(reply, 400, error.publicMessage, { errors: error.errors });
@@ -93,11 +94,20 @@ function apiErrorHandler(error: FastifyError | AppError | ZodError, request: Fas
     // A service re-checked input the route should already have refused; still the caller's fault.
     return sendProblem(reply, 400, 'The request is not valid.', { errors: fieldErrorsFrom(error, request.body) });
   }
-  if (error instanceof AppError) {
+  if (error instanceof DomainError) {
     if (error instanceof ApiUnauthorisedError) {
       reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
     }
-    if (error instanceof ApiRateLimitedError) reply.header('Retry-After', String(error.retryAfterSeconds));
+    if (error instanceof RateLimited) reply.header('Retry-After', String(error.retryAfterSeconds));
+    const status = httpStatusOf(error);
+    if (status >= 500) {
+      request.log.error({ err: error }, 'API request failed');
+      return sendProblem(reply, 500, 'Sorry, there is a problem with the service. Try again later.');
+    }
+    request.log.info({ status }, 'API request refused');
+    return sendProblem(reply, status, error.publicMessage);
+  }
+  if (error instanceof AppError) {
     if (error.status >= 500) {
       request.log.error({ err: error }, 'API request failed');
       return sendProblem(reply, 500, 'Sorry, there is a problem with the service. Try again later.');
@@ -154,7 +164,7 @@ async function v1Routes(app: FastifyInstance) {
   app.get('/messages/:id', { config: { skipCsrf: true } }, async (request, reply) => {
     const params = messagePathParams.safeParse(request.params);
     // A malformed id cannot name a message: the same 404 as an unknown one.
-    if (!params.success) throw new AppError(404, 'There is no message with this id in your organisation.');
+    if (!params.success) throw new NotFound(MESSAGE_NOT_FOUND);
     return reply.send(await getApiMessage(app.services, request.apiPrincipal!, params.data.id));
   });
 }

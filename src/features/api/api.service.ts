@@ -1,13 +1,16 @@
 // The rules behind the integrators' JSON API. Every function works within the organisation of the API
 // key that called it: another organisation's patients and messages are simply "not found", so the API
 // never reveals that they exist.
-import { and, asc, desc, eq } from 'drizzle-orm';
 import type { Services } from '../../services.ts';
-import { conversationItems, conversations, links, outboundSms, patients } from '../../platform/db/schema.ts';
-import { AppError } from '../../platform/http/errors.ts';
+import { NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
+import { findOrganisationConversation, listItems } from '../conversations/conversations.repository.ts';
+import { conversationLinks, currentLink, linkState } from '../links/links.service.ts';
+import { messageKind, PATIENT_REPLY } from '../messages/message.kind.ts';
 import { sendMessage, type ReplyMode } from '../messages/messages.service.ts';
-import { findPatientByNhsNumber, upsertPatient, type Patient, type PatientDetails } from '../patients/patients.service.ts';
+import { findPatientByNhsNumber, getPatient, upsertPatient, type Patient, type PatientDetails } from '../patients/patients.service.ts';
+import { latestLinkTextStatus, type OutboundSmsStatus } from '../sms/outbox.repository.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
 import type { MessageCreatedResponse, MessageResponse, PatientResponse } from './api.schemas.ts';
 
@@ -24,19 +27,11 @@ export interface ApiPrincipal {
   ip?: string | null;
 }
 
-export class ApiUnauthorisedError extends AppError {
-  constructor(publicMessage: string) {
-    super(401, publicMessage);
-    this.name = 'ApiUnauthorisedError';
-  }
-}
+export class ApiUnauthorisedError extends NotAuthenticated {}
 
-export class ApiRateLimitedError extends AppError {
-  readonly retryAfterSeconds: number;
+export class ApiRateLimitedError extends RateLimited {
   constructor(retryAfterSeconds: number) {
-    super(429, `Too many requests for this API key. Try again in ${retryAfterSeconds} seconds.`);
-    this.name = 'ApiRateLimitedError';
-    this.retryAfterSeconds = retryAfterSeconds;
+    super(`Too many requests for this API key. Try again in ${retryAfterSeconds} seconds.`, retryAfterSeconds);
   }
 }
 
@@ -103,7 +98,7 @@ export async function sendApiMessage(
   input: { nhsNumber: string; body: string; replyMode: ReplyMode },
 ): Promise<MessageCreatedResponse> {
   const patient = await findPatientByNhsNumber(services.db, principal.organisationId, input.nhsNumber);
-  if (!patient) throw new AppError(404, PATIENT_NOT_FOUND);
+  if (!patient) throw new NotFound(PATIENT_NOT_FOUND);
   const sent = await sendMessage(services, {
     organisationId: principal.organisationId,
     patient,
@@ -112,16 +107,10 @@ export async function sendApiMessage(
     sentBy: { apiKeyId: principal.apiKeyId },
     ip: principal.ip ?? null,
   });
-  const [row] = await services.db
-    .select({ createdAt: conversations.createdAt })
-    .from(conversations)
-    .where(eq(conversations.id, sent.conversationId));
-  return { id: sent.conversationId, status: 'queued', replyMode: input.replyMode, createdAt: row!.createdAt.toISOString() };
+  return { id: sent.conversationId, status: 'queued', replyMode: input.replyMode, createdAt: sent.createdAt.toISOString() };
 }
 
-type SmsStatus = (typeof outboundSms.$inferSelect)['status'];
-
-function apiSmsStatus(status: SmsStatus | undefined): Pick<MessageResponse, 'status' | 'failureReason'> {
+function apiSmsStatus(status: OutboundSmsStatus | undefined): Pick<MessageResponse, 'status' | 'failureReason'> {
   switch (status) {
     case 'temporary_failure':
     case 'permanent_failure':
@@ -134,45 +123,27 @@ function apiSmsStatus(status: SmsStatus | undefined): Pick<MessageResponse, 'sta
   }
 }
 
-function linkState(link: typeof links.$inferSelect, now: Date): MessageResponse['link']['state'] {
-  if (link.revokedAt) return 'revoked';
-  if (link.expiresAt.getTime() <= now.getTime()) return 'expired';
-  if (link.lockedPermanentlyAt || (link.lockedUntil && link.lockedUntil.getTime() > now.getTime())) return 'locked';
-  return 'active';
+/** The API's words for a link's state (links.service.ts linkState): both locks are "locked". */
+function apiLinkState(state: ReturnType<typeof linkState>): MessageResponse['link']['state'] {
+  return state.state === 'locked-permanently' ? 'locked' : state.state;
 }
 
-const MESSAGE_NOT_FOUND = 'There is no message with this id in your organisation.';
+export const MESSAGE_NOT_FOUND = 'There is no message with this id in your organisation.';
 
 /** GET /api/v1/messages/{id}: status, link and replies of one of the caller's messages. */
 export async function getApiMessage(services: Services, principal: ApiPrincipal, id: string): Promise<MessageResponse> {
-  const [conversation] = await services.db
-    .select({
-      id: conversations.id,
-      replyMode: conversations.replyMode,
-      createdAt: conversations.createdAt,
-      patientId: conversations.patientId,
-      nhsNumber: patients.nhsNumber,
-    })
-    .from(conversations)
-    .innerJoin(patients, eq(patients.id, conversations.patientId))
-    .where(and(eq(conversations.id, id), eq(conversations.organisationId, principal.organisationId)));
-  if (!conversation) throw new AppError(404, MESSAGE_NOT_FOUND);
-
-  const [[link], [sms], replies] = await Promise.all([
-    services.db.select().from(links).where(eq(links.conversationId, id)).orderBy(desc(links.createdAt)).limit(1),
-    services.db
-      .select({ status: outboundSms.status })
-      .from(outboundSms)
-      .where(and(eq(outboundSms.conversationId, id), eq(outboundSms.kind, 'message_link')))
-      .orderBy(desc(outboundSms.createdAt))
-      .limit(1),
-    services.db
-      .select({ id: conversationItems.id, body: conversationItems.body, createdAt: conversationItems.createdAt })
-      .from(conversationItems)
-      .where(and(eq(conversationItems.conversationId, id), eq(conversationItems.kind, 'patient_reply')))
-      .orderBy(asc(conversationItems.seq)),
+  const conversation = isUuid(id) ? await findOrganisationConversation(services.db, principal.organisationId, id) : undefined;
+  // Only messages are messages: a conversation of another kind is not found here.
+  if (!conversation || conversation.kind !== messageKind.name) throw new NotFound(MESSAGE_NOT_FOUND);
+  const [patient, items, links, smsStatus] = await Promise.all([
+    getPatient(services.db, principal.organisationId, conversation.patientId),
+    listItems(services.db, conversation.id),
+    conversationLinks(services.db, conversation.id),
+    latestLinkTextStatus(services.db, conversation.id),
   ]);
-  if (!link) throw new AppError(500, 'Sorry, there is a problem with the service', `conversation ${id} has no link`);
+  const link = currentLink(links);
+  if (!link || !patient) throw new Error(`conversation ${id} has no link or no patient`);
+  const payload = messageKind.payloadSchema.parse(conversation.payload);
 
   await recordAudit(services.db, {
     type: 'api.message_viewed',
@@ -184,11 +155,13 @@ export async function getApiMessage(services: Services, principal: ApiPrincipal,
 
   return {
     id: conversation.id,
-    ...apiSmsStatus(sms?.status),
-    replyMode: conversation.replyMode,
+    ...apiSmsStatus(smsStatus),
+    replyMode: payload.replyMode,
     createdAt: conversation.createdAt.toISOString(),
-    patient: { nhsNumber: conversation.nhsNumber },
-    link: { expiresAt: link.expiresAt.toISOString(), state: linkState(link, services.now()) },
-    replies: replies.map((r) => ({ id: r.id, body: r.body, createdAt: r.createdAt.toISOString() })),
+    patient: { nhsNumber: patient.nhsNumber },
+    link: { expiresAt: link.expiresAt.toISOString(), state: apiLinkState(linkState(link, services.now())) },
+    replies: items
+      .filter((i) => i.kind === PATIENT_REPLY)
+      .map((r) => ({ id: r.id, body: r.body, createdAt: r.createdAt.toISOString() })),
   };
 }

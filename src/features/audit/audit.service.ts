@@ -1,5 +1,6 @@
 // Append-only audit trail (the table refuses UPDATE and DELETE). Events are written on the same
 // transaction as the decision they record. Never put a secret or patient identifier in details.
+import { and, asc, eq, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { auditEvents } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 
@@ -41,7 +42,12 @@ export type AuditEventType =
   | 'operator.organisation_created'
   | 'operator.staff_created'
   | 'operator.api_key_created'
-  | 'operator.api_key_revoked';
+  | 'operator.api_key_revoked'
+  // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details
+  // say so), '<kind>.read' and '<kind>.answered'.
+  | `${string}.sent`
+  | `${string}.read`
+  | `${string}.answered`;
 
 export interface AuditActor {
   type: 'patient_link' | 'patient_nhs_login' | 'staff' | 'api_key' | 'system' | 'operator';
@@ -77,4 +83,25 @@ export async function recordAudit(on: Queryable, event: AuditEvent): Promise<voi
     })
     .prepare('dovecote_audit_insert')
     .execute();
+}
+
+/** A conversation's events of these types, oldest first (at most `limit`), for the staff conversation page. */
+export async function conversationEvents(on: Queryable, conversationId: string, types: readonly string[], limit = 500) {
+  return on
+    .select({ id: auditEvents.id, type: auditEvents.type, occurredAt: auditEvents.occurredAt, details: auditEvents.details })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.conversationId, conversationId), inArray(auditEvents.type, [...types])))
+    .orderBy(asc(auditEvents.id))
+    .limit(limit);
+}
+
+/**
+ * The newest item staff had seen when they last opened the conversation whose id `conversationId`
+ * names (SQL, for a list query): each 'conversation.viewed' event records it.
+ */
+export function lastViewedItemSeqSql(conversationId: SQL | AnyColumn): SQL<number | null> {
+  return sql<number | null>`(
+    SELECT (${auditEvents.details}->>'lastItemSeq')::bigint FROM ${auditEvents}
+    WHERE ${auditEvents.conversationId} = ${conversationId} AND ${auditEvents.type} = 'conversation.viewed'
+    ORDER BY ${auditEvents.id} DESC LIMIT 1)`;
 }

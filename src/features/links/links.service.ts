@@ -1,6 +1,6 @@
 // Secure links: a 128-bit token in the URL opens one conversation, after verification. Only the
 // token's SHA-256 is stored; the token itself exists only in the text message that carries it.
-import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newLinkToken, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -58,21 +58,41 @@ export const DOB_FAILURES_IN_A_ROW_LIMIT = 5;
 export const DOB_FAILURES_TOTAL_LIMIT = 10;
 export const DOB_LOCK_MINUTES = 30;
 
-export type LinkStatus =
-  | { kind: 'open' }
-  | { kind: 'expired' }
-  | { kind: 'revoked' }
-  | { kind: 'locked'; until: Date | null; permanently: boolean };
+/**
+ * The one answer to "what state is this link in?", used by verification (which page a patient gets),
+ * the portal (readable, answerable or gone), staff pages and the API, so they never disagree.
+ *
+ * The order is the rule: revoked first (staff acted, and revoking is how "sent to the wrong person"
+ * is put right); then expired (time is up whatever else happened); then the locks, which only matter
+ * on a live link (a lock stops new dates of birth, never a browser already verified).
+ */
+export type LinkState =
+  | { state: 'revoked'; since: Date }
+  | { state: 'expired'; since: Date }
+  /** Too many wrong dates of birth in total: only staff re-sending opens the conversation again. */
+  | { state: 'locked-permanently'; since: Date }
+  /** Too many wrong dates of birth in a row: no new tries until `until`. */
+  | { state: 'locked'; until: Date }
+  | { state: 'active'; until: Date; trustedDevice: boolean };
 
-/** Revoked before expired (staff acted); locks only matter on a live link. */
-export function linkStatus(link: Link, now: Date): LinkStatus {
-  if (link.revokedAt) return { kind: 'revoked' };
-  if (link.expiresAt.getTime() <= now.getTime()) return { kind: 'expired' };
-  if (link.lockedPermanentlyAt) return { kind: 'locked', until: null, permanently: true };
-  if (link.lockedUntil && link.lockedUntil.getTime() > now.getTime()) {
-    return { kind: 'locked', until: link.lockedUntil, permanently: false };
-  }
-  return { kind: 'open' };
+export type LockedLinkState = Extract<LinkState, { state: 'locked' | 'locked-permanently' }>;
+
+export function linkState(link: Link, now: Date): LinkState {
+  if (link.revokedAt) return { state: 'revoked', since: link.revokedAt };
+  if (link.expiresAt.getTime() <= now.getTime()) return { state: 'expired', since: link.expiresAt };
+  if (link.lockedPermanentlyAt) return { state: 'locked-permanently', since: link.lockedPermanentlyAt };
+  if (link.lockedUntil && link.lockedUntil.getTime() > now.getTime()) return { state: 'locked', until: link.lockedUntil };
+  return { state: 'active', until: link.expiresAt, trustedDevice: Boolean(link.trustedDeviceHash) };
+}
+
+/** Which of a conversation's links speaks for it: the newest one not revoked, else the newest. */
+export function currentLink<L extends Pick<Link, 'revokedAt' | 'createdAt'>>(newestFirst: readonly L[]): L | undefined {
+  return newestFirst.find((l) => !l.revokedAt) ?? newestFirst[0];
+}
+
+/** Every link of a conversation, newest first. */
+export async function conversationLinks(on: Queryable, conversationId: string): Promise<Link[]> {
+  return on.select().from(links).where(eq(links.conversationId, conversationId)).orderBy(desc(links.createdAt), desc(links.id));
 }
 
 function notLocked(now: Date) {
@@ -121,9 +141,19 @@ export async function trustFirstDevice(on: Queryable, linkId: string, deviceHash
   return rows.length === 1;
 }
 
-/** This device replaces whichever device was trusted before (after a right security code). */
+/**
+ * This device replaces whichever device was trusted before (after a right security code or NHS login).
+ * The old device's hash is kept, so that browser can later be told why it needs a code.
+ */
 export async function replaceTrustedDevice(on: Queryable, linkId: string, deviceHash: string, now: Date): Promise<void> {
-  await on.update(links).set({ trustedDeviceHash: deviceHash, trustedAt: now }).where(eq(links.id, linkId));
+  await on
+    .update(links)
+    .set({
+      previousTrustedDeviceHash: sql`CASE WHEN ${links.trustedDeviceHash} = ${deviceHash} THEN ${links.previousTrustedDeviceHash} ELSE ${links.trustedDeviceHash} END`,
+      trustedDeviceHash: deviceHash,
+      trustedAt: now,
+    })
+    .where(eq(links.id, linkId));
 }
 
 /**
@@ -132,6 +162,7 @@ export async function replaceTrustedDevice(on: Queryable, linkId: string, device
  */
 export async function moveDeviceTrust(on: Queryable, oldHash: string, newHash: string): Promise<void> {
   await on.update(links).set({ trustedDeviceHash: newHash }).where(eq(links.trustedDeviceHash, oldHash));
+  await on.update(links).set({ previousTrustedDeviceHash: newHash }).where(eq(links.previousTrustedDeviceHash, oldHash));
 }
 
 export async function getLink(on: Queryable, id: string): Promise<Link | undefined> {

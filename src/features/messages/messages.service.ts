@@ -1,19 +1,11 @@
-// Sending a message: one transaction writes the conversation, the staff message, a new secure link,
-// the outbound text and the audit event. Either all of it happens or none of it.
+// Sending a message: the text staff (or an integrator) wrote and whether the patient may reply, through
+// the conversation feature's one send transaction (conversation, message, link, text, audit).
 import { z } from 'zod';
-import { conversations, conversationItems } from '../../platform/db/schema.ts';
 import type { Services } from '../../services.ts';
-import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
-import { issueLink, linkUrl } from '../links/links.service.ts';
-import { enqueueSms } from '../sms/outbox.service.ts';
-import { getOrganisation } from '../organisations/organisations.service.ts';
 import type { Patient } from '../patients/patients.service.ts';
-import { AppError } from '../../platform/http/errors.ts';
-
-export const MESSAGE_BODY_MAX = 5000;
-export const REPLY_BODY_MAX = 1000;
-export const replyModes = ['none', 'once', 'conversation'] as const;
-export type ReplyMode = (typeof replyModes)[number];
+import { startConversation, type SentBy, type StartedConversation } from '../conversations/conversations.service.ts';
+import { messageKind, type ReplyMode } from './message.kind.ts';
+import { MESSAGE_BODY_MAX, STAFF_MESSAGE } from './message-replies.service.ts';
 
 export const messageBodySchema = z
   .string('Enter a message')
@@ -33,72 +25,22 @@ export interface SendMessageInput {
   patient: Patient;
   body: string;
   replyMode: ReplyMode;
-  sentBy: { staffId: string } | { apiKeyId: string };
+  sentBy: SentBy;
   ip?: string | null;
 }
 
-export interface SentMessage {
-  conversationId: string;
-  linkId: string;
-  outboundSmsId: string;
-}
-
-export async function sendMessage(services: Services, input: SendMessageInput): Promise<SentMessage> {
-  if (input.patient.organisationId !== input.organisationId) {
-    // Defence in depth: callers look patients up within the organisation already.
-    throw new AppError(404, 'Patient not found', 'patient belongs to another organisation');
-  }
-  const body = messageBodySchema.parse(input.body);
-  const now = services.now();
-  const organisation = await getOrganisation(services.db, input.organisationId);
-  if (!organisation) throw new AppError(404, 'Organisation not found');
-  const actor: AuditActor =
-    'staffId' in input.sentBy
-      ? { type: 'staff', id: input.sentBy.staffId, ip: input.ip }
-      : { type: 'api_key', id: input.sentBy.apiKeyId, ip: input.ip };
-
-  return services.db.transaction(async (tx) => {
-    const [conversation] = await tx
-      .insert(conversations)
-      .values({
-        organisationId: input.organisationId,
-        patientId: input.patient.id,
-        replyMode: input.replyMode,
-        createdByStaffId: 'staffId' in input.sentBy ? input.sentBy.staffId : null,
-        createdByApiKeyId: 'apiKeyId' in input.sentBy ? input.sentBy.apiKeyId : null,
-        createdAt: now,
-      })
-      .returning();
-    await tx.insert(conversationItems).values({
-      conversationId: conversation!.id,
-      kind: 'staff_message',
-      body,
-      authorStaffId: 'staffId' in input.sentBy ? input.sentBy.staffId : null,
-      createdAt: now,
-    });
-    const { link, token } = await issueLink(tx, {
-      conversationId: conversation!.id,
-      phoneE164: input.patient.mobileE164,
-      ttlDays: services.config.linkTtlDays,
-      now,
-    });
-    const sms = await enqueueSms(tx, services.jobs, {
-      organisationId: input.organisationId,
-      conversationId: conversation!.id,
-      linkId: link.id,
-      kind: 'message_link',
-      phoneE164: input.patient.mobileE164,
-      personalisation: { organisation_name: organisation.name, link: linkUrl(services.config.publicBaseUrl, token) },
-    });
-    await recordAudit(tx, {
-      type: 'message.sent',
-      actor,
-      organisationId: input.organisationId,
-      patientId: input.patient.id,
-      conversationId: conversation!.id,
-      linkId: link.id,
-      details: { replyMode: input.replyMode },
-    });
-    return { conversationId: conversation!.id, linkId: link.id, outboundSmsId: sms.id };
+export function sendMessage(services: Services, input: SendMessageInput): Promise<StartedConversation> {
+  return startConversation(services, {
+    organisationId: input.organisationId,
+    patient: input.patient,
+    kind: messageKind,
+    payload: { replyMode: input.replyMode },
+    items: [{ kind: STAFF_MESSAGE, body: messageBodySchema.parse(input.body) }],
+    sentBy: input.sentBy,
+    ip: input.ip,
   });
 }
+
+export type { StartedConversation as SentMessage } from '../conversations/conversations.service.ts';
+export { MESSAGE_BODY_MAX, REPLY_BODY_MAX } from './message-replies.service.ts';
+export { replyModes, type ReplyMode } from './message.kind.ts';

@@ -27,7 +27,7 @@ test('the message page shows the organisation, the date, the message escaped wit
   t.after(close);
   const c = await createTestConversation(services, { body: 'Line one\nLine <script>alert(1)</script> & two', replyMode: 'conversation' });
   const jar = await firstDevice(app, c.token);
-  const res = await get(app, `/${c.token}/message`, jar);
+  const res = await get(app, `/${c.token}/conversation`, jar);
   assert.equal(res.statusCode, 200);
   const text = textOf(res.body);
   assert.match(text, new RegExp(`Message from ${c.organisation.name}`));
@@ -41,7 +41,7 @@ test('the message page shows the organisation, the date, the message escaped wit
   assert.match(res.body, /name="reply"/);
   assert.match(res.body, /maxlength="1000"|data-maxlength="1000"/);
   assert.match(text, /You can enter up to 1000 characters/, 'the limit is shown without JavaScript');
-  await get(app, `/${c.token}/message`, jar);
+  await get(app, `/${c.token}/conversation`, jar);
   const read = await audits(services, c.linkId, 'message.read');
   assert.equal(read.length, 2);
   assert.equal(read[0]!.actorType, 'patient_link');
@@ -53,10 +53,10 @@ test("'once': one reply, then the sent reply instead of the box, and a second re
   t.after(close);
   const c = await createTestConversation(services, { replyMode: 'once' });
   const jar = await firstDevice(app, c.token);
-  const csrf = csrfFrom((await get(app, `/${c.token}/message`, jar)).body);
+  const csrf = csrfFrom((await get(app, `/${c.token}/conversation`, jar)).body);
   const res = await sendReply(app, c.token, jar, 'Thank you, <b>see you</b> soon\r\nBye');
   assert.equal(res.statusCode, 303);
-  assert.equal(res.headers.location, `/${c.token}/message?replied=1`);
+  assert.equal(res.headers.location, `/${c.token}/conversation?replied=1`);
   const page = await get(app, res.headers.location!, jar);
   const text = textOf(page.body);
   assert.match(text, /Your reply has been sent/);
@@ -68,14 +68,14 @@ test("'once': one reply, then the sent reply instead of the box, and a second re
   assert.equal(stored[0]!.body, 'Thank you, <b>see you</b> soon\nBye');
   assert.equal((await audits(services, c.linkId, 'reply.sent')).length, 1);
   // Posted directly with a valid CSRF token: refused, nothing stored.
-  const second = await postForm(app, `/${c.token}/reply`, jar, { reply: 'Another one' }, { csrf });
+  const second = await postForm(app, `/${c.token}/conversation/reply`, jar, { reply: 'Another one' }, { csrf });
   assert.equal(second.statusCode, 409);
   assert.match(textOf(second.body), /You cannot send another reply to this message/);
   assert.equal((await replies(services, c.conversationId)).length, 1);
   // The banner is not shown when there is no reply to confirm.
   const other = await createTestConversation(services, { organisation: c.organisation, replyMode: 'once', patient: { nhsNumber: '9990000026' } });
   const jar2 = await firstDevice(app, other.token);
-  assert.doesNotMatch(textOf((await get(app, `/${other.token}/message?replied=1`, jar2)).body), /Your reply has been sent/);
+  assert.doesNotMatch(textOf((await get(app, `/${other.token}/conversation?replied=1`, jar2)).body), /Your reply has been sent/);
 });
 
 test("'none': no reply box, the page says so, and a posted reply is refused", async (t) => {
@@ -83,11 +83,11 @@ test("'none': no reply box, the page says so, and a posted reply is refused", as
   t.after(close);
   const c = await createTestConversation(services, { replyMode: 'none' });
   const jar = await firstDevice(app, c.token);
-  const page = await get(app, `/${c.token}/message`, jar);
+  const page = await get(app, `/${c.token}/conversation`, jar);
   assert.equal(page.statusCode, 200);
   assert.doesNotMatch(page.body, /name="reply"/);
   assert.match(textOf(page.body), /You cannot reply to this message/);
-  const res = await postForm(app, `/${c.token}/reply`, jar, { reply: 'Hello' }, { csrf: csrfFrom((await get(app, `/${c.token}`, jar)).body) });
+  const res = await postForm(app, `/${c.token}/conversation/reply`, jar, { reply: 'Hello' }, { csrf: csrfFrom((await get(app, `/${c.token}`, jar)).body) });
   assert.equal(res.statusCode, 409);
   assert.equal((await replies(services, c.conversationId)).length, 0);
 });
@@ -98,7 +98,7 @@ test("'conversation': replies until the link expires; each is listed", async (t)
   const c = await createTestConversation(services, { replyMode: 'conversation' });
   const jar = await firstDevice(app, c.token);
   for (const body of ['First reply', 'Second reply']) assert.equal((await sendReply(app, c.token, jar, body)).statusCode, 303);
-  const page = await get(app, `/${c.token}/message`, jar);
+  const page = await get(app, `/${c.token}/conversation`, jar);
   const text = textOf(page.body);
   assert.match(text, /Your replies/);
   assert.match(text, /First reply.*Second reply/);
@@ -136,28 +136,28 @@ test('message and reply: who may not (no session, awaiting a code, another link,
   const c = await createTestConversation(services, { replyMode: 'conversation', body: 'Private words for A' });
   const b = await createTestConversation(services, { replyMode: 'conversation', body: 'Private words for B' });
   const none = new CookieJar();
-  const noSession = await get(app, `/${c.token}/message`, none);
+  const noSession = await get(app, `/${c.token}/conversation`, none);
   assert.equal(noSession.statusCode, 303);
   assert.equal(noSession.headers.location, `/${c.token}`);
   assert.doesNotMatch(noSession.body, /Private words/);
   const csrfNone = csrfFrom((await get(app, `/${c.token}`, none)).body);
-  const post = await postForm(app, `/${c.token}/reply`, none, { reply: 'Hello' }, { csrf: csrfNone });
+  const post = await postForm(app, `/${c.token}/conversation/reply`, none, { reply: 'Hello' }, { csrf: csrfNone });
   assert.equal(post.headers.location, `/${c.token}`);
 
   const jarA = await firstDevice(app, c.token);
-  const csrfA = csrfFrom((await get(app, `/${c.token}/message`, jarA)).body);
+  const csrfA = csrfFrom((await get(app, `/${c.token}/conversation`, jarA)).body);
   // A's session cannot reply on B's link.
-  const cross = await postForm(app, `/${b.token}/reply`, jarA, { reply: 'Hello B' }, { csrf: csrfA });
+  const cross = await postForm(app, `/${b.token}/conversation/reply`, jarA, { reply: 'Hello B' }, { csrf: csrfA });
   assert.equal(cross.statusCode, 303);
   assert.equal(cross.headers.location, `/${b.token}`);
   // CSRF missing or wrong.
-  assert.equal((await postForm(app, `/${c.token}/reply`, jarA, { reply: 'Hello' }, { csrf: null })).statusCode, 403);
-  assert.equal((await postForm(app, `/${c.token}/reply`, jarA, { reply: 'Hello' }, { csrf: 'wrong' })).statusCode, 403);
+  assert.equal((await postForm(app, `/${c.token}/conversation/reply`, jarA, { reply: 'Hello' }, { csrf: null })).statusCode, 403);
+  assert.equal((await postForm(app, `/${c.token}/conversation/reply`, jarA, { reply: 'Hello' }, { csrf: 'wrong' })).statusCode, 403);
   // A browser still waiting for a code is sent to the code page.
   const waiting = new CookieJar();
   const dob = await postForm(app, `/${c.token}`, waiting, { 'dob[day]': '12', 'dob[month]': '3', 'dob[year]': '1984' }, { csrfPage: `/${c.token}` });
   assert.equal(dob.headers.location, `/${c.token}/code`);
-  assert.equal((await get(app, `/${c.token}/message`, waiting)).headers.location, `/${c.token}/code`);
+  assert.equal((await get(app, `/${c.token}/conversation`, waiting)).headers.location, `/${c.token}/code`);
   assert.equal((await replies(services, c.conversationId)).length, 0);
   assert.equal((await replies(services, b.conversationId)).length, 0);
 });

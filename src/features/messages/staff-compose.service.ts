@@ -2,7 +2,8 @@
 // send. Patients of other organisations are never found, shown or messaged: every look-up is scoped.
 import { z } from 'zod';
 import type { Queryable } from '../../platform/db/client.ts';
-import { NotFoundError } from '../../platform/http/errors.ts';
+import { NotFound } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { linkUrl } from '../links/links.service.ts';
@@ -14,13 +15,7 @@ import {
 } from '../patients/patients.service.ts';
 import { renderSms, smsFragments } from '../sms/sms-texts.ts';
 import { messageBodySchema, replyModes, sendMessage, type SentMessage } from './messages.service.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A malformed id cannot name a row: callers answer 404 rather than letting the database fail. */
-export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
-}
+import { messageKind } from './message.kind.ts';
 
 export type PatientSearch =
   | { by: 'nhs-number'; nhsNumber: string }
@@ -37,7 +32,7 @@ export async function findPatientsForStaff(db: Queryable, organisationId: string
 /** The patient, if they belong to the organisation; otherwise 404 (never "forbidden": that would confirm they exist). */
 export async function getPatientForStaff(db: Queryable, organisationId: string, patientId: string): Promise<Patient> {
   const patient = isUuid(patientId) ? await getPatient(db, organisationId, patientId) : undefined;
-  if (!patient) throw new NotFoundError('patient not found in this organisation');
+  if (!patient) throw new NotFound('Page not found', 'patient not found in this organisation');
   return patient;
 }
 
@@ -84,7 +79,11 @@ export type ComposeForm = z.output<typeof composeForm>;
 
 /** The text the patient will get, with a stand-in link of the real length, and how many parts it takes. */
 export function messageLinkPreview(organisationName: string, publicBaseUrl: string): { text: string; fragments: number } {
-  const text = renderSms('message_link', { organisation_name: organisationName, link: linkUrl(publicBaseUrl, 'x'.repeat(22)) });
+  const text = renderSms('message_link', {
+    organisation_name: organisationName,
+    waiting: messageKind.words.textWaiting,
+    link: linkUrl(publicBaseUrl, 'x'.repeat(22)),
+  });
   return { text, fragments: smsFragments(text) };
 }
 

@@ -1,5 +1,5 @@
-// Staff pages for messaging: find a patient, write and send a message, see a conversation, re-send or
-// revoke its link. HTTP only: parse, call one service function, render or redirect.
+// Staff pages for messaging: find a patient, write and send a message (the conversation page itself is
+// the conversations feature's). HTTP only: parse, call one service function, render or redirect.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
@@ -15,16 +15,12 @@ import {
   viewPatientForStaff,
   type PatientSearch,
 } from './staff-compose.service.ts';
-import { resendLink, revokeLink, viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
-import { LINK_EVENT_WORDS, maskedMobile, REPLY_MODE_WORDS, SMS_KIND_WORDS, smsStatusWords } from './staff-words.ts';
+import { maskedMobile } from './staff-words.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
-const CONVERSATION_VIEW = 'messages/views/staff-conversation.njk';
 
 const patientParams = z.object({ patientId: z.string() });
-const conversationParams = z.object({ id: z.string() });
-const conversationQuery = z.object({ done: z.enum(['sent', 'resent', 'revoked']).optional().catch(undefined) });
 
 type Body = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -72,26 +68,6 @@ function dobErrorParts(body: Body, errors: FormErrors | undefined): Record<strin
   const parts = ['day', 'month', 'year'].filter((p) => str(body[`dob[${p}]`]).trim() === '');
   const all = parts.length === 0;
   return { day: all || parts.includes('day'), month: all || parts.includes('month'), year: all || parts.includes('year') };
-}
-
-function conversationContext(view: ConversationForStaff) {
-  return {
-    conversation: { ...view.conversation, replyModeText: REPLY_MODE_WORDS[view.conversation.replyMode] },
-    patient: patientSummary(view.patient),
-    items: view.items,
-    texts: view.texts.map((t) => ({
-      ...t,
-      kindText: SMS_KIND_WORDS[t.kind] ?? t.kind,
-      to: maskedMobile(t.phoneE164),
-      status: smsStatusWords(t.status),
-    })),
-    events: view.events.map((e) => ({
-      ...e,
-      text: e.type === 'message.sent' && e.details.resent ? 'Link sent again' : (LINK_EVENT_WORDS[e.type] ?? e.type),
-    })),
-    link: view.link,
-    canRevoke: view.canRevoke,
-  };
 }
 
 export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
@@ -190,38 +166,5 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
       ip: request.ip,
     });
     return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
-  });
-
-  app.get('/staff/conversations/:id', { preHandler: requireStaff }, async (request, reply) => {
-    const staff = currentStaff(request);
-    const { id } = conversationParams.parse(request.params);
-    const { done } = conversationQuery.parse(request.query ?? {});
-    const view = await viewConversation(services, {
-      organisationId: staff.organisation.id,
-      staffId: staff.user.id,
-      conversationId: id,
-      ip: request.ip,
-    });
-    const context = conversationContext(view);
-    return reply.page(CONVERSATION_VIEW, {
-      pageTitle: `Conversation with ${context.patient.name}`,
-      ...staffPage(request),
-      ...context,
-      done,
-    });
-  });
-
-  app.post('/staff/conversations/:id/resend', { preHandler: requireStaff }, async (request, reply) => {
-    const staff = currentStaff(request);
-    const { id } = conversationParams.parse(request.params);
-    await resendLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
-    return reply.redirect(`/staff/conversations/${id}?done=resent`, 303);
-  });
-
-  app.post('/staff/conversations/:id/revoke', { preHandler: requireStaff }, async (request, reply) => {
-    const staff = currentStaff(request);
-    const { id } = conversationParams.parse(request.params);
-    await revokeLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
-    return reply.redirect(`/staff/conversations/${id}?done=revoked`, 303);
   });
 }

@@ -228,7 +228,8 @@ test('sending creates the conversation and its text, then shows the conversation
   assert.ok(conversation);
   assert.equal(conversation.organisationId, organisation.id);
   assert.equal(conversation.patientId, patient.id);
-  assert.equal(conversation.replyMode, 'conversation');
+  assert.equal(conversation.kind, 'message');
+  assert.deepEqual(conversation.payload, { replyMode: 'conversation' });
   assert.equal(conversation.createdByStaffId, staff.id);
   assert.equal(res.headers.location, `/staff/conversations/${conversation.id}?done=sent`);
   const texts = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.id));

@@ -1,12 +1,6 @@
 // The words staff see for reply modes, text message statuses and link events, in one place so the
 // inbox and the conversation page say the same thing.
-import type { ReplyMode } from './messages.service.ts';
-
-export const REPLY_MODE_WORDS: Record<ReplyMode, string> = {
-  none: 'No reply',
-  once: 'One reply',
-  conversation: 'Conversation',
-};
+export { REPLY_MODE_WORDS } from './message.kind.ts';
 
 export interface StatusWords {
   text: string;

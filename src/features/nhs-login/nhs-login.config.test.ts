@@ -22,8 +22,7 @@ function productionEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     CODE_HMAC_KEYS: 'k1:dGVzdC1obWFjLWtleS10aGF0LWlzLWF0LWxlYXN0LTMyLWJ5dGVz',
     COOKIE_SECRET: 'a-production-cookie-secret-that-is-long-enough',
     NOTIFY_API_KEY: `key-${'a'.repeat(36)}-${'b'.repeat(36)}`,
-    NOTIFY_TEMPLATE_MESSAGE_LINK: 't1',
-    NOTIFY_TEMPLATE_SECURITY_CODE: 't2',
+    NOTIFY_TEMPLATE_ID: 't1',
     NOTIFY_CALLBACK_TOKEN: 'callback-token-long-enough',
     ...extra,
   };

@@ -10,6 +10,7 @@ import { securityPlugin } from '../../platform/http/security.ts';
 import { pagesPlugin } from '../../platform/http/pages.ts';
 import { createViewEnvironment } from '../../platform/views/views.ts';
 import { buildServices } from '../../services.ts';
+import { ItemKindRegistry } from '../conversations/item-kinds.ts';
 import type { Jobs } from '../../platform/jobs/jobs.ts';
 import { NHS_LOGIN_STATE_COOKIE, nhsLoginRoutes } from './nhs-login.routes.ts';
 
@@ -23,7 +24,7 @@ async function buildTestApp(t: { after: (fn: () => Promise<void>) => void }, env
   const testDatabase = await createTestDatabase();
   const config = testConfig(env);
   const app: FastifyInstance = Fastify();
-  app.decorate('services', buildServices({ config, database: testDatabase.database, jobs: {} as Jobs }));
+  app.decorate('services', buildServices({ config, database: testDatabase.database, jobs: {} as Jobs, itemKinds: new ItemKindRegistry() }));
   await app.register(securityPlugin, { cookieSecret: TEST_SECRETS.COOKIE_SECRET, isProduction: false });
   await app.register(pagesPlugin, { views: createViewEnvironment() });
   await app.register(nhsLoginRoutes, {

@@ -9,7 +9,7 @@ import { CookieJar, createTestConversation, createTestOrganisation, TEST_PATIENT
 import { get, postForm, textOf } from '../../../test/helpers/patient.ts';
 import { nhsLoginThroughApp, startTestNhsLogin, type TestNhsLogin } from '../../../test/helpers/nhs-login.ts';
 import { auditEvents } from '../../platform/db/schema.ts';
-import { PORTAL_COOKIE } from './portal.routes.ts';
+import { PORTAL_COOKIE } from '../verification/patient-pages.ts';
 
 let nhsLogin: TestNhsLogin;
 before(async () => {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { createTestConversation } from '../../../test/helpers/factories.ts';
-import { makeNotifyApiKey, STAND_IN_TEMPLATES } from '../../../test/helpers/notify-stand-in.ts';
+import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../../../test/helpers/notify-stand-in.ts';
 import { outboundSms } from '../../platform/db/schema.ts';
 import { enqueueSms } from './outbox.service.ts';
 import { readOutboundSms } from './sms-test-support.ts';
@@ -14,8 +14,7 @@ const NOTIFY_CONFIG = {
   SMS_PROVIDER: 'notify',
   NOTIFY_API_KEY: makeNotifyApiKey(),
   NOTIFY_BASE_URL: 'http://127.0.0.1:9',
-  NOTIFY_TEMPLATE_MESSAGE_LINK: STAND_IN_TEMPLATES.message_link,
-  NOTIFY_TEMPLATE_SECURITY_CODE: STAND_IN_TEMPLATES.security_code,
+  NOTIFY_TEMPLATE_ID: STAND_IN_TEMPLATE_ID,
   NOTIFY_CALLBACK_TOKEN: TOKEN,
 };
 
@@ -29,7 +28,7 @@ function receipt(reference: string | null, status: string, extra: Record<string,
     completed_at: '2026-11-26T10:00:05.000000Z',
     sent_at: '2026-11-26T10:00:01.000000Z',
     notification_type: 'sms',
-    template_id: STAND_IN_TEMPLATES.message_link,
+    template_id: STAND_IN_TEMPLATE_ID,
     template_version: 1,
     ...extra,
   };
@@ -113,12 +112,12 @@ test("'temporary-failure' and 'technical-failure' are recorded; 'sending' and 'p
     organisationId: (await readOutboundSms(services, outboxId)).organisationId,
     kind: 'security_code',
     phoneE164: '+447700900001',
-    personalisation: { organisation_name: 'Test', code: '123456' },
+    personalisation: { organisation_name: 'Test', thing: 'message', code: '123456' },
   });
   assert.equal((await post(receipt(other.id, 'technical-failure'))).statusCode, 200);
   const failed = await readOutboundSms(services, other.id);
   assert.equal(failed.status, 'technical_failure');
-  assert.deepEqual(failed.personalisation, { organisation_name: 'Test' }, 'a failed code is wiped too');
+  assert.deepEqual(failed.personalisation, { organisation_name: 'Test', thing: 'message' }, 'a failed code is wiped too');
 });
 
 test('a receipt for an unknown reference is answered 200 so Notify does not retry it', async (t) => {

@@ -1,7 +1,7 @@
 // The SQL of the outbox's life after enqueueSms: a worker claims a row, then records what the provider
 // said; a delivery receipt records what happened on the phone network. Every change is one statement
 // with its guard in the WHERE clause, so two workers, or a worker and a receipt, cannot undo each other.
-import { and, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, notInArray, or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { outboundSms } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import type { OutboundSms } from './outbox.service.ts';
@@ -100,4 +100,42 @@ export async function findOutboundSmsStatuses(on: Queryable, ids: string[]): Pro
   if (ids.length === 0) return new Map();
   const rows = await on.select({ id: outboundSms.id, status: outboundSms.status }).from(outboundSms).where(inArray(outboundSms.id, ids));
   return new Map(rows.map((r) => [r.id, r.status]));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What other features may know of a conversation's texts: their kinds and statuses, never the
+// personalisation (a code or a link may still be in it).
+
+export async function textsOfConversation(on: Queryable, organisationId: string, conversationId: string) {
+  return on
+    .select({
+      id: outboundSms.id,
+      kind: outboundSms.kind,
+      phoneE164: outboundSms.phoneE164,
+      status: outboundSms.status,
+      createdAt: outboundSms.createdAt,
+      sentAt: outboundSms.sentAt,
+      updatedAt: outboundSms.updatedAt,
+    })
+    .from(outboundSms)
+    .where(and(eq(outboundSms.conversationId, conversationId), eq(outboundSms.organisationId, organisationId)))
+    .orderBy(asc(outboundSms.createdAt), asc(outboundSms.id));
+}
+
+/** The status of the newest link text of the conversation whose id `conversationId` names (SQL, for a list query). */
+export function latestLinkTextStatusSql(conversationId: SQL | AnyColumn): SQL<OutboundSmsStatus | null> {
+  return sql<OutboundSmsStatus | null>`(
+    SELECT ${outboundSms.status} FROM ${outboundSms}
+    WHERE ${outboundSms.conversationId} = ${conversationId} AND ${outboundSms.kind} = 'message_link'
+    ORDER BY ${outboundSms.createdAt} DESC, ${outboundSms.id} DESC LIMIT 1)`;
+}
+
+export async function latestLinkTextStatus(on: Queryable, conversationId: string): Promise<OutboundSmsStatus | undefined> {
+  const [row] = await on
+    .select({ status: outboundSms.status })
+    .from(outboundSms)
+    .where(and(eq(outboundSms.conversationId, conversationId), eq(outboundSms.kind, 'message_link')))
+    .orderBy(desc(outboundSms.createdAt), desc(outboundSms.id))
+    .limit(1);
+  return row?.status;
 }

@@ -3,7 +3,8 @@
 // crash after commit loses nothing.
 import { outboundSms } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
-import { QUEUES, type Jobs } from '../../platform/jobs/jobs.ts';
+import type { Jobs } from '../../platform/jobs/jobs.ts';
+import { SMS_QUEUES as QUEUES } from './sms-queues.ts';
 import type { SmsKind, SmsPersonalisation } from './sms-texts.ts';
 
 export type OutboundSms = typeof outboundSms.$inferSelect;

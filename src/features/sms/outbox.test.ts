@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { createTestApp } from '../../../test/helpers/app.ts';
 import { createTestOrganisation } from '../../../test/helpers/factories.ts';
 import { outboundSms } from '../../platform/db/schema.ts';
-import { QUEUES } from '../../platform/jobs/jobs.ts';
+import { SMS_QUEUES as QUEUES } from './sms-queues.ts';
 import { enqueueSms } from './outbox.service.ts';
 
 test('a text enqueued in a transaction that rolls back leaves no outbox row and no job', async (t) => {
@@ -18,7 +18,7 @@ test('a text enqueued in a transaction that rolls back leaves no outbox row and 
         organisationId: organisation.id,
         kind: 'security_code',
         phoneE164: '+447700900001',
-        personalisation: { organisation_name: organisation.name, code: '123456' },
+        personalisation: { organisation_name: organisation.name, thing: 'message', code: '123456' },
       });
       enqueuedId = row.id;
       // Inside the transaction both exist.
@@ -38,7 +38,7 @@ test('a text enqueued in a transaction that rolls back leaves no outbox row and 
       organisationId: organisation.id,
       kind: 'security_code',
       phoneE164: '+447700900001',
-      personalisation: { organisation_name: organisation.name, code: '654321' },
+      personalisation: { organisation_name: organisation.name, thing: 'message', code: '654321' },
     }),
   );
   assert.equal((await jobs.boss.findJobs(QUEUES.sendSms, { data: { outboundSmsId: kept.id } })).length, 1);

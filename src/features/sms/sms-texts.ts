@@ -1,21 +1,30 @@
-// The words of each kind of text message. The same wording is used by the development transport and
-// documented for the GOV.UK Notify templates (README), so what a tester sees is what patients get.
-// A text never carries the message body or any clinical detail: only who it is from and the link.
+// The words of each kind of text message, rendered here by Dovecote and sent whole: the development
+// transport keeps the rendered text, and GOV.UK Notify gets it as the one placeholder of a single
+// template whose content is just `((message))` (README), so operators never create a template per kind
+// and what a tester sees is what patients get. Every text is built only from this fixed wording, the
+// item kind's fixed words and values Dovecote makes (the organisation's name as operators set it, the
+// link, the code): never anything staff or patients wrote. A text never carries the message itself or
+// any clinical detail: only who it is from, what kind of thing is waiting, and the link.
 export type SmsKind = 'message_link' | 'security_code';
 
 export interface SmsPersonalisation {
-  message_link: { organisation_name: string; link: string };
-  security_code: { organisation_name: string; code: string };
+  /** waiting: the item kind's words for what the link opens ("you have a new message"). */
+  message_link: { organisation_name: string; waiting: string; link: string };
+  /** thing: the item kind's word for what the code opens ("message"). */
+  security_code: { organisation_name: string; thing: string; code: string };
 }
 
 export const SMS_TEMPLATES: Record<SmsKind, string> = {
-  message_link: 'Message from ((organisation_name)): you have a new message. Open it here: ((link))',
+  message_link: 'Message from ((organisation_name)): ((waiting)). Open it here: ((link))',
   security_code:
-    '((code)) is your security code to open your message from ((organisation_name)). It expires in 10 minutes. Do not share this code with anyone.',
+    '((code)) is your security code to open your ((thing)) from ((organisation_name)). It expires in 10 minutes. Do not share this code with anyone.',
 };
 
+// Texts queued before item kinds named what they open were all messages.
+const QUEUED_BEFORE_KINDS: Record<string, string> = { waiting: 'you have a new message', thing: 'message' };
+
 export function renderSms(kind: SmsKind, personalisation: Record<string, string>): string {
-  return SMS_TEMPLATES[kind].replace(/\(\(([a-z_]+)\)\)/g, (_, key: string) => personalisation[key] ?? '');
+  return SMS_TEMPLATES[kind].replace(/\(\(([a-z_]+)\)\)/g, (_, key: string) => personalisation[key] ?? QUEUED_BEFORE_KINDS[key] ?? '');
 }
 
 /** GSM-7 texts are 160 characters in one part, 153 a part when split; UCS-2 70 and 67. */

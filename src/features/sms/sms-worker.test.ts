@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
 import { createTestApp } from '../../../test/helpers/app.ts';
 import { createTestConversation, createTestOrganisation } from '../../../test/helpers/factories.ts';
-import { makeNotifyApiKey, notifyConfigFor, parseNotifyApiKey, STAND_IN_TEMPLATES, startNotifyStandIn } from '../../../test/helpers/notify-stand-in.ts';
+import { makeNotifyApiKey, notifyConfigFor, parseNotifyApiKey, STAND_IN_TEMPLATE_ID, startNotifyStandIn } from '../../../test/helpers/notify-stand-in.ts';
 import { devPhoneTexts, outboundSms } from '../../platform/db/schema.ts';
-import { QUEUES } from '../../platform/jobs/jobs.ts';
+import { SMS_QUEUES as QUEUES } from './sms-queues.ts';
 import { enqueueSms } from './outbox.service.ts';
 import { defaultBatchSize, deliverOutboundSms, handleDeadSmsJob, type DeliveryContext } from './sms-worker.ts';
 import { cleanupStack, eventually, readOutboundSms, startFastWorker, waitForSmsStatus, type Defer } from './sms-test-support.ts';
@@ -119,12 +119,13 @@ test('Notify: the stand-in receives the text with the outbox id as reference, th
   const sent = await waitForSmsStatus(services, row!.id, ['sent']);
   const received = standIn.byReference(row!.id);
   assert.equal(received.length, 1);
-  assert.equal(received[0]!.templateId, STAND_IN_TEMPLATES.message_link);
+  assert.equal(received[0]!.templateId, STAND_IN_TEMPLATE_ID);
   assert.equal(received[0]!.phoneNumber, PHONE);
+  // One template whose content is ((message)): Dovecote's own words, whole.
   assert.deepEqual(received[0]!.personalisation, {
-    organisation_name: conversation.organisation.name,
-    link: `http://localhost:3000/${conversation.token}`,
+    message: `Message from ${conversation.organisation.name}: you have a new message. Open it here: http://localhost:3000/${conversation.token}`,
   });
+  assert.equal(received[0]!.body, received[0]!.personalisation.message);
   assert.equal(sent.providerId, received[0]!.id);
   assert.equal(sent.attempts, 1);
   assertNoSecretsIn(logLines, [PHONE, conversation.token]);
@@ -162,17 +163,17 @@ test('Notify: a security code is sent with its template and then wiped from the 
     linkId: conversation.linkId,
     kind: 'security_code',
     phoneE164: PHONE,
-    personalisation: { organisation_name: conversation.organisation.name, code: '482913' },
+    personalisation: { organisation_name: conversation.organisation.name, thing: 'message', code: '482913' },
   });
   const stop = await startFastWorker(services);
   defer(stop);
 
   const sent = await waitForSmsStatus(services, sms.id, ['sent']);
   const [received] = standIn.byReference(sms.id);
-  assert.equal(received!.templateId, STAND_IN_TEMPLATES.security_code);
-  assert.equal(received!.personalisation.code, '482913');
+  assert.equal(received!.templateId, STAND_IN_TEMPLATE_ID);
+  assert.match(received!.personalisation.message!, /^482913 is your security code to open your message from /);
   assert.match(received!.body, /^482913 is your security code/);
-  assert.deepEqual(sent.personalisation, { organisation_name: conversation.organisation.name });
+  assert.deepEqual(sent.personalisation, { organisation_name: conversation.organisation.name, thing: 'message' });
 });
 
 test('Notify: a 500 is retried and the text is sent once', async (t) => {

@@ -25,7 +25,7 @@ import { z } from 'zod';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Services } from '../../services.ts';
-import { QUEUES } from '../../platform/jobs/jobs.ts';
+import { createSmsQueues, SMS_QUEUES as QUEUES, SMS_RETRY_DEFAULTS } from './sms-queues.ts';
 import { claimOutboundSms, findOutboundSmsStatuses, markOutboundSmsFailed, markOutboundSmsForRetry, markOutboundSmsSent } from './outbox.repository.ts';
 import type { OutboundSms } from './outbox.service.ts';
 import { createSmsTransport } from './transports/create-transport.ts';
@@ -64,17 +64,7 @@ export interface SmsWorkerOptions {
   logger?: WorkerLog;
 }
 
-export const SMS_RETRY_DEFAULTS = {
-  retryLimit: 8,
-  retryDelaySeconds: 5,
-  retryDelayMaxSeconds: 600,
-  pollingIntervalSeconds: 2,
-  // Longer than a send can take (10 s timeout), shorter than the job's expireInSeconds (120 s), so a
-  // job that pg-boss expires and retries after a crash finds its row stale and can take it.
-  staleAfterMs: 60_000,
-  maxPauseMs: 30_000,
-  maxBatchSize: 100,
-} as const;
+export { SMS_RETRY_DEFAULTS, createSmsQueues };
 
 /** About one second of sending per fetch: big enough to keep the pipe full, small enough that no claimed job waits long. */
 export function defaultBatchSize(ratePerMinute: number): number {
@@ -241,9 +231,10 @@ export async function startSmsWorker(services: Services, options: SmsWorkerOptio
   const retryLimit = options.retryLimit ?? SMS_RETRY_DEFAULTS.retryLimit;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? SMS_RETRY_DEFAULTS.pollingIntervalSeconds;
 
-  // The queue's retry policy lives here, beside the code that depends on it; applied on every start,
-  // it reaches jobs enqueued from now on (pg-boss copies the policy onto each job when it is sent).
-  await boss.createQueue(QUEUES.sendSmsFailed, { retentionSeconds: 14 * 86_400 });
+  // The queue's retry policy lives with this feature; the worker's options (tests shorten the delays)
+  // are applied on every start and reach jobs enqueued from then on (pg-boss copies the policy onto
+  // each job when it is sent).
+  await createSmsQueues(services.jobs);
   await boss.updateQueue(QUEUES.sendSms, {
     retryLimit,
     retryDelay: options.retryDelaySeconds ?? SMS_RETRY_DEFAULTS.retryDelaySeconds,

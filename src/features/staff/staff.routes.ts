@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
-import { REPLY_MODE_WORDS, smsStatusWords } from '../messages/staff-words.ts';
+import { smsStatusWords } from '../messages/staff-words.ts';
 import { signIn, signInForm, signOut } from './staff-auth.service.ts';
 import { viewInbox } from './staff-inbox.service.ts';
 import {
@@ -86,7 +86,7 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
       organisation: staff.organisation,
       inbox: {
         ...inbox,
-        rows: inbox.rows.map((r) => ({ ...r, replyModeText: REPLY_MODE_WORDS[r.replyMode], status: smsStatusWords(r.smsStatus) })),
+        rows: inbox.rows.map((r) => ({ ...r, status: smsStatusWords(r.smsStatus) })),
       },
       previousUrl: inbox.hasPrevious ? `/staff?page=${inbox.page - 1}` : undefined,
       nextUrl: inbox.hasNext ? `/staff?page=${inbox.page + 1}` : undefined,

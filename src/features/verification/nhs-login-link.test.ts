@@ -57,10 +57,10 @@ test('P9 with the patient\'s NHS number on a new browser: the message opens with
   const deviceB = new CookieJar();
   const { res } = await nhsLoginThroughApp(app, deviceB, `/${token}/nhs-login`, { identity: nhsLogin.identity(/^Priya Shah — P9/) });
   assert.equal(res.statusCode, 303);
-  assert.equal(res.headers.location, `/${token}/message`);
+  assert.equal(res.headers.location, `/${token}/conversation`);
   assert.ok(deviceB.get(SESSION_COOKIE), 'a session cookie');
   assert.ok(deviceB.get(DEVICE_COOKIE), 'a device cookie');
-  const message = await get(app, `/${token}/message`, deviceB);
+  const message = await get(app, `/${token}/conversation`, deviceB);
   assert.equal(message.statusCode, 200);
   assert.match(textOf(message.body), /Your blood test results are normal\./);
   assert.equal(await codesSent(services, linkId), 0, 'no security code was sent');
@@ -73,14 +73,16 @@ test('P9 with the patient\'s NHS number on a new browser: the message opens with
   // Later, the same browser needs only the date of birth: it is the trusted device.
   const again = await submitDob(app, token, deviceB);
   assert.equal(again.statusCode, 303);
-  assert.equal(again.headers.location, `/${token}/message`);
-  // And the browser that was trusted before now needs a security code.
+  assert.equal(again.headers.location, `/${token}/conversation`);
+  // And the browser that was trusted before now needs a security code, and is told why.
   const old = await submitDob(app, token, deviceA);
   assert.equal(old.statusCode, 303);
-  assert.equal(old.headers.location, `/${token}/code`);
+  assert.equal(old.headers.location, `/${token}/code?moved=1`);
+  const told = textOf((await get(app, old.headers.location, deviceA)).body);
+  assert.match(told, /This device was the trusted device for this link, but the link has since been opened on another phone, tablet or computer/);
 });
 
-test('an NHS login for someone else: a page that reveals nothing, counted like a wrong date of birth, no session', async (t) => {
+test('an NHS login for someone else: a page that reveals nothing sent, says who sent it, counted like a wrong date of birth, no session', async (t) => {
   const { app, services, conversation } = await setup(t);
   const { token, linkId } = conversation;
   const jar = new CookieJar();
@@ -90,7 +92,11 @@ test('an NHS login for someone else: a page that reveals nothing, counted like a
   assert.match(text, /This NHS login is not for the person this message was sent to/);
   assert.match(text, /Use your date of birth instead/);
   assert.match(res.body, new RegExp(`href="/${token}"`));
-  for (const secret of [conversation.organisation.name, TEST_PATIENT.givenName, TEST_PATIENT.familyName, 'blood test', TEST_PATIENT.nhsNumber]) {
+  // Who sent it and how to reach them, as the link's own date-of-birth page already showed; tries left.
+  assert.match(text, new RegExp(`Message from ${conversation.organisation.name}`));
+  assert.match(text, /contact .* on 01234 567890/);
+  assert.match(text, /You have 4 more tries before the link is locked for 30 minutes/);
+  for (const secret of [TEST_PATIENT.givenName, TEST_PATIENT.familyName, 'blood test', TEST_PATIENT.nhsNumber]) {
     assert.ok(!text.includes(secret), `the page does not show ${secret}`);
   }
   assert.equal(jar.get(SESSION_COOKIE), undefined);
@@ -98,7 +104,7 @@ test('an NHS login for someone else: a page that reveals nothing, counted like a
   assert.equal(row.dobFailuresInARow, 1);
   assert.equal(row.dobFailuresTotal, 1);
   assert.ok((await auditTypes(services, conversation.conversationId)).includes('nhs_login.mismatch'));
-  const message = await get(app, `/${token}/message`, jar);
+  const message = await get(app, `/${token}/conversation`, jar);
   assert.equal(message.statusCode, 303);
   assert.equal(message.headers.location, `/${token}`);
 });

@@ -1,13 +1,13 @@
-// The seam of DESIGN.md §2: "may this browser open this conversation now?". Everything behind a link
-// (messages today; questionnaires, bookings and documents later) asks this and nothing else; it knows
-// nothing of what the conversation holds.
+// The seam of DESIGN.md §2: "may this browser open this conversation now?", for a link. It knows nothing
+// of what the conversation holds beyond the name of its kind (for the words on its pages); the guards in
+// patient-access.ts turn a yes into the PatientAccess everything behind a link is given.
 import { eq, sql } from 'drizzle-orm';
 import { conversations, organisations, patients, links } from '../../platform/db/schema.ts';
 import type { Db } from '../../platform/db/client.ts';
 import { CURRENT_HITS, type CurrentHitsParams } from '../../platform/http/rate-limiter.ts';
 import { LINK_TOKEN_PATTERN, sha256Hex } from '../../platform/crypto/tokens.ts';
 import type { Services } from '../../services.ts';
-import { linkStatus, type Link, type LinkStatus } from '../links/links.service.ts';
+import { linkState, type Link, type LinkState } from '../links/links.service.ts';
 import type { AuditActor } from '../audit/audit.service.ts';
 import { checkPatientSession, type PatientSession, type PatientSessionState } from './patient-sessions.service.ts';
 
@@ -20,7 +20,8 @@ export const LINK_LOOKUPS_PER_MINUTE = 60;
 
 export interface LinkContext {
   link: Link;
-  conversation: { id: string; organisationId: string; patientId: string; replyMode: 'none' | 'once' | 'conversation'; createdAt: Date };
+  /** kind: the item kind behind the link, named only to ask the registry for its words. */
+  conversation: { id: string; organisationId: string; patientId: string; kind: string; createdAt: Date };
   organisation: { id: string; name: string; contactPhone: string };
   /** Only what verification needs (date of birth; NHS number for NHS login); never shown on a page. */
   patient: { id: string; dateOfBirth: string; nhsNumber: string };
@@ -29,7 +30,7 @@ export interface LinkContext {
 export type LinkLookup =
   | { kind: 'rate_limited'; retryAt: Date }
   | { kind: 'unknown' }
-  | { kind: 'found'; context: LinkContext; status: LinkStatus };
+  | { kind: 'found'; context: LinkContext; state: LinkState };
 
 // The link look-up runs on every patient request. Prepared once per database (named, so PostgreSQL
 // parses and plans the four-table join once per connection rather than on every request: ~0.13 ms of
@@ -45,7 +46,7 @@ function prepareLinkContextQuery(db: Db) {
         id: conversations.id,
         organisationId: conversations.organisationId,
         patientId: conversations.patientId,
-        replyMode: conversations.replyMode,
+        kind: conversations.kind,
         createdAt: conversations.createdAt,
       },
       organisation: { id: organisations.id, name: organisations.name, contactPhone: organisations.contactPhone },
@@ -87,7 +88,7 @@ export async function lookUpLink(services: Services, token: string, ip: string):
   const before = peek.result(row.limitHits);
   if (!before.allowed) return refused(before.retryAfterSeconds);
   const { limitHits: _limitHits, ...context } = row;
-  return { kind: 'found', context, status: linkStatus(context.link, services.now()) };
+  return { kind: 'found', context, state: linkState(context.link, services.now()) };
 }
 
 export function patientActor(context: LinkContext, ip: string | null): AuditActor {
@@ -128,8 +129,8 @@ export async function checkPatientAccess(
 ): Promise<PatientAccess> {
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
-  const { context, status } = lookup;
-  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
+  const { context, state } = lookup;
+  if (state.state === 'expired' || state.state === 'revoked') return { kind: 'gone', context, reason: state.state };
   const session = await checkPatientSession(services.db, input.sessionToken, context.link.id, services.now());
   if (session.kind === 'none') return { kind: 'no_session', context };
   if (session.kind === 'expired') return { kind: 'session_expired', context };

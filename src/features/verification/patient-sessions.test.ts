@@ -23,11 +23,11 @@ test('a session ends after 15 minutes idle: back to the date of birth with a rea
   const c = await createTestConversation(services);
   const jar = await firstDevice(app, c.token);
   clock.advance(14 * 60_000);
-  assert.equal((await get(app, `/${c.token}/message`, jar)).statusCode, 200, 'still live at 14 minutes, and touched');
+  assert.equal((await get(app, `/${c.token}/conversation`, jar)).statusCode, 200, 'still live at 14 minutes, and touched');
   clock.advance(14 * 60_000);
-  assert.equal((await get(app, `/${c.token}/message`, jar)).statusCode, 200, 'idle timer restarted');
+  assert.equal((await get(app, `/${c.token}/conversation`, jar)).statusCode, 200, 'idle timer restarted');
   clock.advance(15 * 60_000);
-  const res = await get(app, `/${c.token}/message`, jar);
+  const res = await get(app, `/${c.token}/conversation`, jar);
   assert.equal(res.statusCode, 303);
   assert.equal(res.headers.location, `/${c.token}?session=expired`);
   assert.equal(jar.get(SESSION_COOKIE), undefined, 'the cookie is cleared');
@@ -45,10 +45,10 @@ test('a session ends 1 hour after it began, however busy', async (t) => {
   const jar = await firstDevice(app, c.token);
   for (let i = 0; i < 4; i++) {
     clock.advance(14 * 60_000);
-    assert.equal((await get(app, `/${c.token}/message`, jar)).statusCode, 200, `at ${(i + 1) * 14} minutes`);
+    assert.equal((await get(app, `/${c.token}/conversation`, jar)).statusCode, 200, `at ${(i + 1) * 14} minutes`);
   }
   clock.advance(4 * 60_000);
-  const res = await get(app, `/${c.token}/message`, jar);
+  const res = await get(app, `/${c.token}/conversation`, jar);
   assert.equal(res.headers.location, `/${c.token}?session=expired`);
 });
 
@@ -66,9 +66,9 @@ test("a session for one link cannot open another patient's link, in this or anot
     body: 'Message for patient C',
   });
   const jar = await firstDevice(app, a.token);
-  assert.match(textOf((await get(app, `/${a.token}/message`, jar)).body), /Message for patient A/);
+  assert.match(textOf((await get(app, `/${a.token}/conversation`, jar)).body), /Message for patient A/);
   for (const other of [sameOrg, otherOrg]) {
-    const res = await get(app, `/${other.token}/message`, jar);
+    const res = await get(app, `/${other.token}/conversation`, jar);
     assert.equal(res.statusCode, 303);
     assert.equal(res.headers.location, `/${other.token}`, 'asked for the date of birth, not told why');
     assert.doesNotMatch(res.body, /Message for patient/);
@@ -76,9 +76,9 @@ test("a session for one link cannot open another patient's link, in this or anot
   // Swapping cookies between browsers does not help either: the session is bound to its link.
   const stolen = new CookieJar();
   stolen.store(`${SESSION_COOKIE}=${jar.get(SESSION_COOKIE)}`);
-  assert.equal((await get(app, `/${sameOrg.token}/message`, stolen)).headers.location, `/${sameOrg.token}`);
+  assert.equal((await get(app, `/${sameOrg.token}/conversation`, stolen)).headers.location, `/${sameOrg.token}`);
   // A made-up session token opens nothing.
   const forged = new CookieJar();
   forged.store(`${SESSION_COOKIE}=${'A'.repeat(43)}`);
-  assert.equal((await get(app, `/${a.token}/message`, forged)).headers.location, `/${a.token}`);
+  assert.equal((await get(app, `/${a.token}/conversation`, forged)).headers.location, `/${a.token}`);
 });

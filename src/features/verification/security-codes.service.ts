@@ -80,6 +80,8 @@ export interface SendCodeInput {
   link: { id: string; phoneE164: string };
   organisationId: string;
   organisationName: string;
+  /** The item kind's word for what the code opens ("message"). */
+  thing: string;
   conversationId: string;
   hmacKey: HmacKey;
   now: Date;
@@ -112,7 +114,7 @@ export async function sendSecurityCode(tx: Queryable, jobs: Jobs, input: SendCod
     organisationId: input.organisationId,
     conversationId: input.conversationId,
     phoneE164: link.phoneE164,
-    personalisation: { organisation_name: input.organisationName, code },
+    personalisation: { organisation_name: input.organisationName, thing: input.thing, code },
   });
   return row!;
 }

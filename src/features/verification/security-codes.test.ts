@@ -79,7 +79,7 @@ test('a second device gets the "Check your phone" page and a code by text; GET n
   await get(app, `/${c.token}/code`, second);
   assert.equal((await codes(services, c.linkId)).length, 1);
   // A message page needs the code first.
-  const msg = await get(app, `/${c.token}/message`, second);
+  const msg = await get(app, `/${c.token}/conversation`, second);
   assert.equal(msg.statusCode, 303);
   assert.equal(msg.headers.location, `/${c.token}/code`);
 });
@@ -140,7 +140,7 @@ test('a wrong code is counted before comparing; 5 wrong burn it and a new one mu
   clock.advance(61_000);
   assert.equal((await requestNewCode(app, c.token, second)).statusCode, 303);
   const fresh = await latestSecurityCode(services, c.linkId);
-  assert.equal((await submitCode(app, c.token, second, fresh)).headers.location, `/${c.token}/message`);
+  assert.equal((await submitCode(app, c.token, second, fresh)).headers.location, `/${c.token}/conversation`);
 });
 
 test('the attempt counter is raised atomically: a code with 5 tries used is never compared', async (t) => {
@@ -191,7 +191,7 @@ test('only the newest code works after "Request a new code"; a used code cannot 
     assert.match(textOf(old.body), /The security code is not correct/);
   }
   const ok = await submitCode(app, c.token, second, newCode);
-  assert.equal(ok.headers.location, `/${c.token}/message`);
+  assert.equal(ok.headers.location, `/${c.token}/conversation`);
   // A third browser, same code: single use.
   clock.advance(61_000);
   const third = new CookieJar();
@@ -281,7 +281,7 @@ test('a right code rotates the session, makes this device trusted, and the old d
   const code = await latestSecurityCode(services, c.linkId);
   const res = await submitCode(app, c.token, second, code);
   assert.equal(res.statusCode, 303);
-  assert.equal(res.headers.location, `/${c.token}/message`);
+  assert.equal(res.headers.location, `/${c.token}/conversation`);
   const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
   for (const name of [SESSION_COOKIE, DEVICE_COOKIE]) {
     const cookie = cookies.find((x) => x.startsWith(`${name}=`));
@@ -295,7 +295,7 @@ test('a right code rotates the session, makes this device trusted, and the old d
   const types = await auditTypes(services, c.linkId);
   assert.ok(types.includes('code.right'));
   assert.equal(types.filter((x) => x === 'device.trusted').length, 2);
-  assert.equal((await get(app, `/${c.token}/message`, second)).statusCode, 200);
+  assert.equal((await get(app, `/${c.token}/conversation`, second)).statusCode, 200);
   // The old awaiting session token no longer opens anything.
   const stale = new CookieJar();
   stale.store(`${SESSION_COOKIE}=${awaitingSession}`);
@@ -303,14 +303,33 @@ test('a right code rotates the session, makes this device trusted, and the old d
 
   // The first device's session has ended, and its date of birth now leads to a code.
   clock.advance(61_000);
-  const msg = await get(app, `/${c.token}/message`, first);
+  const msg = await get(app, `/${c.token}/conversation`, first);
   assert.equal(msg.statusCode, 303);
   assert.equal(msg.headers.location, `/${c.token}`);
   const again = await submitDob(app, c.token, first);
-  assert.equal(again.headers.location, `/${c.token}/code`);
+  assert.equal(again.headers.location, `/${c.token}/code?moved=1`);
+  const told = textOf((await get(app, again.headers.location!, first)).body);
+  assert.match(told, /This device was the trusted device for this link, but the link has since been opened on another phone, tablet or computer/);
   // The second device, now trusted, needs only the date of birth.
   const back = await submitDob(app, c.token, second);
-  assert.equal(back.headers.location, `/${c.token}/message`);
+  assert.equal(back.headers.location, `/${c.token}/conversation`);
+});
+
+test('a device that lost its trust a moment ago is told why it needs a code, not that it asked for one', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services);
+  const { first, second } = await secondDevice(app, c.token);
+  await submitCode(app, c.token, second, await latestSecurityCode(services, c.linkId));
+  // Within the minute after the other device's code: no code can be sent to this one yet.
+  clock.advance(20_000);
+  const res = await submitDob(app, c.token, first);
+  assert.equal(res.statusCode, 429);
+  const text = textOf(res.body);
+  assert.match(text, /This device was the trusted device for this link, but the link has since been opened on another phone, tablet or computer/);
+  assert.match(text, /A security code was sent to the phone for this link less than a minute ago\. We can only send 1 code a minute/);
+  assert.doesNotMatch(text, /We sent you a security code/);
 });
 
 test('code pages: who may not (no session, verified session, another link, missing or wrong CSRF)', async (t) => {
@@ -330,11 +349,11 @@ test('code pages: who may not (no session, verified session, another link, missi
   assert.equal((await codes(services, c.linkId)).length, 0, 'no code sent without a session');
   // A verified browser is sent to the message.
   const verified = await firstDevice(app, c.token);
-  assert.equal((await get(app, `/${c.token}/code`, verified)).headers.location, `/${c.token}/message`);
+  assert.equal((await get(app, `/${c.token}/code`, verified)).headers.location, `/${c.token}/conversation`);
   // A browser awaiting a code for link A cannot use it on link B.
   const second = await awaiting(app, c.token);
   assert.equal((await get(app, `/${other.token}/code`, second)).headers.location, `/${other.token}`);
-  assert.equal((await get(app, `/${other.token}/message`, second)).headers.location, `/${other.token}`);
+  assert.equal((await get(app, `/${other.token}/conversation`, second)).headers.location, `/${other.token}`);
   // CSRF: missing or wrong token.
   const before = (await codes(services, c.linkId)).length;
   for (const url of [`/${c.token}/code`, `/${c.token}/code/resend`]) {
@@ -361,7 +380,7 @@ test('codes sent under an older key still verify after the keys rotate', async (
   // Rotate: a new key first, the old one kept for checking.
   services.config.codeHmacKeys.unshift({ id: 'test2', secret: Buffer.alloc(32, 7) });
   const ok = await submitCode(app, c.token, second, code);
-  assert.equal(ok.headers.location, `/${c.token}/message`);
+  assert.equal(ok.headers.location, `/${c.token}/conversation`);
 });
 
 test('concurrent wrong tries: at most 5 are ever compared (run on PostgreSQL for a real race)', async (t) => {

@@ -1,12 +1,15 @@
 // The patient's way in: GET/POST /:token (date of birth), GET/POST /:token/code (security code),
-// POST /:token/code/resend, and GET /help. HTTP only: parse, call one service function, render.
+// POST /:token/code/resend, and GET /help. HTTP only: parse, call one service function, render. A
+// browser let in is sent to the landing address it was given (what is behind the link is not its business).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import { dateProblemMessage, type DateProblem } from '../patients/identifiers.ts';
 import type { LinkContext } from './patient-access.service.ts';
 import { isNhsLoginEnabled } from '../nhs-login/nhs-login.service.ts';
-import { linkReturnTo, nhsLoginStartHref } from '../nhs-login/nhs-login-destinations.ts';
+import type { Services } from '../../services.ts';
+import { linkReturnTo, nhsLoginStartHref } from './nhs-login-destinations.ts';
+import type { LandingPaths } from './patient-access.ts';
 import { openLink, requestNewCode, showCodePage, submitDateOfBirth, submitSecurityCode } from './verification.service.ts';
 import {
   accessProblemReply,
@@ -17,6 +20,7 @@ import {
   sessionCookieOf,
   setDeviceCookie,
   setSessionCookie,
+  wordsOf,
 } from './patient-pages.ts';
 
 const tokenParams = z.object({ token: z.string() });
@@ -41,8 +45,17 @@ function dobErrors(problem: DateProblem): { errors: FormErrors; errorParts: stri
   return { errors: { dob: { href: `#dob-${errorParts[0]}`, text: dateProblemMessage(problem) } }, errorParts };
 }
 
+/** "You have 3 more tries before the link is locked for 30 minutes." */
+export function triesLeftWords(checksLeft: { left: number; permanently: boolean }): string {
+  const tries = checksLeft.left === 1 ? '1 more try' : `${checksLeft.left} more tries`;
+  return checksLeft.permanently
+    ? `You have ${tries} before the link stops working`
+    : `You have ${tries} before the link is locked for 30 minutes`;
+}
+
 function renderDateOfBirth(
   reply: FastifyReply,
+  services: Services,
   token: string,
   context: LinkContext,
   extra: { values?: DobValues; errors?: FormErrors; errorParts?: string[]; sessionExpired?: boolean } = {},
@@ -54,6 +67,7 @@ function renderDateOfBirth(
       pageTitle: 'What is your date of birth?',
       token,
       organisation: organisationOf(context),
+      words: wordsOf(services, context),
       values: extra.values ?? { day: '', month: '', year: '' },
       errors: extra.errors,
       errorParts: extra.errorParts ?? [],
@@ -67,10 +81,11 @@ function renderDateOfBirth(
 
 function renderCodePage(
   reply: FastifyReply,
+  services: Services,
   token: string,
   context: LinkContext,
   phoneEnding: string,
-  extra: { errors?: FormErrors; resent?: boolean; noCode?: boolean } = {},
+  extra: { errors?: FormErrors; resent?: boolean; noCode?: boolean; lostTrust?: boolean } = {},
   status = 200,
 ) {
   return reply.page(
@@ -79,20 +94,25 @@ function renderCodePage(
       pageTitle: 'Check your phone',
       token,
       organisation: organisationOf(context),
+      words: wordsOf(services, context),
       phoneEnding,
       errors: extra.errors,
       resent: extra.resent ?? false,
       noCode: extra.noCode ?? false,
+      lostTrust: extra.lostTrust ?? false,
     },
     { status, volatile: ['token'] },
   );
 }
 
-export async function verificationRoutes(app: FastifyInstance) {
+const codeQueryLost = z.object({ moved: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
+
+export async function verificationRoutes(app: FastifyInstance, options: { landing: LandingPaths }) {
   const services = app.services;
+  const { landing } = options;
 
   app.get('/help', async (_request, reply) => {
-    return reply.page('verification/views/help.njk', { pageTitle: 'How secure links work' });
+    return reply.page('verification/views/help.njk', { pageTitle: 'How secure links work', nhsLoginEnabled: isNhsLoginEnabled(services.config) });
   });
 
   app.get('/:token', async (request, reply) => {
@@ -106,7 +126,7 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'locked':
         return linkRefusedPage(reply, services, result);
       case 'ask_date_of_birth':
-        return renderDateOfBirth(reply, token, result.context, { sessionExpired: query.session === 'expired' });
+        return renderDateOfBirth(reply, services, token, result.context, { sessionExpired: query.session === 'expired' });
     }
   });
 
@@ -132,15 +152,17 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'locked':
         return linkRefusedPage(reply, services, result);
       case 'invalid':
-        return renderDateOfBirth(reply, token, result.context, { values, ...dobErrors(result.problem) }, 400);
+        return renderDateOfBirth(reply, services, token, result.context, { values, ...dobErrors(result.problem) }, 400);
       case 'wrong':
         return renderDateOfBirth(
           reply,
+          services,
           token,
           result.context,
           {
             values,
-            errors: { dob: { href: '#dob-day', text: 'The date of birth does not match our records' } },
+            // Never which part is wrong (DESIGN.md §3); how many tries are left is the patient's to know.
+            errors: { dob: { href: '#dob-day', text: `The date of birth does not match our records. ${triesLeftWords(result.checksLeft)}` } },
             errorParts: ['day', 'month', 'year'],
           },
           400,
@@ -148,22 +170,23 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'verified':
         setSessionCookie(reply, result.sessionToken);
         if (result.deviceToken) setDeviceCookie(reply, result.deviceToken);
-        return reply.redirect(`/${token}/message`, 303);
+        return reply.redirect(landing.link(token), 303);
       case 'code_needed':
         setSessionCookie(reply, result.sessionToken);
-        return reply.redirect(`/${token}/code`, 303);
+        return reply.redirect(result.lostTrust ? `/${token}/code?moved=1` : `/${token}/code`, 303);
       case 'code_limit':
         setSessionCookie(reply, result.sessionToken);
-        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: false });
+        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: false, askedHere: false, lostTrust: result.lostTrust });
     }
   });
 
   app.get('/:token/code', async (request, reply) => {
     const { token } = tokenParams.parse(request.params);
     const query = codeQuery.parse(request.query);
+    const moved = codeQueryLost.parse(request.query).moved === '1';
     const result = await showCodePage(services, { token, ip: request.ip, sessionToken: sessionCookieOf(request) });
-    if (result.kind !== 'ok') return accessProblemReply(reply, services, token, result);
-    return renderCodePage(reply, token, result.context, result.phoneEnding, { resent: query.sent === '1' });
+    if (result.kind !== 'ok') return accessProblemReply(reply, services, token, result, landing);
+    return renderCodePage(reply, services, token, result.context, result.phoneEnding, { resent: query.sent === '1', lostTrust: moved });
   });
 
   app.post('/:token/code', async (request, reply) => {
@@ -178,11 +201,12 @@ export async function verificationRoutes(app: FastifyInstance) {
     });
     switch (result.kind) {
       case 'invalid':
-        return renderCodePage(reply, token, result.context, result.phoneEnding, { errors: { code: { href: '#code', text: result.message } } }, 400);
+        return renderCodePage(reply, services, token, result.context, result.phoneEnding, { errors: { code: { href: '#code', text: result.message } } }, 400);
       case 'wrong': {
         const tries = result.triesLeft === 1 ? '1 more try' : `${result.triesLeft} more tries`;
         return renderCodePage(
           reply,
+          services,
           token,
           result.context,
           result.phoneEnding,
@@ -193,6 +217,7 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'no_code':
         return renderCodePage(
           reply,
+          services,
           token,
           result.context,
           result.phoneEnding,
@@ -212,9 +237,9 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'verified':
         setSessionCookie(reply, result.sessionToken);
         setDeviceCookie(reply, result.deviceToken);
-        return reply.redirect(`/${token}/message`, 303);
+        return reply.redirect(landing.link(token), 303);
       default:
-        return accessProblemReply(reply, services, token, result);
+        return accessProblemReply(reply, services, token, result, landing);
     }
   });
 
@@ -225,9 +250,9 @@ export async function verificationRoutes(app: FastifyInstance) {
       case 'sent':
         return reply.redirect(`/${token}/code?sent=1`, 303);
       case 'code_limit':
-        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: true });
+        return codeLimitPage(reply, services, token, result.context, result.limit, { codeLive: true, askedHere: true, lostTrust: false });
       default:
-        return accessProblemReply(reply, services, token, result);
+        return accessProblemReply(reply, services, token, result, landing);
     }
   });
 }

@@ -9,14 +9,19 @@ import { constantTimeEqualHex, newSecret, sha256Hex } from '../../platform/crypt
 import { parseDateOfBirth, type DateParts, type DateProblem } from '../patients/identifiers.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import {
+  DOB_FAILURES_IN_A_ROW_LIMIT,
+  DOB_FAILURES_TOTAL_LIMIT,
+  DOB_LOCK_MINUTES,
   getLink,
-  linkStatus,
+  linkState,
   moveDeviceTrust,
   recordDobFailure,
   replaceTrustedDevice,
   resetDobFailuresInARow,
   trustFirstDevice,
-  type LinkStatus,
+  type Link,
+  type LinkState,
+  type LockedLinkState,
 } from '../links/links.service.ts';
 import {
   auditSubject,
@@ -36,18 +41,36 @@ import {
   type CodeLimit,
 } from './security-codes.service.ts';
 
-export type Locked = Extract<LinkStatus, { kind: 'locked' }>;
 type LinkProblem =
   | { kind: 'rate_limited'; retryAt: Date }
   | { kind: 'unknown' }
   | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
-  | { kind: 'locked'; context: LinkContext; lock: Locked };
+  | { kind: 'locked'; context: LinkContext; lock: LockedLinkState };
 
 /** Why a found link takes no new identity check (date of birth, NHS login): gone, or locked. */
-function refusesNewChecks(context: LinkContext, status: LinkStatus): Extract<LinkProblem, { kind: 'gone' | 'locked' }> | undefined {
-  if (status.kind === 'expired' || status.kind === 'revoked') return { kind: 'gone', context, reason: status.kind };
-  if (status.kind === 'locked') return { kind: 'locked', context, lock: status };
+function refusesNewChecks(context: LinkContext, state: LinkState): Extract<LinkProblem, { kind: 'gone' | 'locked' }> | undefined {
+  if (state.state === 'expired' || state.state === 'revoked') return { kind: 'gone', context, reason: state.state };
+  if (state.state === 'locked' || state.state === 'locked-permanently') return { kind: 'locked', context, lock: state };
   return undefined;
+}
+
+/** The link was locked by a request that got there first (between our read and our write): that lock. */
+async function lockedMeanwhile(tx: Tx, context: LinkContext, now: Date): Promise<Extract<LinkProblem, { kind: 'locked' }>> {
+  const fresh = (await getLink(tx, context.link.id)) ?? context.link;
+  const state = linkState(fresh, now);
+  const ctx = { ...context, link: fresh };
+  if (state.state === 'locked' || state.state === 'locked-permanently') return { kind: 'locked', context: ctx, lock: state };
+  return { kind: 'locked', context: ctx, lock: { state: 'locked', until: new Date(now.getTime() + DOB_LOCK_MINUTES * 60_000) } };
+}
+
+/**
+ * Wrong dates of birth (or NHS logins for someone else) still allowed before the link locks: the run
+ * in a row locks it for a while, the total for good, whichever comes first.
+ */
+export function checksLeftBeforeLock(link: Pick<Link, 'dobFailuresInARow' | 'dobFailuresTotal'>): { left: number; permanently: boolean } {
+  const inARow = DOB_FAILURES_IN_A_ROW_LIMIT - link.dobFailuresInARow;
+  const total = DOB_FAILURES_TOTAL_LIMIT - link.dobFailuresTotal;
+  return total <= inARow ? { left: total, permanently: true } : { left: inARow, permanently: false };
 }
 
 /** A new device cookie value: 256 random bits. Only its SHA-256 is stored against links. */
@@ -65,17 +88,23 @@ export function phoneEnding(phoneE164: string): string {
 
 export type OpenLinkResult = LinkProblem | { kind: 'ask_date_of_birth'; context: LinkContext };
 
+/** The state as the audit trail has always named it ('open' for a link that works). */
+function auditedState(state: LinkState): string {
+  if (state.state === 'active') return 'open';
+  return state.state === 'locked-permanently' ? 'locked' : state.state;
+}
+
 export async function openLink(services: Services, input: { token: string; ip: string }): Promise<OpenLinkResult> {
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
-  const { context, status } = lookup;
+  const { context, state } = lookup;
   await recordAudit(services.db, {
     type: 'link.opened',
     actor: patientActor(context, input.ip),
     ...auditSubject(context),
-    details: { status: status.kind },
+    details: { status: auditedState(state) },
   });
-  return refusesNewChecks(context, status) ?? { kind: 'ask_date_of_birth', context };
+  return refusesNewChecks(context, state) ?? { kind: 'ask_date_of_birth', context };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -84,13 +113,17 @@ export async function openLink(services: Services, input: { token: string; ip: s
 export type DateOfBirthResult =
   | LinkProblem
   | { kind: 'invalid'; context: LinkContext; problem: DateProblem }
-  | { kind: 'wrong'; context: LinkContext }
-  /** Right, on the trusted device or the first device ever: the message opens. */
+  /** Wrong; `checksLeft` more wrong answers lock the link (for a while, or for good). */
+  | { kind: 'wrong'; context: LinkContext; checksLeft: { left: number; permanently: boolean } }
+  /** Right, on the trusted device or the first device ever: what is behind the link opens. */
   | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken?: string }
-  /** Right, on another device: a code is on its way (or a recent one is still live). */
-  | { kind: 'code_needed'; context: LinkContext; sessionToken: string }
+  /**
+   * Right, on another device: a code is on its way (or a recent one is still live). lostTrust: this
+   * browser was the trusted device until the link was opened on another one.
+   */
+  | { kind: 'code_needed'; context: LinkContext; sessionToken: string; lostTrust: boolean }
   /** Right, on another device, but no code can be sent now and none is live. */
-  | { kind: 'code_limit'; context: LinkContext; sessionToken: string; limit: Extract<CodeLimit, { ok: false }> };
+  | { kind: 'code_limit'; context: LinkContext; sessionToken: string; limit: Extract<CodeLimit, { ok: false }>; lostTrust: boolean };
 
 export async function submitDateOfBirth(
   services: Services,
@@ -98,8 +131,8 @@ export async function submitDateOfBirth(
 ): Promise<DateOfBirthResult> {
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
-  const { context, status } = lookup;
-  const refused = refusesNewChecks(context, status);
+  const { context, state } = lookup;
+  const refused = refusesNewChecks(context, state);
   if (refused) return refused;
 
   const now = services.now();
@@ -115,9 +148,7 @@ export async function submitDateOfBirth(
 
   return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
     const link = await resetDobFailuresInARow(tx, context.link.id, now);
-    if (!link) {
-      return { kind: 'locked', context, lock: { kind: 'locked', until: context.link.lockedUntil, permanently: Boolean(context.link.lockedPermanentlyAt) } };
-    }
+    if (!link) return lockedMeanwhile(tx, context, now);
     const ctx = { ...context, link };
     await recordAudit(tx, { type: 'link.dob_right', actor, ...subject });
     await endPatientSession(tx, input.sessionToken);
@@ -139,10 +170,11 @@ export async function submitDateOfBirth(
       // Another device became the first a moment ago: this one needs a code like any other.
     }
 
+    const lostTrust = Boolean(deviceHash && link.previousTrustedDeviceHash && constantTimeEqualHex(deviceHash, link.previousTrustedDeviceHash));
     const { token } = await createPatientSession(tx, { linkId: link.id, state: 'awaiting_code', now });
     const sent = await sendCodeIfAllowed(services, tx, ctx, input.ip);
-    if (sent.ok || (await hasLiveCode(tx, link.id, now))) return { kind: 'code_needed', context: ctx, sessionToken: token };
-    return { kind: 'code_limit', context: ctx, sessionToken: token, limit: sent };
+    if (sent.ok || (await hasLiveCode(tx, link.id, now))) return { kind: 'code_needed', context: ctx, sessionToken: token, lostTrust };
+    return { kind: 'code_limit', context: ctx, sessionToken: token, limit: sent, lostTrust };
   });
 }
 
@@ -156,29 +188,32 @@ async function countFailedCheck(
   actor: AuditActor,
   now: Date,
   type: 'link.dob_wrong' | 'nhs_login.mismatch',
-): Promise<{ kind: 'wrong'; context: LinkContext } | { kind: 'locked'; context: LinkContext; lock: Locked }> {
+): Promise<Extract<DateOfBirthResult, { kind: 'wrong' | 'locked' }>> {
   const subject = auditSubject(context);
   const updated = await recordDobFailure(tx, context.link.id, now);
   if (!updated) {
     // Locked by a concurrent request between our read and this statement.
-    const fresh = await getLink(tx, context.link.id);
-    const st = linkStatus(fresh!, now);
-    return st.kind === 'locked' ? { kind: 'locked', context, lock: st } : { kind: 'wrong', context };
+    const fresh = (await getLink(tx, context.link.id))!;
+    const st = linkState(fresh, now);
+    const ctx = { ...context, link: fresh };
+    if (st.state === 'locked' || st.state === 'locked-permanently') return { kind: 'locked', context: ctx, lock: st };
+    return { kind: 'wrong', context: ctx, checksLeft: checksLeftBeforeLock(fresh) };
   }
   await recordAudit(tx, { type, actor, ...subject, details: { failuresTotal: updated.dobFailuresTotal } });
-  const st = linkStatus(updated, now);
-  if (st.kind === 'locked') {
+  const st = linkState(updated, now);
+  if (st.state === 'locked' || st.state === 'locked-permanently') {
     await recordAudit(tx, {
       type: 'link.locked',
       actor,
       ...subject,
-      details: st.permanently
-        ? { reason: 'too_many_wrong_dates_of_birth_in_total', permanently: true }
-        : { reason: 'too_many_wrong_dates_of_birth_in_a_row', until: st.until?.toISOString() },
+      details:
+        st.state === 'locked-permanently'
+          ? { reason: 'too_many_wrong_dates_of_birth_in_total', permanently: true }
+          : { reason: 'too_many_wrong_dates_of_birth_in_a_row', until: st.until.toISOString() },
     });
     return { kind: 'locked', context: { ...context, link: updated }, lock: st };
   }
-  return { kind: 'wrong', context: { ...context, link: updated } };
+  return { kind: 'wrong', context: { ...context, link: updated }, checksLeft: checksLeftBeforeLock(updated) };
 }
 
 /**
@@ -211,6 +246,7 @@ async function sendCodeIfAllowed(services: Services, tx: Tx, context: LinkContex
     link: context.link,
     organisationId: context.organisation.id,
     organisationName: context.organisation.name,
+    thing: services.itemKinds.words(context.conversation.kind).thing,
     conversationId: context.conversation.id,
     hmacKey: services.config.codeHmacKeys[0]!,
     now,
@@ -309,7 +345,7 @@ export type NhsLoginLinkResult =
   /** NHS login did not prove who this is strongly enough (below P9): use the date of birth instead. */
   | { kind: 'not_strong'; context: LinkContext }
   /** NHS login is someone other than the patient the message was sent to. */
-  | { kind: 'mismatch'; context: LinkContext }
+  | { kind: 'mismatch'; context: LinkContext; checksLeft: { left: number; permanently: boolean } }
   | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken: string };
 
 export async function verifyLinkWithNhsLogin(
@@ -318,8 +354,8 @@ export async function verifyLinkWithNhsLogin(
 ): Promise<NhsLoginLinkResult> {
   const lookup = await lookUpLink(services, input.token, input.ip);
   if (lookup.kind !== 'found') return lookup;
-  const { context, status } = lookup;
-  const refused = refusesNewChecks(context, status);
+  const { context, state } = lookup;
+  const refused = refusesNewChecks(context, state);
   if (refused) return refused;
 
   const now = services.now();
@@ -333,15 +369,13 @@ export async function verifyLinkWithNhsLogin(
   if (input.identity.nhsNumber !== context.patient.nhsNumber) {
     return services.db.transaction(async (tx): Promise<NhsLoginLinkResult> => {
       const failed = await countFailedCheck(tx, context, actor, now, 'nhs_login.mismatch');
-      return failed.kind === 'locked' ? failed : { kind: 'mismatch', context: failed.context };
+      return failed.kind === 'locked' ? failed : { kind: 'mismatch', context: failed.context, checksLeft: failed.checksLeft };
     });
   }
   return services.db.transaction(async (tx): Promise<NhsLoginLinkResult> => {
     // A successful check ends a run of wrong dates of birth, and refuses a link locked meanwhile.
     const link = await resetDobFailuresInARow(tx, context.link.id, now);
-    if (!link) {
-      return { kind: 'locked', context, lock: { kind: 'locked', until: context.link.lockedUntil, permanently: Boolean(context.link.lockedPermanentlyAt) } };
-    }
+    if (!link) return lockedMeanwhile(tx, context, now);
     const ctx = { ...context, link };
     const trusted = await trustThisDevice(tx, ctx, input, now);
     await recordAudit(tx, { type: 'nhs_login.verified', actor, ...subject, details: { identityProofingLevel: level } });

@@ -87,7 +87,7 @@ test('an expired link gets a 410 page naming the organisation and its phone numb
   const jar = await firstDevice(app, c.token);
   const csrf = csrfFrom((await get(app, `/${c.token}`, jar)).body);
   clock.advance(7 * 86_400_000 + 1000);
-  for (const url of [`/${c.token}`, `/${c.token}/message`]) {
+  for (const url of [`/${c.token}`, `/${c.token}/conversation`]) {
     const res = await get(app, url, jar);
     assert.equal(res.statusCode, 410, url);
     const text = textOf(res.body);
@@ -105,9 +105,9 @@ test('a revoked link gets a 410 page, even for a browser that was verified', asy
   t.after(close);
   const c = await createTestConversation(services);
   const jar = await firstDevice(app, c.token);
-  assert.equal((await get(app, `/${c.token}/message`, jar)).statusCode, 200);
+  assert.equal((await get(app, `/${c.token}/conversation`, jar)).statusCode, 200);
   await revokeConversationLinks(services.db, c.conversationId, services.now());
-  for (const url of [`/${c.token}`, `/${c.token}/message`]) {
+  for (const url of [`/${c.token}`, `/${c.token}/conversation`]) {
     const res = await get(app, url, jar);
     assert.equal(res.statusCode, 410, url);
     const text = textOf(res.body);
@@ -242,7 +242,7 @@ test('5 wrong dates of birth in a row lock the link for 30 minutes; then it open
   assert.match(textOf(open.body), /What is your date of birth\?/);
   const right = await submitDob(app, c.token, jar);
   assert.equal(right.statusCode, 303);
-  assert.equal(right.headers.location, `/${c.token}/message`);
+  assert.equal(right.headers.location, `/${c.token}/conversation`);
 });
 
 test('a right date of birth ends the run of wrong ones', async (t) => {
@@ -293,7 +293,7 @@ test('the first device to pass the date of birth is trusted without a code; cook
   const jar = new CookieJar();
   const res = await submitDob(app, c.token, jar);
   assert.equal(res.statusCode, 303);
-  assert.equal(res.headers.location, `/${c.token}/message`);
+  assert.equal(res.headers.location, `/${c.token}/conversation`);
   const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
   const session = cookies.find((x) => x.startsWith(`${SESSION_COOKIE}=`));
   const device = cookies.find((x) => x.startsWith(`${DEVICE_COOKIE}=`));
@@ -322,7 +322,7 @@ test('the first device to pass the date of birth is trusted without a code; cook
 
   // On the trusted device, the date of birth alone opens the link again, with a new session token.
   const again = await submitDob(app, c.token, jar);
-  assert.equal(again.headers.location, `/${c.token}/message`);
+  assert.equal(again.headers.location, `/${c.token}/conversation`);
   assert.notEqual(jar.get(SESSION_COOKIE), sessionValue, 'new session token on every verification');
   assert.equal(jar.get(DEVICE_COOKIE), deviceValue);
   assert.equal((await services.db.select().from(patientSessions)).length, 1, 'the old session was ended');

@@ -89,8 +89,10 @@ export const conversations = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
     patientId: uuid('patient_id').notNull().references(() => patients.id),
-    // none: read only; once: a single reply; conversation: replies until the link expires.
-    replyMode: text('reply_mode', { enum: ['none', 'once', 'conversation'] }).notNull(),
+    // Which item kind the link opens (features/conversations/item-kinds.ts), and that kind's settings
+    // (a message's reply mode, say), checked by the kind's own schema whenever they are read.
+    kind: text('kind').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),
     createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
     createdByApiKeyId: uuid('created_by_api_key_id').references(() => apiKeys.id),
     createdAt: createdAt(),
@@ -108,12 +110,21 @@ export const conversationItems = pgTable(
     // Total order of items, also across items written in the same millisecond.
     seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
     conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
-    kind: text('kind', { enum: ['staff_message', 'patient_reply'] }).notNull(),
+    // The item's type within its kind ('staff_message', 'patient_reply', …).
+    kind: text('kind').notNull(),
     body: text('body').notNull(),
+    // What the item's kind stores beyond the text (answers, a booking, a file), typed by the kind.
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),
     authorStaffId: uuid('author_staff_id').references(() => staffUsers.id),
+    // Sent by the patient's form once per rendering: the same form posted twice (a double click, Back
+    // and send again) finds its item already there instead of storing it twice.
+    clientKey: text('client_key'),
     createdAt: createdAt(),
   },
-  (t) => [index('conversation_items_conversation_idx').on(t.conversationId, t.seq)],
+  (t) => [
+    index('conversation_items_conversation_idx').on(t.conversationId, t.seq),
+    uniqueIndex('conversation_items_client_key_idx').on(t.conversationId, t.clientKey),
+  ],
 );
 
 export const links = pgTable(
@@ -129,6 +140,9 @@ export const links = pgTable(
     revokedAt: tz('revoked_at'),
     trustedDeviceHash: text('trusted_device_hash'),
     trustedAt: tz('trusted_at'),
+    // The device that was trusted before the current one, so that browser can be told why it now
+    // needs a security code (the link was opened on another device), rather than be treated as new.
+    previousTrustedDeviceHash: text('previous_trusted_device_hash'),
     dobFailuresInARow: integer('dob_failures_in_a_row').notNull().default(0),
     dobFailuresTotal: integer('dob_failures_total').notNull().default(0),
     lockedUntil: tz('locked_until'),

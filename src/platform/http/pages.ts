@@ -4,7 +4,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type nunjucks from 'nunjucks';
-import { AppError } from './errors.ts';
+import { AppError, httpStatusOf } from './errors.ts';
+import { DomainError, RateLimited } from '../errors.ts';
 import { RenderCache } from '../views/render-cache.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/unavailable.ts';
 
@@ -70,7 +71,7 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
     return reply.page('errors/not-found.njk', { pageTitle: 'Page not found' }, { status: 404 });
   });
 
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((error: FastifyError | AppError | DomainError, request, reply) => {
     let status = 500;
     let title = 'Sorry, there is a problem with the service';
     const databaseAway = isDatabaseUnavailable(error);
@@ -80,6 +81,10 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
     } else if (error instanceof AppError) {
       status = error.status;
       title = error.expose ? error.publicMessage : title;
+    } else if (error instanceof DomainError) {
+      status = httpStatusOf(error);
+      title = status < 500 ? error.publicMessage : title;
+      if (error instanceof RateLimited) void reply.header('retry-after', String(error.retryAfterSeconds));
     } else if (error.code?.startsWith('FST_CSRF')) {
       status = 403;
       title = 'Your form could not be sent';
@@ -95,7 +100,7 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
     } else if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
-      request.log.info({ errCode: (error as FastifyError).code, status }, 'request refused');
+      request.log.info({ errCode: (error as FastifyError).code ?? error.name, status }, 'request refused');
     }
     if (isApiRequest(request)) {
       return reply.status(status).type('application/problem+json').send({ type: 'about:blank', title, status });

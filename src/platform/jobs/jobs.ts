@@ -1,14 +1,9 @@
 // Background jobs on pg-boss, in the same database as everything else. Jobs are enqueued inside the
-// transaction of the change that caused them: a rolled-back change enqueues nothing.
+// transaction of the change that caused them: a rolled-back change enqueues nothing. Each feature makes
+// its own queues with its own retry policy (e.g. features/sms/sms-queues.ts); this knows none of them.
 import { sql } from 'drizzle-orm';
 import { PgBoss, fromDrizzle, fromPglite } from 'pg-boss';
 import type { Database, Queryable } from '../db/client.ts';
-
-export const QUEUES = {
-  sendSms: 'send-sms',
-  /** Dead letters of send-sms: jobs pg-boss gave up on; the SMS worker marks their texts failed. */
-  sendSmsFailed: 'send-sms-failed',
-} as const;
 
 export interface Jobs {
   boss: PgBoss;
@@ -40,13 +35,6 @@ export async function startJobs(database: Database, opts: StartJobsOptions = {})
     // Surfaced through /ready and the worker's own logging; an unhandled 'error' would crash the process.
   });
   await boss.start();
-  await boss.createQueue(QUEUES.sendSms, {
-    retryLimit: 8,
-    retryDelay: 5,
-    retryBackoff: true,
-    retryDelayMax: 600,
-    expireInSeconds: 120,
-  });
   return {
     boss,
     async send(queue, data, on, options) {

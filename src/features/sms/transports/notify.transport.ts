@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 // The types as the Notify client (CommonJS) sees them.
 import type { AxiosError, AxiosInstance, AxiosStatic } from 'axios' with { 'resolution-mode': 'require' };
 import { NotifyClient } from 'notifications-node-client';
-import type { SmsKind } from '../sms-texts.ts';
+import { renderSms } from '../sms-texts.ts';
 import { PermanentSmsError, RetryableSmsError, safeReason, type SmsSendRequest, type SmsSendResult, type SmsTransport } from './sms-transport.ts';
 
 export const NOTIFY_REQUEST_TIMEOUT_MS = 10_000;
@@ -13,7 +13,8 @@ export const NOTIFY_REQUEST_TIMEOUT_MS = 10_000;
 export interface NotifyTransportOptions {
   apiKey: string;
   baseUrl: string;
-  templates: Record<SmsKind, string>;
+  /** The one Notify template: its whole content is `((message))`. */
+  templateId: string;
   /** Whole-request deadline (connect, send, wait for the answer). */
   timeoutMs?: number;
 }
@@ -83,10 +84,10 @@ export function createNotifyTransport(options: NotifyTransportOptions): SmsTrans
   return {
     name: 'notify',
     async send(request: SmsSendRequest): Promise<SmsSendResult> {
-      const templateId = options.templates[request.kind];
       try {
-        const response = await client.sendSms(templateId, request.phoneE164, {
-          personalisation: request.personalisation,
+        // Dovecote's own words, rendered whole (sms-texts.ts): the template only carries them.
+        const response = await client.sendSms(options.templateId, request.phoneE164, {
+          personalisation: { message: renderSms(request.kind, request.personalisation) },
           reference: request.reference,
         });
         return { providerId: String(response.data?.id ?? '') };

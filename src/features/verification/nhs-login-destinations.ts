@@ -23,9 +23,3 @@ export function destinationOf(returnTo: string | undefined): NhsLoginDestination
   if (match && LINK_TOKEN_PATTERN.test(match[1]!)) return { kind: 'link', token: match[1]! };
   return undefined;
 }
-
-/** Where "try again" goes after a failed round trip: the link's date-of-birth page, or the home page. */
-export function startAgainHref(returnTo: string | undefined): string {
-  const destination = destinationOf(returnTo);
-  return destination?.kind === 'link' ? `/${destination.token}` : '/';
-}

@@ -1,0 +1,178 @@
+// Starting a conversation, re-sending and revoking its link: the one send transaction every kind and
+// every caller (staff pages, the API, later batches) goes through. Either all of it happens or none:
+// the conversation and its first items, a new secure link, the text that carries it (outbox) and the
+// audit event.
+import type { Services } from '../../services.ts';
+import type { Tx } from '../../platform/db/client.ts';
+import { NotFound } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
+import { issueLink, linkUrl, revokeConversationLinks } from '../links/links.service.ts';
+import { getOrganisation, type Organisation } from '../organisations/organisations.service.ts';
+import { getPatient, type Patient } from '../patients/patients.service.ts';
+import { enqueueSms } from '../sms/outbox.service.ts';
+import { findOrganisationConversation, insertConversation, insertItem, type ConversationRow } from './conversations.repository.ts';
+import type { ItemKind, KindBasics } from './item-kinds.ts';
+
+/** Who started it: a staff member or an organisation's API key. */
+export type SentBy = { staffId: string } | { apiKeyId: string };
+
+export function senderActor(sentBy: SentBy, ip: string | null | undefined): AuditActor {
+  return 'staffId' in sentBy ? { type: 'staff', id: sentBy.staffId, ip } : { type: 'api_key', id: sentBy.apiKeyId, ip };
+}
+
+export interface StartConversationInput<P> {
+  organisationId: string;
+  patient: Patient;
+  kind: ItemKind<P>;
+  payload: P;
+  /** What staff wrote or chose, in order (a message; later a questionnaire request, an invitation…). */
+  items: Array<{ kind: string; body: string; payload?: Record<string, unknown> }>;
+  sentBy: SentBy;
+  ip?: string | null;
+}
+
+export interface StartedConversation {
+  conversationId: string;
+  linkId: string;
+  outboundSmsId: string;
+  createdAt: Date;
+}
+
+export async function startConversation<P>(services: Services, input: StartConversationInput<P>): Promise<StartedConversation> {
+  if (input.patient.organisationId !== input.organisationId) {
+    // Defence in depth: callers look patients up within the organisation already.
+    throw new NotFound('Patient not found', 'patient belongs to another organisation');
+  }
+  const payload = input.kind.payloadSchema.parse(input.payload) as Record<string, unknown>;
+  const organisation = await getOrganisation(services.db, input.organisationId);
+  if (!organisation) throw new NotFound('Organisation not found');
+  const now = services.now();
+  const staffId = 'staffId' in input.sentBy ? input.sentBy.staffId : null;
+  return services.db.transaction(async (tx) => {
+    const conversation = await insertConversation(tx, {
+      organisationId: input.organisationId,
+      patientId: input.patient.id,
+      kind: input.kind.name,
+      payload,
+      createdByStaffId: staffId,
+      createdByApiKeyId: 'apiKeyId' in input.sentBy ? input.sentBy.apiKeyId : null,
+      createdAt: now,
+    });
+    for (const item of input.items) {
+      await insertItem(tx, { conversationId: conversation.id, ...item, authorStaffId: staffId, createdAt: now });
+    }
+    const sent = await sendNewLink(services, tx, {
+      conversation,
+      patient: input.patient,
+      organisation,
+      actor: senderActor(input.sentBy, input.ip),
+      kind: input.kind,
+      now,
+      resent: false,
+    });
+    return { conversationId: conversation.id, ...sent, createdAt: conversation.createdAt };
+  });
+}
+
+/** A new link for the conversation, the text that carries it, and the audit event that says so. */
+async function sendNewLink(
+  services: Services,
+  tx: Tx,
+  input: { conversation: ConversationRow; patient: Patient; organisation: Organisation; actor: AuditActor; kind: KindBasics; now: Date; resent: boolean },
+): Promise<{ linkId: string; outboundSmsId: string }> {
+  const { conversation, patient, organisation, kind } = input;
+  const { link, token } = await issueLink(tx, {
+    conversationId: conversation.id,
+    phoneE164: patient.mobileE164,
+    ttlDays: kind.linkTtlDays(services.config),
+    now: input.now,
+  });
+  const sms = await enqueueSms(tx, services.jobs, {
+    organisationId: organisation.id,
+    conversationId: conversation.id,
+    linkId: link.id,
+    kind: 'message_link',
+    phoneE164: patient.mobileE164,
+    personalisation: {
+      organisation_name: organisation.name,
+      waiting: kind.words.textWaiting,
+      link: linkUrl(services.config.publicBaseUrl, token),
+    },
+  });
+  await recordAudit(tx, {
+    type: kind.sentAuditType,
+    actor: input.actor,
+    organisationId: organisation.id,
+    patientId: patient.id,
+    conversationId: conversation.id,
+    linkId: link.id,
+    details: input.resent ? { ...conversation.payload, resent: true } : conversation.payload,
+  });
+  return { linkId: link.id, outboundSmsId: sms.id };
+}
+
+interface StaffAction {
+  organisationId: string;
+  staffId: string;
+  conversationId: string;
+  ip: string;
+}
+
+async function organisationConversation(services: Services, tx: Tx, input: StaffAction) {
+  const conversation = isUuid(input.conversationId) ? await findOrganisationConversation(tx, input.organisationId, input.conversationId) : undefined;
+  if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
+  const patient = await getPatient(tx, input.organisationId, conversation.patientId);
+  if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
+  return { conversation, patient };
+}
+
+/**
+ * Re-send: every live link of the conversation is revoked and a fresh one is texted to the patient's
+ * current mobile number. This is also how a link locked after too many wrong dates of birth is unlocked.
+ */
+export async function resendLink(services: Services, input: StaffAction): Promise<{ linkId: string; outboundSmsId: string }> {
+  const now = services.now();
+  const organisation = await getOrganisation(services.db, input.organisationId);
+  if (!organisation) throw new NotFound('Page not found', 'organisation not found');
+  return services.db.transaction(async (tx) => {
+    const { conversation, patient } = await organisationConversation(services, tx, input);
+    const actor: AuditActor = { type: 'staff', id: input.staffId, ip: input.ip };
+    const revoked = await revokeConversationLinks(tx, conversation.id, now);
+    if (revoked > 0) {
+      await recordAudit(tx, {
+        type: 'link.revoked',
+        actor,
+        organisationId: organisation.id,
+        patientId: patient.id,
+        conversationId: conversation.id,
+        details: { reason: 'resent', links: revoked },
+      });
+    }
+    const kind = services.itemKinds.get(conversation.kind);
+    return sendNewLink(services, tx, { conversation, patient, organisation, actor, kind, now, resent: true });
+  });
+}
+
+/**
+ * Revoke: the patient can no longer open the conversation with any link sent so far, and it is gone
+ * from their portal too (revoking is how staff put right a message sent to the wrong person).
+ */
+export async function revokeConversation(services: Services, input: StaffAction): Promise<number> {
+  const now = services.now();
+  return services.db.transaction(async (tx) => {
+    const { conversation, patient } = await organisationConversation(services, tx, input);
+    const revoked = await revokeConversationLinks(tx, conversation.id, now);
+    if (revoked > 0) {
+      await recordAudit(tx, {
+        type: 'link.revoked',
+        actor: { type: 'staff', id: input.staffId, ip: input.ip },
+        organisationId: input.organisationId,
+        patientId: patient.id,
+        conversationId: conversation.id,
+        details: { reason: 'staff', links: revoked },
+      });
+    }
+    return revoked;
+  });
+}

@@ -1,0 +1,85 @@
+// What staff see of a conversation, whatever its kind: the patient, the items in order, the texts and
+// their delivery, the link's story and its state. Every function takes the staff member's organisation
+// and answers "not found" for a conversation of any other organisation.
+import type { Queryable } from '../../platform/db/client.ts';
+import { NotFound } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { Services } from '../../services.ts';
+import { conversationEvents, recordAudit } from '../audit/audit.service.ts';
+import { conversationLinks, currentLink, linkState, type LinkState } from '../links/links.service.ts';
+import { getPatient, type Patient } from '../patients/patients.service.ts';
+import { textsOfConversation } from '../sms/outbox.repository.ts';
+import { findOrganisationConversation, listItemsWithAuthors } from './conversations.repository.ts';
+import type { StaffDescription, StaffItemDescription } from './item-kinds.ts';
+
+export interface ConversationForStaff {
+  conversation: { id: string; kind: string; createdAt: Date; organisationId: string; thing: string } & StaffDescription;
+  patient: Patient;
+  items: Array<{ id: string; seq: number; kind: string; body: string; createdAt: Date } & StaffItemDescription>;
+  texts: Array<{ id: string; kind: string; phoneE164: string; status: string; createdAt: Date; sentAt: Date | null; updatedAt: Date }>;
+  events: Array<{ id: number; type: string; occurredAt: Date; details: Record<string, unknown> }>;
+  link: LinkState | { state: 'none' };
+  /** The link staff can revoke right now, if any. */
+  canRevoke: boolean;
+}
+
+export async function getConversationForStaff(
+  services: Pick<Services, 'itemKinds'>,
+  db: Queryable,
+  input: { organisationId: string; conversationId: string; now: Date; eventTypes: readonly string[] },
+): Promise<ConversationForStaff> {
+  const conversation = isUuid(input.conversationId) ? await findOrganisationConversation(db, input.organisationId, input.conversationId) : undefined;
+  if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
+  const patient = await getPatient(db, input.organisationId, conversation.patientId);
+  if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
+  const [items, texts, events, links] = await Promise.all([
+    listItemsWithAuthors(db, conversation.id),
+    textsOfConversation(db, input.organisationId, conversation.id),
+    conversationEvents(db, conversation.id, input.eventTypes),
+    conversationLinks(db, conversation.id),
+  ]);
+  const current = currentLink(links);
+  const link = current ? linkState(current, input.now) : { state: 'none' as const };
+  const { kind, at } = services.itemKinds.parse(conversation, items.map((i) => i.item));
+  return {
+    conversation: {
+      id: conversation.id,
+      kind: conversation.kind,
+      createdAt: conversation.createdAt,
+      organisationId: conversation.organisationId,
+      thing: kind.words.thing,
+      ...kind.describeForStaff(at.conversation.payload),
+    },
+    patient,
+    items: items.map(({ item, authorName }) => ({
+      id: item.id,
+      seq: item.seq,
+      kind: item.kind,
+      body: item.body,
+      createdAt: item.createdAt,
+      ...kind.describeItemForStaff(item, { patientName: `${patient.givenName} ${patient.familyName}`, authorName }),
+    })),
+    texts,
+    events,
+    link,
+    canRevoke: link.state === 'active' || link.state === 'locked' || link.state === 'locked-permanently',
+  };
+}
+
+/** The conversation page: reads it and records that this staff member saw it (and up to which item). */
+export async function viewConversation(
+  services: Services,
+  input: { organisationId: string; staffId: string; conversationId: string; ip: string; eventTypes: readonly string[] },
+): Promise<ConversationForStaff> {
+  const view = await getConversationForStaff(services, services.db, { ...input, now: services.now() });
+  await recordAudit(services.db, {
+    type: 'conversation.viewed',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: input.organisationId,
+    patientId: view.patient.id,
+    conversationId: view.conversation.id,
+    // The inbox's "reply waiting" compares this with the sequence numbers of later replies.
+    details: { lastItemSeq: view.items.at(-1)?.seq ?? 0 },
+  });
+  return view;
+}
