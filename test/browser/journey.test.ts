@@ -118,6 +118,8 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   offsetMs += 61_000;
   await deviceA.goto(link);
   await enterDateOfBirth(deviceA, TEST_PATIENT.dateOfBirth);
-  await deviceA.waitForURL(/\/code$/);
+  // It is told why: it was the trusted device until the link was opened on another one.
+  await deviceA.waitForURL(/\/code\?moved=1$/);
   assert.match(await deviceA.locator('main').innerText(), /Check your phone/);
+  assert.match(await deviceA.locator('main').innerText(), /This device was the trusted device for this link/);
 });

@@ -11,6 +11,7 @@ import { loggerOptions } from '../../src/platform/logging/logger.ts';
 import { startJobs, type Jobs } from '../../src/platform/jobs/jobs.ts';
 import { buildApp } from '../../src/app.ts';
 import type { Services } from '../../src/services.ts';
+import type { ItemKind } from '../../src/features/conversations/item-kinds.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export const TEST_SECRETS = {
@@ -56,6 +57,8 @@ export interface TestAppOptions {
   logLines?: string[];
   /** The level for logLines (default 'info'); 'debug' catches more. */
   logLevel?: string;
+  /** Item kinds of the test's own, registered beside the built-in ones. */
+  itemKinds?: readonly ItemKind<never>[];
   /** Called for every route as it is registered (the route matrix uses it to list them all). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -90,7 +93,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       pino(loggerOptions(options.logLevel ?? 'info'), { write: (line: string) => void options.logLines!.push(line) })
     : pino({ level: 'silent' });
   const app = await withRouteCollector(options.onRoute, () =>
-    buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger }),
+    buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger, itemKinds: options.itemKinds }),
   );
   await app.ready();
   return {

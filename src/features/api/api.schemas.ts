@@ -64,7 +64,10 @@ export const messageResponse = z.object({
   patient: z.object({ nhsNumber: z.string() }),
   link: z.object({
     expiresAt: z.iso.datetime(),
-    state: z.enum(linkStates).meta({ description: 'locked: too many wrong dates of birth; staff can re-send.' }),
+    state: z.enum(linkStates).meta({
+      description:
+        "active: the patient can open it. locked: too many wrong dates of birth; staff can re-send. expired: the link no longer opens it; in the patient's NHS login list it stays readable but takes no reply. revoked: staff stopped every link of this message, and it is gone from the patient's NHS login list too (how a message sent to the wrong person is put right).",
+    }),
   }),
   replies: z.array(z.object({ id: z.uuid(), body: z.string(), createdAt: z.iso.datetime() })),
 });

@@ -161,3 +161,31 @@ test('message and reply: who may not (no session, awaiting a code, another link,
   assert.equal((await replies(services, c.conversationId)).length, 0);
   assert.equal((await replies(services, b.conversationId)).length, 0);
 });
+
+test('the same reply form sent twice (a double click, or Back and send again) is stored once, and says it was sent', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  for (const replyMode of ['conversation', 'once'] as const) {
+    const c = await createTestConversation(services, { replyMode });
+    const jar = await firstDevice(app, c.token);
+    const page = await get(app, `/${c.token}/conversation`, jar);
+    const replyKey = /name="replyKey" value="([A-Za-z0-9_-]+)"/.exec(page.body)?.[1];
+    assert.ok(replyKey, 'the form carries a one-time key');
+    const csrf = csrfFrom(page.body);
+    const first = await postForm(app, `/${c.token}/conversation/reply`, jar, { reply: 'See you Tuesday', replyKey }, { csrf });
+    const again = await postForm(app, `/${c.token}/conversation/reply`, jar, { reply: 'See you Tuesday', replyKey }, { csrf });
+    assert.equal(first.statusCode, 303, replyMode);
+    assert.equal(again.statusCode, 303, `${replyMode}: the second press is the same reply, not a refusal`);
+    assert.equal(again.headers.location, `/${c.token}/conversation?replied=1`);
+    assert.equal((await replies(services, c.conversationId)).length, 1, replyMode);
+    assert.match(textOf((await get(app, again.headers.location!, jar)).body), /Your reply has been sent/);
+    // A new rendering of the form is a new reply ('conversation' takes more than one).
+    if (replyMode === 'conversation') {
+      const next = await get(app, `/${c.token}/conversation`, jar);
+      const nextKey = /name="replyKey" value="([A-Za-z0-9_-]+)"/.exec(next.body)?.[1];
+      assert.notEqual(nextKey, replyKey);
+      await postForm(app, `/${c.token}/conversation/reply`, jar, { reply: 'See you Tuesday', replyKey: nextKey! }, { csrf: csrfFrom(next.body) });
+      assert.equal((await replies(services, c.conversationId)).length, 2);
+    }
+  }
+});

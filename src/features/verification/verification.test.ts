@@ -187,7 +187,7 @@ test('a wrong date of birth says only that it does not match, and is counted', a
   const res = await submitDob(app, c.token, jar, '1985-03-12');
   assert.equal(res.statusCode, 400);
   const text = textOf(res.body);
-  assert.match(text, /The date of birth does not match our records/);
+  assert.match(text, /The date of birth does not match our records\. You have 4 more tries before the link is locked for 30 minutes/);
   assert.doesNotMatch(text, /(day|month|year) (is|does|must|was)|wrong (day|month|year)/i);
   assert.equal(jar.get(SESSION_COOKIE), undefined);
   const link = await linkRow(services, c.linkId);
@@ -380,4 +380,25 @@ test('concurrent wrong dates of birth: the counters never lose an update and the
   const link = await linkRow(services, c.linkId);
   assert.equal(link.dobFailuresTotal, 5);
   assert.ok(link.lockedUntil && link.lockedUntil > services.now());
+});
+
+test('the tries left count down, and near the total say the link will stop working', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services);
+  const jar = new CookieJar();
+  const words: string[] = [];
+  for (let i = 0; i < 4; i++) words.push(/You have (\d+ more tr(?:y|ies)) before the link is locked/.exec(textOf((await submitDob(app, c.token, jar, '1985-03-12')).body))?.[1] ?? '');
+  assert.deepEqual(words, ['4 more tries', '3 more tries', '2 more tries', '1 more try']);
+  // 8 wrong in total, 2 in this run: the total comes first.
+  await services.db.update(links).set({ dobFailuresTotal: 8, dobFailuresInARow: 1 }).where(eq(links.id, c.linkId));
+  assert.match(textOf((await submitDob(app, c.token, jar, '1985-03-12')).body), /You have 1 more try before the link stops working/);
+});
+
+test('the help page says how NHS login helps, without "soon"', async (t) => {
+  const { app, close } = await createTestApp();
+  t.after(close);
+  const text = textOf((await get(app, '/help', new CookieJar())).body);
+  assert.doesNotMatch(text, /[Ss]oon/);
+  assert.match(text, /you can use "Continue with NHS login" on the date of birth page instead of a security code/);
 });
