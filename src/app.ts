@@ -27,7 +27,8 @@ import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts
 import { devPhoneEnabled } from './features/sms/dev-phone.service.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startMaintenance } from './features/maintenance/maintenance.service.ts';
-import { createSmsQueues, startSmsWorker } from './features/sms/sms-worker.ts';
+import { startSmsWorker } from './features/sms/sms-worker.ts';
+import { createSmsQueues } from './features/sms/sms-queues.ts';
 import { apiRoutes } from './features/api/api.routes.ts';
 import { portalRoutes } from './features/portal/portal.routes.ts';
 

@@ -6,7 +6,7 @@ import { NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.t
 import { isUuid } from '../../platform/ids.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { findOrganisationConversation, listItems } from '../conversations/conversations.repository.ts';
-import { conversationLinks, currentLink, linkState } from '../links/links.service.ts';
+import { conversationLinks, currentLink, linkState, type LinkState } from '../links/links.service.ts';
 import { messageKind, PATIENT_REPLY } from '../messages/message.kind.ts';
 import { sendMessage, type ReplyMode } from '../messages/messages.service.ts';
 import { findPatientByNhsNumber, getPatient, upsertPatient, type Patient, type PatientDetails } from '../patients/patients.service.ts';
@@ -124,7 +124,7 @@ function apiSmsStatus(status: OutboundSmsStatus | undefined): Pick<MessageRespon
 }
 
 /** The API's words for a link's state (links.service.ts linkState): both locks are "locked". */
-function apiLinkState(state: ReturnType<typeof linkState>): MessageResponse['link']['state'] {
+function apiLinkState(state: LinkState): MessageResponse['link']['state'] {
   return state.state === 'locked-permanently' ? 'locked' : state.state;
 }
 

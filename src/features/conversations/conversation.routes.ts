@@ -14,16 +14,16 @@ export interface ConversationRoutesOptions {
   portalGuard: preHandlerAsyncHookHandler;
 }
 
-type Pick = (route: { page: KindHandler<unknown>; routes: readonly KindRoute<unknown>[] }) => KindHandler<unknown> | undefined;
+type ChooseHandler = (kind: { page: KindHandler<unknown>; routes: readonly KindRoute<unknown>[] }) => KindHandler<unknown> | undefined;
 
-function dispatch(pick: Pick) {
+function dispatch(choose: ChooseHandler) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const services = request.server.services;
     const access = patientAccessOf(request);
     const conversation = await findConversation(services.db, access.conversation.id);
     if (!conversation) return reply.callNotFound();
     const { kind, at } = services.itemKinds.parse(conversation, await listItems(services.db, conversation.id));
-    const handler = pick(kind);
+    const handler = choose(kind);
     // A route of another kind (a booking's, on a message): there is nothing here.
     if (!handler) return reply.callNotFound();
     return handler(request, reply, { ...at, services, access });

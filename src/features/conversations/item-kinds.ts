@@ -101,10 +101,6 @@ export class ItemKindRegistry {
     return kind;
   }
 
-  has(name: string): boolean {
-    return this.kinds.has(name);
-  }
-
   all(): ItemKind[] {
     return [...this.kinds.values()];
   }

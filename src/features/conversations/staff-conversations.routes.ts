@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
-import { LINK_EVENT_WORDS, maskedMobile, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
+import { LINK_EVENT_WORDS, maskedMobile, patientSummary, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
 import { resendLink, revokeConversation } from './conversations.service.ts';
 import { viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
 
@@ -14,13 +14,7 @@ const conversationQuery = z.object({ done: z.enum(['sent', 'resent', 'revoked'])
 function conversationContext(view: ConversationForStaff) {
   return {
     conversation: view.conversation,
-    patient: {
-      id: view.patient.id,
-      name: `${view.patient.givenName} ${view.patient.familyName}`,
-      nhsNumber: view.patient.nhsNumber,
-      dateOfBirth: view.patient.dateOfBirth,
-      mobile: maskedMobile(view.patient.mobileE164),
-    },
+    patient: patientSummary(view.patient),
     items: view.items,
     texts: view.texts.map((t) => ({
       ...t,

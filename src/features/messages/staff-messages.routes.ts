@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import { dateProblemMessage, parseDateOfBirth } from '../patients/identifiers.ts';
-import { nhsNumberSchema, type Patient } from '../patients/patients.service.ts';
+import { nhsNumberSchema } from '../patients/patients.service.ts';
 import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
 import { MESSAGE_BODY_MAX } from './messages.service.ts';
 import {
@@ -15,7 +15,7 @@ import {
   viewPatientForStaff,
   type PatientSearch,
 } from './staff-compose.service.ts';
-import { maskedMobile } from './staff-words.ts';
+import { patientSummary } from './staff-words.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
@@ -24,16 +24,6 @@ const patientParams = z.object({ patientId: z.string() });
 
 type Body = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-function patientSummary(patient: Patient) {
-  return {
-    id: patient.id,
-    name: `${patient.givenName} ${patient.familyName}`,
-    nhsNumber: patient.nhsNumber,
-    dateOfBirth: patient.dateOfBirth,
-    mobile: maskedMobile(patient.mobileE164),
-  };
-}
 
 /** The search form's input as a search, or the errors to show. */
 function parseSearch(body: Body, today: Date): { search: PatientSearch } | { errors: FormErrors } {

@@ -1,5 +1,7 @@
 // The words staff see for reply modes, text message statuses and link events, in one place so the
 // inbox and the conversation page say the same thing.
+import type { Patient } from '../patients/patients.service.ts';
+
 export { REPLY_MODE_WORDS } from './message.kind.ts';
 
 export interface StatusWords {
@@ -66,6 +68,17 @@ export const LINK_EVENT_WORDS: Record<string, string> = {
   'reply.sent': 'Patient replied',
   'api.message_viewed': 'Viewed through the API',
 };
+
+/** A patient as staff pages show one: never the whole mobile number. */
+export function patientSummary(patient: Patient) {
+  return {
+    id: patient.id,
+    name: `${patient.givenName} ${patient.familyName}`,
+    nhsNumber: patient.nhsNumber,
+    dateOfBirth: patient.dateOfBirth,
+    mobile: maskedMobile(patient.mobileE164),
+  };
+}
 
 /** "ending 001": enough for staff to recognise the number, not enough to copy it. */
 export function maskedMobile(e164: string): string {

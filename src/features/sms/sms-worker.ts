@@ -64,7 +64,6 @@ export interface SmsWorkerOptions {
   logger?: WorkerLog;
 }
 
-export { SMS_RETRY_DEFAULTS, createSmsQueues };
 
 /** About one second of sending per fetch: big enough to keep the pipe full, small enough that no claimed job waits long. */
 export function defaultBatchSize(ratePerMinute: number): number {

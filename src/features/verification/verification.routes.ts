@@ -36,7 +36,9 @@ const dateOfBirthForm = z.object({
 });
 const codeForm = z.object({ code: formText });
 const dobQuery = z.object({ session: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
-const codeQuery = z.object({ sent: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
+const optionalText = z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional());
+/** sent: a new code was just sent. moved: this browser was the trusted device until another took over. */
+const codeQuery = z.object({ sent: optionalText, moved: optionalText });
 
 type DobValues = { day: string; month: string; year: string };
 
@@ -104,8 +106,6 @@ function renderCodePage(
     { status, volatile: ['token'] },
   );
 }
-
-const codeQueryLost = z.object({ moved: z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional()) });
 
 export async function verificationRoutes(app: FastifyInstance, options: { landing: LandingPaths }) {
   const services = app.services;
@@ -183,10 +183,9 @@ export async function verificationRoutes(app: FastifyInstance, options: { landin
   app.get('/:token/code', async (request, reply) => {
     const { token } = tokenParams.parse(request.params);
     const query = codeQuery.parse(request.query);
-    const moved = codeQueryLost.parse(request.query).moved === '1';
     const result = await showCodePage(services, { token, ip: request.ip, sessionToken: sessionCookieOf(request) });
     if (result.kind !== 'ok') return accessProblemReply(reply, services, token, result, landing);
-    return renderCodePage(reply, services, token, result.context, result.phoneEnding, { resent: query.sent === '1', lostTrust: moved });
+    return renderCodePage(reply, services, token, result.context, result.phoneEnding, { resent: query.sent === '1', lostTrust: query.moved === '1' });
   });
 
   app.post('/:token/code', async (request, reply) => {
