@@ -14,6 +14,7 @@ import { pagesPlugin } from './platform/http/pages.ts';
 import { createViewEnvironment, nhsukDistDir, srcDir } from './platform/views/views.ts';
 import { buildServices, type Services } from './services.ts';
 import { healthRoutes } from './platform/http/health.routes.ts';
+import { wellKnownRoutes } from './platform/http/well-known.routes.ts';
 import { verificationRoutes } from './features/verification/verification.routes.ts';
 import { decoratePatientAccess, linkAccessGuard, portalAccessGuard, type LandingPaths } from './features/verification/patient-access.ts';
 import { nhsLoginJourneyRoutes } from './features/verification/nhs-login-journeys.routes.ts';
@@ -73,7 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const services = buildServices({ ...deps, itemKinds: itemKindRegistry(deps.itemKinds) });
+  const services = buildServices({ ...deps, itemKinds: itemKindRegistry(deps.itemKinds), log: app.log });
   app.decorate('services', services);
   // Each feature makes the queues it uses, with its own retry policy (idempotent).
   await createSmsQueues(deps.jobs);
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('draining', false);
   await app.register(healthRoutes, { database: deps.database, isDraining: () => app.draining });
+  await app.register(wellKnownRoutes);
 
   // Feature routes. Each feature's *.routes.ts registers its own pages and API endpoints. Verification
   // lands a browser it lets in on the conversation pages, which it guards for both ways in.

@@ -1,8 +1,8 @@
 // Process entry: load config, open and migrate the database, start jobs and the app, print where to
 // go, and shut down gracefully on SIGTERM/SIGINT.
 import pino from 'pino';
-import { loadConfig, ConfigError } from './config/config.ts';
-import { openDatabase } from './platform/db/client.ts';
+import { loadConfig, ConfigError, developmentModeNotice } from './config/config.ts';
+import { openDatabase, pendingMigrations } from './platform/db/client.ts';
 import { startJobs } from './platform/jobs/jobs.ts';
 import { loggerOptions } from './platform/logging/logger.ts';
 import { buildApp } from './app.ts';
@@ -20,15 +20,27 @@ async function main() {
     throw error;
   }
   const logger = pino(loggerOptions(config.logLevel));
+  // loadConfig has already refused any HOST but a loopback one outside production.
+  const developmentNotice = developmentModeNotice(config);
+  if (developmentNotice.length > 0) logger.warn({ env: config.env, host: config.host }, developmentNotice.join(' '));
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
   try {
-    await database.migrate();
+    if (config.databaseMigrateOnStart) {
+      await database.migrate();
+    } else {
+      // The app's role may not migrate (it owns no table): `npm run db:migrate` must have run first.
+      const pending = await pendingMigrations(database);
+      if (pending > 0) {
+        logger.fatal({ pending }, 'the database is older than this version: run `npm run db:migrate` as the owner role first');
+        process.exit(1);
+      }
+    }
   } catch (error) {
-    logger.fatal({ err: error }, 'database migration failed');
+    logger.fatal({ err: error }, 'database migration (or the check that it was done) failed');
     process.exit(1);
   }
-  const jobs = await startJobs(database);
+  const jobs = await startJobs(database, { createSchema: config.databaseMigrateOnStart });
   // Development-only modules (demo data with its published password, the NHS login stand-in) are
   // loaded only when used, so a production process never has them in memory at all.
   const demo = config.demoData ? await import('./dev/demo-data.ts') : undefined;
@@ -53,6 +65,7 @@ async function main() {
   const lines = [
     '',
     `Dovecote is running on ${database.kind === 'pglite' ? `the embedded database (${config.dataDir})` : 'PostgreSQL'} — started in ${Math.round(performance.now() - startedAt)} ms`,
+    ...developmentNotice.map((line) => `  ${line}`),
     `  Patients:        ${base}/`,
     `  Staff sign-in:   ${base}/staff/sign-in`,
     ...(config.sms.provider === 'development' ? [`  Phone (texts):   ${base}/dev/phone`] : []),

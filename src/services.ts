@@ -1,6 +1,8 @@
 // The composition root: the parts every service function may be handed. Services take what they need
 // from this (never a request or reply), so a test can build one with real or fake parts.
+import pino, { type BaseLogger } from 'pino';
 import type { Config } from './config/config.ts';
+import { loggerOptions } from './platform/logging/logger.ts';
 import type { Database, Db } from './platform/db/client.ts';
 import type { Jobs } from './platform/jobs/jobs.ts';
 import { createRateLimiter, type RateLimiter } from './platform/http/rate-limiter.ts';
@@ -13,11 +15,21 @@ export interface Services {
   jobs: Jobs;
   now: () => Date;
   rateLimiter: RateLimiter;
+  /** For what operators must hear about from a service (a limit nearly reached); never patient data. */
+  log: Pick<BaseLogger, 'info' | 'warn' | 'error'>;
   /** What can be behind a link: filled by app.ts (itemKindRegistry), one line a kind. */
   itemKinds: ItemKindRegistry;
 }
 
-export function buildServices(deps: { config: Config; database: Database; jobs: Jobs; itemKinds: ItemKindRegistry; now?: () => Date }): Services {
+export function buildServices(deps: {
+  config: Config;
+  database: Database;
+  jobs: Jobs;
+  itemKinds: ItemKindRegistry;
+  now?: () => Date;
+  /** The app's logger; a process without one (a worker, a benchmark) logs to standard output. */
+  log?: Services['log'];
+}): Services {
   const now = deps.now ?? (() => new Date());
   return {
     config: deps.config,
@@ -26,6 +38,7 @@ export function buildServices(deps: { config: Config; database: Database; jobs: 
     jobs: deps.jobs,
     now,
     rateLimiter: createRateLimiter(deps.database.db, now),
+    log: deps.log ?? pino(loggerOptions(deps.config.logLevel)),
     itemKinds: deps.itemKinds,
   };
 }

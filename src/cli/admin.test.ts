@@ -81,6 +81,10 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
   const badOds = await admin(['organisations', 'create', '--name', 'Bad', '--ods', 'no!', '--phone', '01234 567890']);
   assert.equal(badOds.code, 1);
   assert.match(badOds.stderr, /--ods: ODS code must be 3 to 6 letters and numbers/);
+  // A name that would display as something else (U+202E RIGHT-TO-LEFT OVERRIDE) is refused.
+  const hidden = await admin(['organisations', 'create', '--name', 'Cli \u202ESurgery', '--ods', 'C9999', '--phone', '01234 567890']);
+  assert.equal(hidden.code, 1);
+  assert.match(hidden.stderr, /--name: The organisation name must not contain hidden formatting characters/);
   const duplicate = await admin(['organisations', 'create', '--name', 'Cli Surgery again', '--ods', 'C1234', '--phone', '01234 567890']);
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /already exists/);
@@ -90,6 +94,9 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
   assert.match(asArgument.stderr, /Passwords are never taken as arguments/);
   const asArgument2 = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password=a long enough password']);
   assert.equal(asArgument2.code, 2);
+  const hiddenName = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey\u200B Jones'], 'a long enough password\n');
+  assert.equal(hiddenName.code, 1);
+  assert.match(hiddenName.stderr, /--name: The name must not contain hidden formatting characters/);
   const short = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey'], 'too short\n');
   assert.equal(short.code, 1);
   assert.match(short.stderr, /Password must be 12 characters or more/);

@@ -3,6 +3,7 @@
 // secret stops the service with its name.
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { z } from 'zod';
@@ -19,8 +20,13 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.url().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  DATABASE_MIGRATE_ON_START: booleanFromEnv.default(true),
+  DATABASE_APP_ROLE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name (lower-case letters, digits and _)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TRUST_PROXY: booleanFromEnv.default(false),
+  TRUST_PROXY: z.string().optional(),
   DEMO_DATA: booleanFromEnv.optional(),
   SMS_PROVIDER: z.enum(['development', 'notify']).optional(),
   NOTIFY_API_KEY: z.string().min(74).optional(),
@@ -33,6 +39,7 @@ const envSchema = z.object({
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  ORGANISATION_DAILY_SEND_LIMIT: z.coerce.number().int().min(1).default(5000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(60).optional(),
   MAINTENANCE_INTERVAL_MINUTES: z.coerce.number().min(1).max(1440).default(15),
   NHS_LOGIN_ISSUER: z.url().optional(),
@@ -84,7 +91,10 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   logLevel: Env['LOG_LEVEL'];
-  trustProxy: boolean;
+  /** Proxies whose X-Forwarded-For is believed (addresses, CIDR ranges or proxy-addr's named ranges); false: none. */
+  trustProxy: false | string[];
+  /** Apply migrations at start-up; false when the app connects as a role that does not own the tables. */
+  databaseMigrateOnStart: boolean;
   demoData: boolean;
   sms: {
     provider: 'development' | 'notify';
@@ -104,6 +114,11 @@ export interface Config {
   linkTtlDays: number;
   /** Requests a minute allowed for one API key. */
   apiRatePerMinute: number;
+  /**
+   * New conversations (each a text with a link) one organisation may start in a UK day, by staff and
+   * API keys together; operators are warned at 80%. A runaway script or a stolen key stops there.
+   */
+  organisationDailySendLimit: number;
   /** On SIGTERM, seconds of /ready answering 503 (still serving) before the listener closes. */
   shutdownDrainSeconds: number;
   /** How often each instance deletes expired sessions, rate-limit windows and NHS login sign-ins. */
@@ -184,6 +199,57 @@ function isLoopbackHttp(url: URL): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** localhost, 127.0.0.0/8 or ::1 (also written [::1] or as an IPv4-mapped ::ffff:127.x address). */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (bare === 'localhost') return true;
+  const family = isIP(bare);
+  return family !== 0 && loopback.check(bare, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * Links, cookies and the Notify API key must travel over TLS in production. Plain http is accepted only
+ * for a loopback host (e.g. the benchmark's Notify stand-in on the same machine): nothing leaves it.
+ */
+function requireHttpsInProduction(name: string, value: string): void {
+  const url = new URL(value);
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
+  throw new ConfigError(`${name} must be an https:// address in production (plain http is accepted only for localhost or 127.0.0.1)`);
+}
+
+// proxy-addr's names for address ranges, as Fastify's trustProxy accepts them.
+const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+const proxyAddress = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(NAMED_PROXY_RANGES)]);
+
+/**
+ * Whose X-Forwarded-For to believe. Every per-address limit (link look-ups, dates of birth, sign-in)
+ * and the audit trail's addresses key on the answer, so a client must never choose it: `true` would
+ * believe any sender, and a hop count cannot tell a proxy from a client that reaches Dovecote directly
+ * (Fastify 5.12.1 turned hop counts off for that reason). Only the proxies' own addresses are trusted.
+ */
+export function parseTrustProxy(raw: string | undefined): false | string[] {
+  const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === 'false' || value === 'no' || value === '0') return false;
+  const instead = "set it to the addresses of the proxies in front of Dovecote, comma-separated (addresses or CIDR ranges, or loopback, linklocal, uniquelocal), e.g. TRUST_PROXY=10.0.0.0/8";
+  if (value === 'true' || value === 'yes') {
+    throw new ConfigError(`TRUST_PROXY=${raw} would believe X-Forwarded-For from anyone, so any client could choose its own address: ${instead}`);
+  }
+  if (/^\d+$/.test(value)) {
+    throw new ConfigError(`TRUST_PROXY=${raw} is a hop count, which cannot tell a proxy from a client that reaches Dovecote directly: ${instead}`);
+  }
+  const entries = value.split(',').map((entry) => entry.trim());
+  const bad = entries.filter((entry) => !proxyAddress.safeParse(entry).success);
+  if (bad.length > 0) {
+    throw new ConfigError(`TRUST_PROXY must be false or proxy addresses; not an address or range: ${bad.map((b) => JSON.stringify(b)).join(', ')}. ${instead}`);
+  }
+  return entries;
+}
+
 function loadNhsLoginConfig(e: Env, opts: { isProduction: boolean; dataDir: string; publicBaseUrl: string }): NhsLoginConfig | undefined {
   const { isProduction } = opts;
   if (isProduction && !e.NHS_LOGIN_ISSUER) return undefined;
@@ -248,6 +314,45 @@ function parseHmacKeys(raw: string): HmacKey[] {
   return keys;
 }
 
+/**
+ * What start-up says outside production, so nobody mistakes a development service for a real one:
+ * what is on that must never face patients, and that it listens on this machine only.
+ */
+export function developmentModeNotice(config: Pick<Config, 'env' | 'isProduction' | 'host' | 'demoData' | 'sms'>): string[] {
+  if (config.isProduction) return [];
+  const risky = [
+    ...(config.demoData ? ['a demo staff account with a published password'] : []),
+    ...(config.sms.provider === 'development' ? ['/dev/phone showing every text, links and codes included'] : []),
+    'secrets generated when not set',
+    'no HSTS',
+  ];
+  return [
+    `Development mode (NODE_ENV=${config.env}), not for real patients: ${risky.join(', ')}.`,
+    `Listening on ${config.host} only, so other machines cannot reach it. To serve them, set NODE_ENV=production.`,
+  ];
+}
+
+/** What `npm run db:migrate` needs: the database, connected as the tables' owner, and the app's role. */
+export interface MigrationConfig {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Granted the app's privileges after migrating (audit events: insert and read only). */
+  appRole: string | undefined;
+}
+
+export function loadMigrationConfig(source: NodeJS.ProcessEnv = process.env): MigrationConfig {
+  const parsed = envSchema.pick({ DATA_DIR: true, DATABASE_URL: true, DATABASE_APP_ROLE: true }).safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  if (e.DATABASE_APP_ROLE && !e.DATABASE_URL) {
+    throw new ConfigError('DATABASE_APP_ROLE needs DATABASE_URL: the embedded database has a single user');
+  }
+  return { databaseUrl: e.DATABASE_URL, dataDir: path.resolve(e.DATA_DIR), appRole: e.DATABASE_APP_ROLE };
+}
+
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
@@ -276,6 +381,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }
     if (smsProvider !== 'notify') throw new ConfigError('SMS_PROVIDER=development is not allowed in production');
     if (e.DEMO_DATA) throw new ConfigError('DEMO_DATA is not allowed in production');
+    requireHttpsInProduction('PUBLIC_BASE_URL', e.PUBLIC_BASE_URL!);
+    requireHttpsInProduction('NOTIFY_BASE_URL', e.NOTIFY_BASE_URL);
+  } else if (!isLoopbackHost(e.HOST)) {
+    // Outside production there is a demo staff account with a published password, /dev/phone shows
+    // every text (links and codes), secrets are generated and there is no HSTS: reachable only from
+    // this machine, whatever HOST says.
+    const mode = source.NODE_ENV ? `NODE_ENV=${e.NODE_ENV}` : 'NODE_ENV is not set, so this is development mode';
+    throw new ConfigError(
+      `HOST=${e.HOST} would let other machines reach a development service (${mode}: demo staff account, /dev/phone, generated secrets). ` +
+        'Set NODE_ENV=production to serve other machines, or HOST=127.0.0.1 to stay on this one.',
+    );
   }
 
   const devSecrets = isProduction ? undefined : loadOrCreateDevSecrets(dataDir);
@@ -297,7 +413,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     logLevel: e.LOG_LEVEL,
-    trustProxy: e.TRUST_PROXY,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    databaseMigrateOnStart: e.DATABASE_MIGRATE_ON_START,
     demoData: e.DEMO_DATA ?? e.NODE_ENV === 'development',
     sms: {
       provider: smsProvider,
@@ -317,6 +434,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
     apiRatePerMinute: e.API_RATE_PER_MINUTE,
+    organisationDailySendLimit: e.ORGANISATION_DAILY_SEND_LIMIT,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),
     maintenanceIntervalMinutes: e.MAINTENANCE_INTERVAL_MINUTES,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),

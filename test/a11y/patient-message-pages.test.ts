@@ -63,6 +63,21 @@ test('message with no reply, and a conversation with replies', async () => {
   await checkPage(page2, 'conversation with a reply, can reply again', { reflow: true });
 });
 
+test('a conversation that has had its replies for now: the reply is kept, and the page says when to send it', async () => {
+  const { token, organisation, conversationId } = await newLink(rig, 'conversation');
+  const page = await verifiedPage(rig, token);
+  // The minute's replies, already sent (issue 10, item 9).
+  const at = rig.server.services.now().toISOString();
+  for (let i = 0; i < 5; i++) {
+    await rig.exec(sql`INSERT INTO conversation_items (conversation_id, kind, body, created_at) VALUES (${conversationId}, 'patient_reply', ${`Reply ${i}`}, ${at})`);
+  }
+  await page.getByLabel(`Reply to ${organisation.name}`).fill('One more thing.');
+  await clickAndWait(page, page.getByRole('button', { name: 'Send reply' }));
+  assert.match(await page.locator('.nhsuk-error-summary').innerText(), /You have sent a lot of replies\. Your reply has not been sent/);
+  assert.equal(await page.getByLabel(`Reply to ${organisation.name}`).inputValue(), 'One more thing.');
+  await checkPage(page, 'too many replies for now', { errors: true, firstErrorHref: '#reply', reflow: true });
+});
+
 test('help, page not found, form could not be sent, and the service error page', async () => {
   const page = await rig.newPage();
   await open(rig, page, '/help', 200);
@@ -78,10 +93,11 @@ test('help, page not found, form could not be sent, and the service error page',
   await enterDateOfBirth(page, isoParts(TEST_PATIENT.dateOfBirth));
   await checkPage(page, 'form could not be sent (CSRF)', { title: 'Your form could not be sent', reflow: true });
 
-  // A real server error: the rate-limit table disappears for one request.
+  // A real server error: the rate-limit table disappears for one request (an unknown link's look-up
+  // counts a miss in it; a real link's never touches it).
   await rig.exec(sql`ALTER TABLE rate_limit_hits RENAME TO rate_limit_hits_away`);
   try {
-    await open(rig, page, `/${token}`, 500);
+    await open(rig, page, '/AAAAAAAAAAAAAAAAAAAAAC', 500);
   } finally {
     await rig.exec(sql`ALTER TABLE rate_limit_hits_away RENAME TO rate_limit_hits`);
   }

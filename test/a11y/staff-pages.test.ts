@@ -11,6 +11,7 @@ import { createTestConversation, createTestOrganisation, createTestStaff, TEST_P
 import { firstDevice, sendReply } from '../helpers/patient.ts';
 import { checkPage, clickAndWait, startRig, type A11yRig } from './a11y-support.ts';
 import type { Organisation } from '../../src/features/organisations/organisations.service.ts';
+import { signInAccountKey } from '../../src/features/staff/staff-auth.service.ts';
 
 let rig: A11yRig;
 let busy: Organisation;
@@ -62,7 +63,7 @@ async function signIn(page: Page, email: string, password: string): Promise<void
   await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
 }
 
-test('sign in: empty, each error, locked', async () => {
+test('sign in: empty, each error, waiting after wrong passwords, paused for the address', async () => {
   const { services } = rig.server;
   const organisation = await createTestOrganisation(services);
   const staff = await createTestStaff(services, organisation.id);
@@ -76,10 +77,18 @@ test('sign in: empty, each error, locked', async () => {
   await checkPage(page, 'staff sign-in, no password', { errors: true, firstErrorHref: '#password', narrow: true });
   await signIn(page, staff.email, 'not the password');
   await checkPage(page, 'staff sign-in, wrong password', { errors: true, firstErrorHref: '#email', narrow: true });
-  await rig.exec(sql`UPDATE staff_users SET sign_in_locked_until = ${iso(minutes(15))} WHERE id = ${staff.id}`);
+  // The wrong password above started the account's run of failures; make it the 11th in a row.
+  await rig.exec(sql`UPDATE rate_limit_hits SET hits = 11 WHERE key = ${signInAccountKey(staff.email)}`);
+  await signIn(page, staff.email, staff.password);
+  assert.match(await page.locator('main').innerText(), /Wait \d+ seconds before trying again/);
+  assert.match(await page.locator('main').innerText(), /sign in slows down/);
+  await checkPage(page, 'staff sign-in, waiting', { errors: true, firstErrorHref: '#email', narrow: true });
+  await rig.exec(sql`UPDATE rate_limit_hits SET hits = 100 WHERE key LIKE 'staff-sign-in:ip:%'`);
   await signIn(page, staff.email, staff.password);
   assert.match(await page.locator('main').innerText(), /sign in is paused/);
-  await checkPage(page, 'staff sign-in, locked', { errors: true, firstErrorHref: '#email', narrow: true });
+  await checkPage(page, 'staff sign-in, paused', { errors: true, firstErrorHref: '#email', narrow: true });
+  // Every later test signs in from this address.
+  await rig.exec(sql`DELETE FROM rate_limit_hits WHERE key LIKE 'staff-sign-in:%'`);
 });
 
 test('empty inbox, sign out, signed out', async () => {

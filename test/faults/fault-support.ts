@@ -228,7 +228,7 @@ export type HttpClient = ReturnType<typeof httpClient>;
 
 /**
  * One patient's browser over real HTTP: its own cookies and its own client address (the server runs
- * with TRUST_PROXY so each patient counts against its own per-address limits, as on the internet).
+ * with TRUST_PROXY=loopback so each patient counts against its own per-address limits, as on the internet).
  */
 export class Browser {
   readonly jar = new CookieJar();

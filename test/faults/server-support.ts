@@ -25,7 +25,8 @@ export async function serverEnv(databaseUrl: string, extra: Record<string, strin
     PUBLIC_BASE_URL: `http://localhost:${port}`,
     SMS_PROVIDER: 'development',
     DEMO_DATA: 'false',
-    TRUST_PROXY: 'true',
+    // The test's clients reach the server over loopback, like a proxy on the same machine.
+    TRUST_PROXY: 'loopback',
     DATA_DIR: tempDataDir(),
     NHS_LOGIN_STAND_IN_PORT: String(await freePort()),
     LOG_LEVEL: 'warn',

@@ -6,7 +6,7 @@ import { createOrganisation, type Organisation } from '../../src/features/organi
 import { createStaffUser } from '../../src/features/staff/staff-accounts.service.ts';
 import { upsertPatient, type Patient } from '../../src/features/patients/patients.service.ts';
 import { sendMessage, type ReplyMode } from '../../src/features/messages/messages.service.ts';
-import { outboundSms } from '../../src/platform/db/schema.ts';
+import { devPhoneTexts, outboundSms } from '../../src/platform/db/schema.ts';
 
 let seq = 0;
 const next = () => ++seq;
@@ -76,28 +76,41 @@ export async function createTestConversation(
   return { organisation, patient, conversationId: sent.conversationId, linkId: sent.linkId, token: await latestLinkToken(services, sent.conversationId), staffId: staff.id };
 }
 
+/**
+ * What a text said on the patient's phone: once handed to the provider the outbox no longer holds the
+ * link or the code, but the development transport's phone (/dev/phone) does. Undefined for a text the
+ * development transport did not send (another transport: read what its stand-in received).
+ */
+async function textOnThePhone(services: Services, outboundSmsId: string): Promise<string | undefined> {
+  const [text] = await services.db.select({ body: devPhoneTexts.body }).from(devPhoneTexts).where(eq(devPhoneTexts.outboundSmsId, outboundSmsId));
+  return text?.body;
+}
+
+/** The newest link texted for a conversation: from the outbox while queued, then from the phone. */
 export async function latestLinkToken(services: Services, conversationId: string): Promise<string> {
   const [row] = await services.db
-    .select({ personalisation: outboundSms.personalisation })
+    .select({ id: outboundSms.id, personalisation: outboundSms.personalisation })
     .from(outboundSms)
     .where(and(eq(outboundSms.conversationId, conversationId), eq(outboundSms.kind, 'message_link')))
     .orderBy(desc(outboundSms.createdAt))
     .limit(1);
-  const link = row?.personalisation.link;
-  if (!link) throw new Error('no message_link text in the outbox');
+  if (!row) throw new Error('no message_link text in the outbox');
+  const link = row.personalisation.link ?? /https?:\/\/\S+/.exec((await textOnThePhone(services, row.id)) ?? '')?.[0];
+  if (!link) throw new Error('the message_link text was sent, and not by the development transport: read the link where it went');
   return new URL(link).pathname.slice(1);
 }
 
-/** The newest security code texted for a link, read from the outbox. */
+/** The newest security code texted for a link: from the outbox while queued, then from the phone. */
 export async function latestSecurityCode(services: Services, linkId: string): Promise<string> {
   const [row] = await services.db
-    .select({ personalisation: outboundSms.personalisation })
+    .select({ id: outboundSms.id, personalisation: outboundSms.personalisation })
     .from(outboundSms)
     .where(and(eq(outboundSms.linkId, linkId), eq(outboundSms.kind, 'security_code')))
     .orderBy(desc(outboundSms.createdAt))
     .limit(1);
-  const code = row?.personalisation.code;
-  if (!code) throw new Error('no security_code text in the outbox');
+  if (!row) throw new Error('no security_code text in the outbox');
+  const code = row.personalisation.code ?? /^(\d{6}) is your security code/.exec((await textOnThePhone(services, row.id)) ?? '')?.[1];
+  if (!code) throw new Error('the security_code text was sent, and not by the development transport: read the code where it went');
   return code;
 }
 

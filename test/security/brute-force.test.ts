@@ -11,9 +11,12 @@ import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, TestClock } from '../helpers/app.ts';
-import { CookieJar, createTestConversation, createTestStaff, latestSecurityCode } from '../helpers/factories.ts';
-import { dobFields, firstDevice, submitDob, textOf } from '../helpers/patient.ts';
-import { auditEvents, links, outboundSms, securityCodes, staffUsers } from '../../src/platform/db/schema.ts';
+import { CookieJar, createTestConversation, createTestStaff, latestLinkToken, latestSecurityCode } from '../helpers/factories.ts';
+import { dobFields, firstDevice, get, requestNewCode, submitCode, submitDob, textOf } from '../helpers/patient.ts';
+import { pageText, signInAsStaff, staffGet, staffPost } from '../helpers/staff.ts';
+import { CODE_FAILURES_IN_A_ROW_LIMIT, findLinkByToken } from '../../src/features/links/links.service.ts';
+import { CODE_MAX_ATTEMPTS } from '../../src/features/verification/security-codes.service.ts';
+import { auditEvents, links, outboundSms, securityCodes } from '../../src/platform/db/schema.ts';
 import type { Services } from '../../src/services.ts';
 import { csrfTokenOf, nextIp } from './security-world.ts';
 
@@ -155,7 +158,7 @@ test('20 concurrent requests for a new code send at most one within 60 seconds',
   assert.equal(live.filter((r) => !r.burnedAt && !r.usedAt).length, 1, 'only the newest code is live');
 });
 
-test(`${PARALLEL} concurrent wrong staff passwords: at most 5 are checked, then the account is locked`, async (t) => {
+test(`${PARALLEL} concurrent wrong staff passwords: at most 5 are checked, then every attempt must wait`, async (t) => {
   const clock = new TestClock();
   const { app, services, close } = await createTestApp({ now: clock.now });
   t.after(close);
@@ -166,20 +169,167 @@ test(`${PARALLEL} concurrent wrong staff passwords: at most 5 are checked, then 
   const statuses = countBy(responses, (r) => String(r.statusCode));
   assert.ok(responses.every((r) => r.statusCode === 401 || r.statusCode === 429), JSON.stringify(statuses));
   const checked = responses.filter((r) => /Enter a correct email address and password/.test(textOf(r.body))).length;
-  assert.ok(checked <= 5, `${checked} wrong passwords were checked and answered "not correct"; the limit is 5`);
+  assert.equal(checked, 5, `${checked} wrong passwords were checked and answered "not correct"; the limit is 5 at once`);
+  assert.ok(
+    responses.filter((r) => r.statusCode === 429).every((r) => /Wait 1 second before trying again/.test(textOf(r.body))),
+    'the others are told to wait',
+  );
   const wrongAudits = (await services.db.select().from(auditEvents).where(eq(auditEvents.type, 'staff.sign_in_failed'))).filter(
     (e) => (e.details as { reason?: string }).reason === 'wrong_password',
   );
-  assert.ok(wrongAudits.length <= 5, `${wrongAudits.length} wrong passwords were checked`);
-  const [row] = await services.db.select().from(staffUsers).where(eq(staffUsers.id, staff.id));
-  assert.ok(row!.signInLockedUntil && row!.signInLockedUntil.getTime() > clock.now().getTime(), 'the account is locked');
+  assert.equal(wrongAudits.length, 5, `${wrongAudits.length} wrong passwords were checked`);
 
-  // Locked: even the right password waits.
+  // While the account waits, even the right password is not checked.
   const right = await postMany(app, '/staff/sign-in', new CookieJar(), 1, () => ({ email: staff.email, password: staff.password }));
   assert.equal(right[0]!.statusCode, 429);
-  assert.match(textOf(right[0]!.body), /Too many attempts/);
 
-  clock.advance(16 * 60_000);
+  // A second burst after the wait: exactly one more is checked, and the wait grows.
+  clock.advance(1000);
+  const again = await postMany(app, '/staff/sign-in', new CookieJar(), PARALLEL, (i) => ({ email: staff.email, password: `wrong again ${i}` }));
+  assert.deepEqual(countBy(again, (r) => String(r.statusCode)), { '401': 1, '429': PARALLEL - 1 });
+  assert.ok(again.filter((r) => r.statusCode === 429).every((r) => /Wait 2 seconds before trying again/.test(textOf(r.body))));
+
+  // The real person waits the 2 seconds, not 15 minutes.
+  clock.advance(2000);
   const later = await postMany(app, '/staff/sign-in', new CookieJar(), 1, () => ({ email: staff.email, password: staff.password }));
   assert.equal(later[0]!.statusCode, 303);
+});
+
+/** A six-digit code that is not `code`. */
+function wrongCodeFor(code: string, i = 1): string {
+  return String((Number(code) + i) % 1_000_000).padStart(6, '0');
+}
+
+/** Enters `n` wrong codes one after another for the newest code of the link; returns the answers. */
+async function enterWrongCodes(app: FastifyInstance, services: Services, token: string, linkId: string, jar: CookieJar, n: number) {
+  const code = await latestSecurityCode(services, linkId);
+  const answers = [];
+  for (let i = 1; i <= n; i++) answers.push(await submitCode(app, token, jar, wrongCodeFor(code, i)));
+  return answers;
+}
+
+test('3 security codes burned in a row lock the link until staff re-send it; the patient and staff are told why', async (t) => {
+  assert.equal(CODE_FAILURES_IN_A_ROW_LIMIT, 3 * CODE_MAX_ATTEMPTS, 'the lock is three codes\' worth of tries');
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services);
+  const patient = await firstDevice(app, c.token);
+  // Someone with the link and the date of birth, on another device, without the patient's phone.
+  const attacker = await secondDevice(app, c.token);
+
+  for (let burned = 1; burned <= 2; burned++) {
+    const answers = await enterWrongCodes(app, services, c.token, c.linkId, attacker, CODE_MAX_ATTEMPTS);
+    assert.deepEqual(answers.map((r) => r.statusCode), Array(CODE_MAX_ATTEMPTS).fill(400));
+    assert.match(textOf(answers.at(-1)!.body), /not correct and it has now stopped working/);
+    clock.advance(61_000);
+    assert.equal((await requestNewCode(app, c.token, attacker)).statusCode, 303, `code ${burned + 1} is sent`);
+  }
+  // The third code's tries are the link's last, and the page says so.
+  const third = await enterWrongCodes(app, services, c.token, c.linkId, attacker, CODE_MAX_ATTEMPTS);
+  assert.match(textOf(third[0]!.body), /You have 4 more tries before the link stops working/);
+  assert.deepEqual(third.map((r) => r.statusCode), [400, 400, 400, 400, 423]);
+  const locked = textOf(third.at(-1)!.body);
+  assert.match(locked, /This link is locked/);
+  assert.match(locked, /The security code sent to your phone was entered wrongly too many times/);
+  assert.match(locked, /You cannot use this link any more/);
+  assert.match(locked, new RegExp(`Contact ${c.organisation.name} on 01234 567890 to get a new link`));
+
+  let link = await linkRow(services, c.linkId);
+  assert.equal(link.codeFailuresInARow, CODE_FAILURES_IN_A_ROW_LIMIT);
+  assert.ok(link.lockedPermanentlyAt, 'locked until staff re-send');
+  const lockEvents = await services.db.select().from(auditEvents).where(and(eq(auditEvents.linkId, c.linkId), eq(auditEvents.type, 'link.locked')));
+  assert.deepEqual(lockEvents.map((e) => e.details.reason), ['too_many_wrong_security_codes_in_a_row']);
+
+  // The patient's own trusted browser, already in, reads on: a lock stops new checks, never a
+  // browser already verified.
+  assert.equal((await get(app, `/${c.token}/conversation`, patient)).statusCode, 200, 'the trusted browser already in reads on');
+  // Nothing more to try, days later too: no code, no new code, no date of birth.
+  clock.advance(2 * 86_400_000);
+  const code = await latestSecurityCode(services, c.linkId);
+  assert.equal((await postMany(app, `/${c.token}/code`, attacker, 1, () => ({ code })))[0]!.statusCode, 423);
+  assert.equal((await get(app, `/${c.token}/code`, attacker)).statusCode, 423);
+  assert.equal((await postMany(app, `/${c.token}/code/resend`, attacker, 1, () => ({})))[0]!.statusCode, 423);
+  assert.equal((await get(app, `/${c.token}`, new CookieJar())).statusCode, 423);
+  assert.equal((await postMany(app, `/${c.token}`, new CookieJar(), 1, () => dobFields()))[0]!.statusCode, 423);
+  assert.equal((await postMany(app, `/${c.token}`, patient, 1, () => dobFields()))[0]!.statusCode, 423, 'not even the trusted device starts a new check');
+  link = await linkRow(services, c.linkId);
+  assert.equal(link.codeFailuresInARow, CODE_FAILURES_IN_A_ROW_LIMIT, 'nothing more was counted');
+
+  // Staff see why, and re-sending gives the patient a new link that works.
+  const staff = await createTestStaff(services, c.organisation.id);
+  const staffJar = await signInAsStaff(app, staff.email, staff.password);
+  const page = pageText((await staffGet(app, staffJar, `/staff/conversations/${c.conversationId}`)).body);
+  assert.match(page, /The link is locked Wrong security codes were entered too many times in a row \(locked on .*\)\. .*Check with the patient, then re-send the link to unlock it/);
+  assert.equal((await staffPost(app, staffJar, `/staff/conversations/${c.conversationId}/resend`)).statusCode, 303);
+  const newToken = await latestLinkToken(services, c.conversationId);
+  const fresh = (await findLinkByToken(services.db, newToken))!;
+  assert.equal(fresh.codeFailuresInARow, 0);
+  assert.equal(fresh.lockedPermanentlyAt, null);
+  const reopened = await get(app, `/${newToken}`, new CookieJar());
+  assert.equal(reopened.statusCode, 200);
+  assert.match(textOf(reopened.body), /What is your date of birth\?/);
+});
+
+test('a right security code ends the run of wrong ones; asking for a new code before the fifth wrong try gains nothing', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services);
+  await firstDevice(app, c.token);
+
+  // Two codes burned, then the right code on the third: the run ends.
+  const patient = await secondDevice(app, c.token);
+  for (let i = 0; i < 2; i++) {
+    await enterWrongCodes(app, services, c.token, c.linkId, patient, CODE_MAX_ATTEMPTS);
+    clock.advance(61_000);
+    assert.equal((await requestNewCode(app, c.token, patient)).statusCode, 303);
+  }
+  assert.equal((await linkRow(services, c.linkId)).codeFailuresInARow, 2 * CODE_MAX_ATTEMPTS);
+  const right = await submitCode(app, c.token, patient, await latestSecurityCode(services, c.linkId));
+  assert.equal(right.statusCode, 303);
+  assert.equal((await linkRow(services, c.linkId)).codeFailuresInARow, 0, 'a right code resets the run');
+
+  // An hour later, on yet another device: 4 wrong tries a code, then a new code each time. The tries
+  // still add up on the link, and the fifteenth locks it.
+  clock.advance(3_600_000);
+  const attacker = await secondDevice(app, c.token);
+  const statuses: number[] = [];
+  for (let n = 0; n < 4; n++) {
+    if (n > 0) {
+      clock.advance(61_000);
+      assert.equal((await requestNewCode(app, c.token, attacker)).statusCode, 303);
+    }
+    // 4, 4, 4, then the 3 the link has left.
+    const answers = await enterWrongCodes(app, services, c.token, c.linkId, attacker, n < 3 ? CODE_MAX_ATTEMPTS - 1 : 3);
+    statuses.push(...answers.map((r) => r.statusCode));
+    if (n === 3) assert.match(textOf(answers[1]!.body), /You have 1 more try before the link stops working/);
+  }
+  assert.deepEqual(statuses, [...Array(CODE_FAILURES_IN_A_ROW_LIMIT - 1).fill(400), 423], 'the fifteenth wrong try locks the link');
+  const code = await latestSecurityCode(services, c.linkId);
+  assert.equal((await postMany(app, `/${c.token}/code`, attacker, 1, () => ({ code: wrongCodeFor(code) })))[0]!.statusCode, 423, 'the sixteenth is not judged');
+  const link = await linkRow(services, c.linkId);
+  assert.equal(link.codeFailuresInARow, CODE_FAILURES_IN_A_ROW_LIMIT);
+  assert.ok(link.lockedPermanentlyAt);
+});
+
+test(`${PARALLEL} concurrent wrong security codes with 3 tries left on the link: exactly 3 are judged, then the link is locked`, async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services);
+  await firstDevice(app, c.token);
+  const jar = await secondDevice(app, c.token);
+  await services.db.update(links).set({ codeFailuresInARow: CODE_FAILURES_IN_A_ROW_LIMIT - 3 }).where(eq(links.id, c.linkId));
+  const code = await latestSecurityCode(services, c.linkId);
+
+  const responses = await postMany(app, `/${c.token}/code`, jar, PARALLEL, () => ({ code: wrongCodeFor(code) }));
+  assert.deepEqual(countBy(responses, (r) => String(r.statusCode)), { '400': 2, '423': PARALLEL - 2 });
+  const link = await linkRow(services, c.linkId);
+  assert.equal(link.codeFailuresInARow, CODE_FAILURES_IN_A_ROW_LIMIT, 'the link counter never passes the limit');
+  assert.ok(link.lockedPermanentlyAt);
+  assert.equal(await auditCount(services, 'code.wrong', c.linkId), 3);
+  // The right code is refused too: the link is locked.
+  const right = await postMany(app, `/${c.token}/code`, jar, 1, () => ({ code }));
+  assert.equal(right[0]!.statusCode, 423);
 });

@@ -7,9 +7,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { createTestApp } from '../helpers/app.ts';
+import { createTestApp, TestClock } from '../helpers/app.ts';
+import { REPLY_LIMITS } from '../../src/features/messages/message-replies.service.ts';
 import { CookieJar, createTestConversation, latestSecurityCode } from '../helpers/factories.ts';
 import { dobFields } from '../helpers/patient.ts';
+import { CSRF_COOKIE } from '../../src/platform/http/security.ts';
 import { assertUnchangedRows, createWorld, csrfTokenOf, nextIp, send, snapshotRows, type World } from './security-world.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30);
@@ -73,6 +75,7 @@ function assertHandled(res: LightMyRequestResponse, what: string, allowed: numbe
 interface Fuzz {
   app: FastifyInstance;
   world: World;
+  clock: TestClock;
   post(url: string, jar: CookieJar, fields: Record<string, unknown>): Promise<LightMyRequestResponse>;
 }
 
@@ -87,22 +90,28 @@ after(async () => {
 /** One app and one world for the whole file (setting them up is the slow part); closed at the end. */
 function setUp(): Promise<Fuzz & { services: FastifyInstance['services'] }> {
   shared ??= (async () => {
-    const testApp = await createTestApp();
+    const clock = new TestClock();
+    const testApp = await createTestApp({ now: clock.now });
     closeShared = testApp.close;
     const { app, services } = testApp;
     const world = await createWorld(app, services);
-    const tokens = new Map<CookieJar, string>();
+    // A token per browser, fetched again when its CSRF cookie changes (a new session brings a new secret).
+    const tokens = new Map<CookieJar, { secret: string | undefined; token: string }>();
     return {
       app,
       services,
       world,
+      clock,
       async post(url: string, jar: CookieJar, fields: Record<string, unknown>) {
-        if (!tokens.has(jar)) tokens.set(jar, await csrfTokenOf(app, jar));
+        if (tokens.get(jar)?.secret !== jar.get(CSRF_COOKIE) || !tokens.has(jar)) {
+          const token = await csrfTokenOf(app, jar);
+          tokens.set(jar, { secret: jar.get(CSRF_COOKIE), token });
+        }
         const res = await app.inject({
           method: 'POST',
           url,
           headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: encodeForm({ _csrf: tokens.get(jar), ...fields }),
+          payload: encodeForm({ _csrf: tokens.get(jar)!.token, ...fields }),
           remoteAddress: nextIp(),
         });
         jar.store(res.headers['set-cookie']);
@@ -113,8 +122,11 @@ function setUp(): Promise<Fuzz & { services: FastifyInstance['services'] }> {
   return shared;
 }
 
+/** Replies spaced as a person might send them, so the per-minute reply limits never answer (issue 10, item 9). */
+const REPLY_SPACING_MS = Math.ceil(60_000 / REPLY_LIMITS.perConversation[0].max) + 1000;
+
 test('patient forms: dates of birth, security codes and replies', async (t) => {
-  const { app, services, world, post } = await setUp();
+  const { app, services, world, post, clock } = await setUp();
   const { a } = world;
   const token = a.conversation.token;
   patient ??= a.patientJar;
@@ -163,14 +175,17 @@ test('patient forms: dates of birth, security codes and replies', async (t) => {
     const before = await snapshotRows(services);
     await fc.assert(
       fc.asyncProperty(formValue, async (reply) => {
+        clock.advance(REPLY_SPACING_MS);
         const res = await post(`/${token}/conversation/reply`, patient!, { reply });
-        assertHandled(res, `POST /:token/conversation/reply ${JSON.stringify(reply).slice(0, 100)}`, [303, 400]);
+        // 429: the day's reply limit for the conversation, when FUZZ_RUNS is large (a page, never a 500).
+        assertHandled(res, `POST /:token/conversation/reply ${JSON.stringify(reply).slice(0, 100)}`, [303, 400, 429]);
         if (res.statusCode === 303) assert.equal(res.headers.location, `/${token}/conversation?replied=1`, 'a 303 means the reply was sent');
         else assert.match(res.body, /nhsuk-error-summary/);
       }),
       { numRuns: RUNS },
     );
     for (const reply of XSS) {
+      clock.advance(REPLY_SPACING_MS);
       const res = await post(`/${token}/conversation/reply`, patient!, { reply });
       assertHandled(res, `reply ${reply}`, [303]);
       assert.equal(res.headers.location, `/${token}/conversation?replied=1`);

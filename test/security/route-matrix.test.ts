@@ -30,6 +30,11 @@ const RULES: Record<string, Rule> = {
   // Our accessibility fixes for swagger-ui (colour contrast, a name for the "Servers" list).
   'GET /api/docs/static/theme/api-docs.css': 'static',
   'GET /api/docs/static/theme/api-docs.js': 'static',
+  // What browsers, crawlers and phones ask for on their own: robots.txt, the favicon, 404s.
+  'GET /favicon.ico': 'static',
+  'GET /robots.txt': 'public',
+  'GET /apple-touch-icon*': 'public',
+  'GET /.well-known/*': 'public',
   // Pages and documents with no patient data.
   'GET /health': 'public',
   'GET /ready': 'public',

@@ -18,6 +18,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { ZodError, type z } from 'zod';
 import { AppError, httpStatusOf } from '../../platform/http/errors.ts';
 import { DomainError, NotFound, RateLimited } from '../../platform/errors.ts';
+import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import {
   buildOpenApiDocument,
   fieldErrorsFrom,
@@ -99,6 +100,10 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
     }
     if (error instanceof RateLimited) reply.header('Retry-After', String(error.retryAfterSeconds));
+    if (error instanceof DailySendLimitReached) {
+      request.log.info({ status: 429 }, 'API request refused: daily send limit');
+      return sendProblem(reply, 429, error.publicMessage, { limit: error.limit, resetsAt: error.resetsAt.toISOString() });
+    }
     const status = httpStatusOf(error);
     if (status >= 500) {
       request.log.error({ err: error }, 'API request failed');

@@ -66,7 +66,7 @@ export const messageResponse = z.object({
     expiresAt: z.iso.datetime(),
     state: z.enum(linkStates).meta({
       description:
-        "active: the patient can open it. locked: too many wrong dates of birth; staff can re-send. expired: the link no longer opens it; in the patient's NHS login list it stays readable but takes no reply. revoked: staff stopped every link of this message, and it is gone from the patient's NHS login list too (how a message sent to the wrong person is put right).",
+        "active: the patient can open it. locked: too many wrong dates of birth or security codes; staff can re-send (a lock after 5 wrong dates of birth in a row also ends by itself after 30 minutes). expired: the link no longer opens it; in the patient's NHS login list it stays readable but takes no reply. revoked: staff stopped every link of this message, and it is gone from the patient's NHS login list too (how a message sent to the wrong person is put right).",
     }),
   }),
   replies: z.array(z.object({ id: z.uuid(), body: z.string(), createdAt: z.iso.datetime() })),
@@ -86,6 +86,14 @@ export const problem = z
     status: z.int(),
     detail: z.string(),
     errors: z.array(fieldError).optional().meta({ description: 'Present on 400 responses: one entry for each field that is wrong.' }),
+    limit: z
+      .int()
+      .optional()
+      .meta({ description: "Present when your organisation's daily send limit is reached (429): how many messages it may send in a UK day." }),
+    resetsAt: z.iso
+      .datetime()
+      .optional()
+      .meta({ description: 'Present with `limit`: when the next UK day starts (midnight, Europe/London) and sending works again.' }),
   })
   .meta({ description: 'RFC 9457 problem details, sent as application/problem+json.' });
 export type Problem = z.output<typeof problem>;
@@ -247,6 +255,12 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             },
             '400': problemResponse('A field of the body is not valid; `errors` names each one.'),
             ...commonProblems,
+            '429': {
+              ...problemResponse(
+                "Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).",
+              ),
+              headers: commonProblems['429'].headers,
+            },
             '404': problemResponse('No patient with this NHS number in your organisation.'),
             '413': problemResponse('The body is larger than 64 KB.'),
             '415': problemResponse('The body is not JSON.'),

@@ -38,6 +38,12 @@ export type AuditEventType =
   | 'portal.signed_in'
   | 'portal.signed_out'
   | 'portal.listed'
+  // NHS login gave this NHS number, but the organisation's record has another date of birth or family
+  // name: the portal showed none of its conversations (details say which differ, never their values).
+  | 'portal.record_mismatch'
+  // The organisation's daily send limit: the send that reached 80% of it, and the one that reached it.
+  | 'organisation.send_limit_warning'
+  | 'organisation.send_limit_reached'
   // The operators' command line (src/cli/admin.ts): actor 'operator', id the operating-system user.
   | 'operator.organisation_created'
   | 'operator.staff_created'
@@ -93,6 +99,25 @@ export async function conversationEvents(on: Queryable, conversationId: string, 
     .where(and(eq(auditEvents.conversationId, conversationId), inArray(auditEvents.type, [...types])))
     .orderBy(asc(auditEvents.id))
     .limit(limit);
+}
+
+/**
+ * How many 'portal.record_mismatch' events this version of the patient's record has had (the version
+ * is its updatedAt, which each event records): after staff change the record the count starts again.
+ */
+export async function countRecordMismatches(on: Queryable, input: { organisationId: string; patientId: string; recordUpdatedAt: Date }): Promise<number> {
+  const [row] = await on
+    .select({ n: sql<number>`count(*)`.mapWith(Number) })
+    .from(auditEvents)
+    .where(
+      and(
+        eq(auditEvents.type, 'portal.record_mismatch'),
+        eq(auditEvents.patientId, input.patientId),
+        eq(auditEvents.organisationId, input.organisationId),
+        sql`${auditEvents.details}->>'recordUpdatedAt' = ${input.recordUpdatedAt.toISOString()}`,
+      ),
+    );
+  return row?.n ?? 0;
 }
 
 /**

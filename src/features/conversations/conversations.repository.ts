@@ -2,7 +2,7 @@
 // Other features reach them through these functions. Reads here may join the tables of the features
 // below (patients, organisations, links) where one query is much cheaper than several; writes touch
 // only this feature's own tables.
-import { and, asc, count, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, min, sql, type SQL } from 'drizzle-orm';
 import { conversationItems, conversations, links, organisations, patients, staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 
@@ -22,6 +22,23 @@ export interface NewConversation {
 export async function insertConversation(on: Queryable, values: NewConversation): Promise<ConversationRow> {
   const [row] = await on.insert(conversations).values(values).returning();
   return row!;
+}
+
+/**
+ * Serialises new conversations of one organisation for the rest of the transaction, so a count of the
+ * day's conversations stays true until this one is written (parallel sends cannot both be the last).
+ */
+export async function lockOrganisationSends(on: Queryable, organisationId: string): Promise<void> {
+  await on.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`organisation-sends:${organisationId}`}, 0))`);
+}
+
+/** Conversations the organisation started in [from, to) (conversations_org_created_idx). */
+export async function countOrganisationConversations(on: Queryable, organisationId: string, from: Date, to: Date): Promise<number> {
+  const [row] = await on
+    .select({ n: count() })
+    .from(conversations)
+    .where(and(eq(conversations.organisationId, organisationId), gte(conversations.createdAt, from), lt(conversations.createdAt, to)));
+  return Number(row?.n ?? 0);
 }
 
 export interface NewItem {
@@ -67,6 +84,18 @@ export async function countItems(on: Queryable, conversationId: string, itemKind
     .from(conversationItems)
     .where(and(eq(conversationItems.conversationId, conversationId), eq(conversationItems.kind, itemKind)));
   return Number(row?.n ?? 0);
+}
+
+/**
+ * How many items of a kind the conversation got since `since`, and when the oldest of them came: for
+ * limits counted from what is stored (every instance sees the same rows), under lockConversation.
+ */
+export async function countItemsSince(on: Queryable, conversationId: string, itemKind: string, since: Date): Promise<{ count: number; oldest: Date | null }> {
+  const [row] = await on
+    .select({ n: count(), oldest: min(conversationItems.createdAt) })
+    .from(conversationItems)
+    .where(and(eq(conversationItems.conversationId, conversationId), eq(conversationItems.kind, itemKind), gt(conversationItems.createdAt, since)));
+  return { count: Number(row?.n ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
 }
 
 export async function findConversation(on: Queryable, conversationId: string): Promise<ConversationRow | undefined> {
@@ -124,6 +153,8 @@ const notRevoked = sql`EXISTS (SELECT 1 FROM ${links} WHERE ${links.conversation
 export interface PortalListRow {
   conversation: ConversationRow;
   organisationName: string;
+  /** The organisation's record's details, for the caller to check against NHS login's (never shown). */
+  patient: { dateOfBirth: string; familyName: string };
   /** When the newest live link stops working: the conversation then stays readable but takes no answer. */
   linkExpiresAt: Date;
 }
@@ -133,7 +164,12 @@ export async function listConversationsForNhsNumber(on: Queryable, nhsNumber: st
     (v: string | Date) => new Date(v),
   );
   return on
-    .select({ conversation: conversations, organisationName: organisations.name, linkExpiresAt })
+    .select({
+      conversation: conversations,
+      organisationName: organisations.name,
+      patient: { dateOfBirth: patients.dateOfBirth, familyName: patients.familyName },
+      linkExpiresAt,
+    })
     .from(conversations)
     .innerJoin(patients, eq(patients.id, conversations.patientId))
     .innerJoin(organisations, eq(organisations.id, conversations.organisationId))
@@ -147,6 +183,7 @@ export async function findConversationForNhsNumber(on: Queryable, nhsNumber: str
     .select({
       conversation: conversations,
       organisation: { id: organisations.id, name: organisations.name, contactPhone: organisations.contactPhone },
+      patient: { dateOfBirth: patients.dateOfBirth, familyName: patients.familyName },
     })
     .from(conversations)
     .innerJoin(patients, eq(patients.id, conversations.patientId))

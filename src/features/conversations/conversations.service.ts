@@ -13,6 +13,7 @@ import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { enqueueSms } from '../sms/outbox.service.ts';
 import { findOrganisationConversation, insertConversation, insertItem, type ConversationRow } from './conversations.repository.ts';
 import type { ItemKind, KindBasics } from './item-kinds.ts';
+import { logSendLimitNotice, takeDailySend } from './send-limits.ts';
 
 /** Who started it: a staff member or an organisation's API key. */
 export type SentBy = { staffId: string } | { apiKeyId: string };
@@ -49,7 +50,10 @@ export async function startConversation<P>(services: Services, input: StartConve
   if (!organisation) throw new NotFound('Organisation not found');
   const now = services.now();
   const staffId = 'staffId' in input.sentBy ? input.sentBy.staffId : null;
-  return services.db.transaction(async (tx) => {
+  const actor = senderActor(input.sentBy, input.ip);
+  const started = await services.db.transaction(async (tx) => {
+    // Throws DailySendLimitReached (nothing is written) once the organisation's day is used up.
+    const notice = await takeDailySend(services, tx, { organisationId: input.organisationId, actor, now });
     const conversation = await insertConversation(tx, {
       organisationId: input.organisationId,
       patientId: input.patient.id,
@@ -66,13 +70,15 @@ export async function startConversation<P>(services: Services, input: StartConve
       conversation,
       patient: input.patient,
       organisation,
-      actor: senderActor(input.sentBy, input.ip),
+      actor,
       kind: input.kind,
       now,
       resent: false,
     });
-    return { conversationId: conversation.id, ...sent, createdAt: conversation.createdAt };
+    return { notice, conversation: { conversationId: conversation.id, ...sent, createdAt: conversation.createdAt } };
   });
+  logSendLimitNotice(services, input.organisationId, started.notice);
+  return started.conversation;
 }
 
 /** A new link for the conversation, the text that carries it, and the audit event that says so. */
@@ -129,7 +135,8 @@ async function organisationConversation(services: Services, tx: Tx, input: Staff
 
 /**
  * Re-send: every live link of the conversation is revoked and a fresh one is texted to the patient's
- * current mobile number. This is also how a link locked after too many wrong dates of birth is unlocked.
+ * current mobile number. This is also how a link locked after too many wrong dates of birth or security
+ * codes is unlocked: the new link starts with no failures counted.
  */
 export async function resendLink(services: Services, input: StaffAction): Promise<{ linkId: string; outboundSmsId: string }> {
   const now = services.now();

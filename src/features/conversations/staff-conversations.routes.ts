@@ -28,6 +28,7 @@ function conversationContext(view: ConversationForStaff) {
     })),
     link: view.link,
     canRevoke: view.canRevoke,
+    recordMismatches: view.recordMismatches,
   };
 }
 

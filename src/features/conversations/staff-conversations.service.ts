@@ -5,7 +5,7 @@ import type { Queryable } from '../../platform/db/client.ts';
 import { NotFound } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Services } from '../../services.ts';
-import { conversationEvents, recordAudit } from '../audit/audit.service.ts';
+import { conversationEvents, countRecordMismatches, recordAudit } from '../audit/audit.service.ts';
 import { conversationLinks, currentLink, linkState, type LinkState } from '../links/links.service.ts';
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { textsOfConversation } from '../sms/outbox.repository.ts';
@@ -21,6 +21,8 @@ export interface ConversationForStaff {
   link: LinkState | { state: 'none' };
   /** The link staff can revoke right now, if any. */
   canRevoke: boolean;
+  /** NHS logins with this NHS number whose date of birth or family name did not match this version of the record. */
+  recordMismatches: number;
 }
 
 export async function getConversationForStaff(
@@ -32,11 +34,12 @@ export async function getConversationForStaff(
   if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
   const patient = await getPatient(db, input.organisationId, conversation.patientId);
   if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
-  const [items, texts, events, links] = await Promise.all([
+  const [items, texts, events, links, recordMismatches] = await Promise.all([
     listItemsWithAuthors(db, conversation.id),
     textsOfConversation(db, input.organisationId, conversation.id),
     conversationEvents(db, conversation.id, input.eventTypes),
     conversationLinks(db, conversation.id),
+    countRecordMismatches(db, { organisationId: input.organisationId, patientId: patient.id, recordUpdatedAt: patient.updatedAt }),
   ]);
   const current = currentLink(links);
   const link = current ? linkState(current, input.now) : { state: 'none' as const };
@@ -63,6 +66,7 @@ export async function getConversationForStaff(
     events,
     link,
     canRevoke: link.state === 'active' || link.state === 'locked' || link.state === 'locked-permanently',
+    recordMismatches,
   };
 }
 

@@ -57,6 +57,17 @@ export async function revokeConversationLinks(on: Queryable, conversationId: str
 export const DOB_FAILURES_IN_A_ROW_LIMIT = 5;
 export const DOB_FAILURES_TOTAL_LIMIT = 10;
 export const DOB_LOCK_MINUTES = 30;
+/**
+ * Wrong security codes in a row, over every code sent for the link, that lock it until staff re-send:
+ * three codes' worth of tries (CODE_MAX_ATTEMPTS, 5 each, in verification). Counting tries rather than
+ * burned codes means asking for a new code before the fifth wrong try gains nothing. Without it, 5
+ * tries a code and 10 codes a day a phone allow ~350 guesses over a link's 7 days (NIST SP 800-63B
+ * §5.2.2 allows at most 100 failures); with it, 15 until a person at the organisation acts.
+ */
+export const CODE_FAILURES_IN_A_ROW_LIMIT = 15;
+
+/** Why a link is locked until staff re-send: too many wrong dates of birth, or security codes. */
+export type PermanentLockReason = 'dates_of_birth' | 'security_codes';
 
 /**
  * The one answer to "what state is this link in?", used by verification (which page a patient gets),
@@ -64,13 +75,17 @@ export const DOB_LOCK_MINUTES = 30;
  *
  * The order is the rule: revoked first (staff acted, and revoking is how "sent to the wrong person"
  * is put right); then expired (time is up whatever else happened); then the locks, which only matter
- * on a live link (a lock stops new dates of birth, never a browser already verified).
+ * on a live link (a lock stops new checks of who is opening it — dates of birth, security codes, NHS
+ * login — never a browser already verified).
  */
 export type LinkState =
   | { state: 'revoked'; since: Date }
   | { state: 'expired'; since: Date }
-  /** Too many wrong dates of birth in total: only staff re-sending opens the conversation again. */
-  | { state: 'locked-permanently'; since: Date }
+  /**
+   * Too many wrong dates of birth in total, or security codes in a row: only staff re-sending opens
+   * the conversation again.
+   */
+  | { state: 'locked-permanently'; since: Date; reason: PermanentLockReason }
   /** Too many wrong dates of birth in a row: no new tries until `until`. */
   | { state: 'locked'; until: Date }
   | { state: 'active'; until: Date; trustedDevice: boolean };
@@ -80,9 +95,14 @@ export type LockedLinkState = Extract<LinkState, { state: 'locked' | 'locked-per
 export function linkState(link: Link, now: Date): LinkState {
   if (link.revokedAt) return { state: 'revoked', since: link.revokedAt };
   if (link.expiresAt.getTime() <= now.getTime()) return { state: 'expired', since: link.expiresAt };
-  if (link.lockedPermanentlyAt) return { state: 'locked-permanently', since: link.lockedPermanentlyAt };
+  if (link.lockedPermanentlyAt) return { state: 'locked-permanently', since: link.lockedPermanentlyAt, reason: permanentLockReason(link) };
   if (link.lockedUntil && link.lockedUntil.getTime() > now.getTime()) return { state: 'locked', until: link.lockedUntil };
   return { state: 'active', until: link.expiresAt, trustedDevice: Boolean(link.trustedDeviceHash) };
+}
+
+/** The counters stop once a link is locked, so the one that reached its limit says why. */
+function permanentLockReason(link: Link): PermanentLockReason {
+  return link.codeFailuresInARow >= CODE_FAILURES_IN_A_ROW_LIMIT ? 'security_codes' : 'dates_of_birth';
 }
 
 /** Which of a conversation's links speaks for it: the newest one not revoked, else the newest. */
@@ -129,6 +149,38 @@ export async function resetDobFailuresInARow(on: Queryable, linkId: string, now:
     .where(and(eq(links.id, linkId), notLocked(now)))
     .returning();
   return row;
+}
+
+/**
+ * Holds the link's row for the rest of the transaction and reads it fresh: security codes for one link
+ * are judged one at a time, so parallel guesses cannot all pass the check of the lock before any of
+ * them is counted (the code's own attempt counter caps only each code, not the link).
+ */
+export async function lockLinkForCodeCheck(on: Queryable, linkId: string): Promise<Link | undefined> {
+  const [row] = await on.select().from(links).where(eq(links.id, linkId)).for('update');
+  return row;
+}
+
+/**
+ * One wrong security code, counted on the link; reaching CODE_FAILURES_IN_A_ROW_LIMIT locks it until
+ * staff re-send. Undefined when the link was already locked for good.
+ */
+export async function recordCodeFailure(on: Queryable, linkId: string, now: Date): Promise<Link | undefined> {
+  const reachesLimit = sql`${links.codeFailuresInARow} + 1 >= ${CODE_FAILURES_IN_A_ROW_LIMIT}`;
+  const [row] = await on
+    .update(links)
+    .set({
+      codeFailuresInARow: sql`${links.codeFailuresInARow} + 1`,
+      lockedPermanentlyAt: sql`CASE WHEN ${reachesLimit} THEN ${now.toISOString()}::timestamptz ELSE NULL END`,
+    })
+    .where(and(eq(links.id, linkId), isNull(links.lockedPermanentlyAt)))
+    .returning();
+  return row;
+}
+
+/** A right security code (or NHS login at P9) proves it is the patient: the run of wrong codes ends. */
+export async function resetCodeFailures(on: Queryable, linkId: string): Promise<void> {
+  await on.update(links).set({ codeFailuresInARow: 0 }).where(eq(links.id, linkId));
 }
 
 /** The first device to pass the check: only if no device is trusted yet (a race has one winner). */

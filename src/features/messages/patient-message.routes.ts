@@ -9,6 +9,7 @@ import type { KindHandler, KindRequestContext } from '../conversations/item-kind
 import { conversationPageContext } from '../conversations/conversation-pages.ts';
 import { listItems } from '../conversations/conversations.repository.ts';
 import type { MessagePayload } from './message.kind.ts';
+import { describeWait } from '../verification/wait-times.ts';
 import { messageView, recordMessageRead, REPLY_BODY_MAX, replyKeySchema, savePatientReply } from './message-replies.service.ts';
 
 const optionalText = z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional());
@@ -71,6 +72,26 @@ export const postReply: KindHandler<MessagePayload> = async (request, reply, con
         },
         400,
       );
+    case 'limited': {
+      // Nothing was stored: say so, and keep what they wrote (and its key) to send when they can.
+      const wait = describeWait(context.services.now(), result.retryAt);
+      const { name, contactPhone } = context.access.organisation;
+      const text =
+        result.window === 'day'
+          ? `You have sent a lot of replies today. Your reply has not been sent. You can send it after ${wait.clockTime}, or contact ${name} on ${contactPhone}`
+          : `You have sent a lot of replies. Your reply has not been sent. Wait ${wait.waitText} and send it again`;
+      reply.header('Retry-After', String(wait.retryAfterSeconds));
+      return renderMessage(
+        reply,
+        context,
+        {
+          errors: { reply: { href: '#reply', text } },
+          replyValue: form.reply,
+          replyKey: replyKeySchema.safeParse(form.replyKey).success ? form.replyKey : undefined,
+        },
+        429,
+      );
+    }
     case 'not_allowed': {
       // Shown with the replies as they are now (another tab may have sent the one reply).
       const items = await listItems(context.services.db, context.conversation.id);

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
+import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 import { dateProblemMessage, parseDateOfBirth } from '../patients/identifiers.ts';
 import { nhsNumberSchema } from '../patients/patients.service.ts';
 import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
@@ -16,6 +17,7 @@ import {
   type PatientSearch,
 } from './staff-compose.service.ts';
 import { patientSummary } from './staff-words.ts';
+import { DailySendLimitReached } from '../conversations/send-limits.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
@@ -38,8 +40,9 @@ function parseSearch(body: Body, today: Date): { search: PatientSearch } | { err
   const errors: FormErrors = {};
   const familyName = str(body.familyName).trim().slice(0, 100);
   if (familyName === '') errors.familyName = { href: '#familyName', text: "Enter the patient's family name" };
-  // Stored names have none, and PostgreSQL text cannot hold NUL (a 500, not an answer).
-  else if (/\p{Cc}/u.test(familyName)) errors.familyName = { href: '#familyName', text: "The patient's family name must not contain control characters" };
+  // Stored names have none (platform/names.ts), and PostgreSQL text cannot hold NUL (a 500, not an answer).
+  else if (CONTROL_CHARACTERS.test(familyName)) errors.familyName = { href: '#familyName', text: "The patient's family name must not contain control characters" };
+  else if (FORMAT_CHARACTERS.test(familyName)) errors.familyName = { href: '#familyName', text: formatCharactersMessage("The patient's family name") };
   const dob = parseDateOfBirth({ day: str(body['dob[day]']), month: str(body['dob[month]']), year: str(body['dob[year]']) }, today);
   if (!dob.ok) {
     const first = dob.problem.kind === 'missing' ? dob.problem.parts[0] : 'day';
@@ -148,13 +151,33 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         { status: 400 },
       );
     }
-    const sent = await sendStaffMessage(services, {
-      ...parsed.data,
-      organisationId: staff.organisation.id,
-      staffId: staff.user.id,
-      patientId,
-      ip: request.ip,
-    });
-    return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+    try {
+      const sent = await sendStaffMessage(services, {
+        ...parsed.data,
+        organisationId: staff.organisation.id,
+        staffId: staff.user.id,
+        patientId,
+        ip: request.ip,
+      });
+      return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+    } catch (error) {
+      if (!(error instanceof DailySendLimitReached)) throw error;
+      // Nothing was sent: say why and until when, and keep what they wrote.
+      const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
+      reply.header('Retry-After', String(error.retryAfterSeconds));
+      return reply.page(
+        COMPOSE_VIEW,
+        {
+          pageTitle: 'Write a message',
+          ...staffPage(request),
+          patient: patientSummary(patient),
+          preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
+          maxLength: MESSAGE_BODY_MAX,
+          values: { body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) },
+          sendLimit: { limit: error.limit.toLocaleString('en-GB') },
+        },
+        { status: 429 },
+      );
+    }
   });
 }

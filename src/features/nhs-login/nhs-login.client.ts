@@ -32,9 +32,12 @@ export interface NhsLoginIdentity {
   birthdate: string | null;
   familyName: string | null;
   identityProofingLevel: IdentityProofingLevel | null;
-  /** The vector of trust NHS login achieved, e.g. "P9.Cp.Cd". */
+  /** The vector of trust NHS login achieved (the ID token's `vot`), e.g. "P9.Cp.Cd". */
   vot: string | null;
-  /** P9 with an NHS number: the only level that may stand in for a security code (DESIGN.md §3). */
+  /**
+   * P9 with an NHS number, and an ID token whose `vot` is one of the vectors asked for (`vtr`) at P9:
+   * the only identity that may stand in for a security code (DESIGN.md §3).
+   */
   isStrong: boolean;
 }
 
@@ -61,7 +64,9 @@ export type NhsLoginFailure =
   /** Claims missing or malformed. */
   | 'invalid_identity'
   /** Discovery failed: the provider cannot be reached or describes itself wrongly. */
-  | 'unavailable';
+  | 'unavailable'
+  /** Too many sign-ins started from this address this minute (retryAfterSeconds says when to try again). */
+  | 'rate_limited';
 
 const PUBLIC_MESSAGES: Record<NhsLoginFailure, string> = {
   cancelled: 'You did not finish logging in with NHS login',
@@ -76,6 +81,7 @@ const PUBLIC_MESSAGES: Record<NhsLoginFailure, string> = {
   subject_mismatch: 'We could not finish logging you in with NHS login. Try again later',
   invalid_identity: 'NHS login did not tell us enough about you to continue',
   unavailable: 'NHS login is not available at the moment. Try again later',
+  rate_limited: 'There have been too many tries to log in with NHS login from your internet connection. Wait a minute, then try again',
 };
 
 /** A typed failure of an NHS login round trip: `reason` says which, the message is safe to show. */
@@ -85,14 +91,18 @@ export class NhsLoginError extends AppError {
   readonly providerError: string | undefined;
   /** Where the sign-in was meant to return (set by finishNhsLogin once the transaction is known), so the page can offer the way back. */
   returnTo: string | undefined;
+  /** For rate_limited: seconds until the address may start again (the Retry-After header). */
+  retryAfterSeconds: number | undefined;
 
   constructor(reason: NhsLoginFailure, detail: string, providerError?: string) {
-    const status = reason === 'unavailable' ? 503 : reason === 'token_error' || reason === 'userinfo_error' ? 502 : 400;
+    const status =
+      reason === 'unavailable' ? 503 : reason === 'token_error' || reason === 'userinfo_error' ? 502 : reason === 'rate_limited' ? 429 : 400;
     super(status, PUBLIC_MESSAGES[reason], `nhs login ${reason}: ${detail}`);
     this.name = 'NhsLoginError';
     this.reason = reason;
     this.providerError = providerError;
     this.returnTo = undefined;
+    this.retryAfterSeconds = undefined;
   }
 }
 
@@ -154,8 +164,21 @@ const claimsSchema = z.object({
   vot: z.string().optional(),
 });
 
-/** Identity from the ID token and userinfo: profile claims from userinfo first, trust from the ID token. */
-export function identityFromClaims(idToken: Record<string, unknown>, userinfo: Record<string, unknown>): NhsLoginIdentity {
+/**
+ * Whether the vector of trust NHS login says it achieved is one this service asked for, at P9.
+ * `identity_proofing_level` alone is not enough: `vot` is NHS login's statement of what was checked
+ * (how the person proved who they are and how they authenticated), and a vector not asked for, or
+ * none at all, means the sign-in was not the one the `vtr` parameter requested.
+ */
+export function isP9VectorAskedFor(vot: string | null | undefined, askedFor: readonly string[]): boolean {
+  return typeof vot === 'string' && askedFor.includes(vot) && vot.split('.')[0] === 'P9';
+}
+
+/**
+ * Identity from the ID token and userinfo: profile claims from userinfo first, trust (the proofing
+ * level and `vot`) from the ID token. `askedFor` is the configured `vtr`.
+ */
+export function identityFromClaims(idToken: Record<string, unknown>, userinfo: Record<string, unknown>, askedFor: readonly string[]): NhsLoginIdentity {
   const fromToken = claimsSchema.safeParse(idToken);
   const fromUserinfo = claimsSchema.safeParse(userinfo);
   if (!fromToken.success || !fromUserinfo.success) {
@@ -171,14 +194,16 @@ export function identityFromClaims(idToken: Record<string, unknown>, userinfo: R
   }
   const level = t.identity_proofing_level ?? u.identity_proofing_level ?? null;
   const nhsNumber = u.nhs_number ?? t.nhs_number ?? null;
+  // Only the signed ID token's vot: userinfo is not where NHS login vouches for the sign-in.
+  const vot = t.vot ?? null;
   return {
     sub: t.sub,
     nhsNumber,
     birthdate: u.birthdate ?? t.birthdate ?? null,
     familyName: u.family_name ?? t.family_name ?? null,
     identityProofingLevel: level,
-    vot: t.vot ?? u.vot ?? null,
-    isStrong: level === 'P9' && nhsNumber !== null,
+    vot,
+    isStrong: level === 'P9' && nhsNumber !== null && isP9VectorAskedFor(vot, askedFor),
   };
 }
 
@@ -278,7 +303,7 @@ export function createNhsLoginClient(settings: NhsLoginConfig, options: NhsLogin
         }
         throw new NhsLoginError('userinfo_error', describe(error));
       }
-      return identityFromClaims(idTokenClaims, userinfo);
+      return identityFromClaims(idTokenClaims, userinfo, settings.vtr);
     },
   };
 }

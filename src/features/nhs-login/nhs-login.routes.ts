@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../../platform/http/errors.ts';
 import { NhsLoginError, type NhsLoginIdentity } from './nhs-login.client.ts';
-import { beginNhsLogin, finishNhsLogin, NHS_LOGIN_TRANSACTION_TTL_MS, type FinishedNhsLogin } from './nhs-login.service.ts';
+import { beginNhsLogin, finishNhsLogin, limitNhsLoginStarts, NHS_LOGIN_TRANSACTION_TTL_MS, type FinishedNhsLogin } from './nhs-login.service.ts';
 
 export const NHS_LOGIN_STATE_COOKIE = '__Host-dovecote-nhs-login';
 // Lax: the callback is a top-level GET navigation from NHS login, which Lax cookies accompany.
@@ -48,10 +48,14 @@ export async function nhsLoginRoutes(app: FastifyInstance, opts: NhsLoginRoutesO
     }
     let begun;
     try {
+      await limitNhsLoginStarts(services, request.ip);
       begun = await beginNhsLogin(services, { returnTo });
     } catch (error) {
       if (!(error instanceof NhsLoginError)) throw error;
       request.log.warn({ nhsLoginFailure: error.reason }, 'nhs login could not start');
+      // Allowed above, so the failure page may offer the way back to where the person came from.
+      error.returnTo = returnTo;
+      if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
       return onFailure(request, reply, error);
     }
     reply.setCookie(NHS_LOGIN_STATE_COOKIE, begun.state, { ...stateCookie, maxAge: NHS_LOGIN_TRANSACTION_TTL_MS / 1000 });

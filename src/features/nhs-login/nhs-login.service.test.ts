@@ -253,15 +253,31 @@ test('returnTo must be a path on this service', async (t) => {
   }
 });
 
-test('the server keeps only a hash of the state', async (t) => {
+test('the server keeps only a hash of the state, and the returnTo sealed with it', async (t) => {
   const { deps, db } = await setUp(t);
-  const begun = await beginNhsLogin(deps, { returnTo: '/portal' });
+  const token = 'AbCdEfGhIjKlMnOpQrStUv';
+  const begun = await beginNhsLogin(deps, { returnTo: `/${token}/nhs-login` });
   const rows = await db.select().from(nhsLoginTransactions);
   assert.equal(rows.length, 1);
   assert.equal(rows[0]!.stateHash, sha256Hex(begun.state));
   assert.ok(!JSON.stringify(rows).includes(begun.state));
-  assert.equal(rows[0]!.returnTo, '/portal');
+  assert.ok(!JSON.stringify(rows).includes(token), 'a link token never sits in the table');
+  assert.ok(!JSON.stringify(rows).includes('nhs-login'));
   assert.equal(rows[0]!.usedAt, null);
+});
+
+test('a returnTo sealed for another sign-in does not open with this one\'s state', async (t) => {
+  const { deps, db, browser } = await setUp(t);
+  const mine = await beginNhsLogin(deps, { returnTo: '/portal' });
+  const theirs = await beginNhsLogin(deps, { returnTo: '/AbCdEfGhIjKlMnOpQrStUv/nhs-login' });
+  const [theirRow] = await db.select().from(nhsLoginTransactions).where(eq(nhsLoginTransactions.stateHash, sha256Hex(theirs.state)));
+  // Someone who can write to the database moves the other sign-in's sealed returnTo onto this one.
+  await db
+    .update(nhsLoginTransactions)
+    .set({ returnToSealed: theirRow!.returnToSealed })
+    .where(eq(nhsLoginTransactions.stateHash, sha256Hex(mine.state)));
+  const { callbackUrl } = await signInAtStandIn(browser, mine.url, { identity: nhsLogin.identity(/^Priya/) });
+  await rejectsWith(finishNhsLogin(deps, { state: mine.state, callbackQuery: callbackUrl.searchParams }), 'unknown_transaction');
 });
 
 test('housekeeping deletes expired and used transactions older than a day, and keeps live ones', async (t) => {
@@ -269,8 +285,8 @@ test('housekeeping deletes expired and used transactions older than a day, and k
   const { deps, db } = await setUp(t, clock);
   await beginNhsLogin(deps, { returnTo: '/old' });
   clock.advance(25 * 60 * 60 * 1000);
-  await beginNhsLogin(deps, { returnTo: '/new' });
+  const kept = await beginNhsLogin(deps, { returnTo: '/new' });
   assert.equal(await deleteOldNhsLoginTransactions(deps), 1);
-  const left = await db.select({ returnTo: nhsLoginTransactions.returnTo }).from(nhsLoginTransactions);
-  assert.deepEqual(left, [{ returnTo: '/new' }]);
+  const left = await db.select({ stateHash: nhsLoginTransactions.stateHash }).from(nhsLoginTransactions);
+  assert.deepEqual(left, [{ stateHash: sha256Hex(kept.state) }]);
 });

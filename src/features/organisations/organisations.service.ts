@@ -4,9 +4,17 @@ import { z } from 'zod';
 import { organisations } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { AppError } from '../../platform/http/errors.ts';
+import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 
 export const organisationInput = z.object({
-  name: z.string().trim().min(1, 'Enter the organisation name').max(120),
+  // Shown to patients in every text and on every page: no control or invisible format characters.
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter the organisation name')
+    .max(120)
+    .refine((v) => !CONTROL_CHARACTERS.test(v), 'The organisation name must not contain control characters')
+    .refine((v) => !FORMAT_CHARACTERS.test(v), formatCharactersMessage('The organisation name')),
   // ODS codes are 3–6 upper-case letters and digits (e.g. A12345, RXX).
   odsCode: z
     .string()

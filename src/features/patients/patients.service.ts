@@ -3,6 +3,7 @@ import { and, eq, getTableColumns, ilike, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { patients } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
+import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 import { normaliseNhsNumber, normaliseUkMobile } from './identifiers.ts';
 
 export type Patient = typeof patients.$inferSelect;
@@ -18,8 +19,9 @@ const personName = (what: string) =>
     .trim()
     .min(1, `Enter the patient's ${what}`)
     .max(100, `The patient's ${what} must be 100 characters or fewer`)
-    // Control characters have no place in a name and would corrupt screens and exports.
-    .regex(/^[^\p{Cc}\p{Cs}]*$/u, `The patient's ${what} must not contain control characters`);
+    // Control characters and invisible format characters have no place in a name (platform/names.ts).
+    .refine((v) => !CONTROL_CHARACTERS.test(v), `The patient's ${what} must not contain control characters`)
+    .refine((v) => !FORMAT_CHARACTERS.test(v), formatCharactersMessage(`The patient's ${what}`));
 
 export const patientDetails = z.object({
   givenName: personName('given name'),
@@ -53,6 +55,23 @@ export async function findPatientByNhsNumber(db: Queryable, organisationId: stri
     .from(patients)
     .where(and(eq(patients.organisationId, organisationId), eq(patients.nhsNumber, nhsNumber)));
   return row;
+}
+
+/**
+ * Every organisation's record with this NHS number (the portal only: it is the one place that looks
+ * across organisations, for the person NHS login vouched for). Just what matching needs.
+ */
+export async function listRecordsForNhsNumber(db: Queryable, nhsNumber: string) {
+  return db
+    .select({
+      id: patients.id,
+      organisationId: patients.organisationId,
+      dateOfBirth: patients.dateOfBirth,
+      familyName: patients.familyName,
+      updatedAt: patients.updatedAt,
+    })
+    .from(patients)
+    .where(eq(patients.nhsNumber, nhsNumber));
 }
 
 export async function getPatient(db: Queryable, organisationId: string, id: string): Promise<Patient | undefined> {

@@ -1,10 +1,12 @@
 // The patient portal's list: every conversation sent to the NHS number NHS login vouched for, by every
-// organisation, newest first. Revoked ones are gone; expired ones stay, with nothing left to do. What
-// each one is and whether it waits for the patient is its item kind's to say.
+// organisation whose record also has NHS login's date of birth and family name, newest first. Revoked
+// ones are gone; expired ones stay, with nothing left to do. What each one is and whether it waits for
+// the patient is its item kind's to say.
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { listConversationsForNhsNumber, listItemsOf } from '../conversations/conversations.repository.ts';
 import type { PortalPatient } from '../verification/portal-access.service.ts';
+import { recordMatches } from '../patients/record-match.ts';
 
 export interface PortalConversationSummary {
   id: string;
@@ -17,7 +19,8 @@ export interface PortalConversationSummary {
 }
 
 export async function listPortalConversations(services: Services, patient: PortalPatient): Promise<PortalConversationSummary[]> {
-  const rows = await listConversationsForNhsNumber(services.db, patient.nhsNumber);
+  // A record with this NHS number but another person's details shows nothing (counted at sign-in).
+  const rows = (await listConversationsForNhsNumber(services.db, patient.nhsNumber)).filter((row) => recordMatches(row.patient, patient.identity));
   const items = await listItemsOf(
     services.db,
     rows.map((r) => r.conversation.id),

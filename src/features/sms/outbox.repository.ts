@@ -11,9 +11,11 @@ export type OutboundSmsStatus = OutboundSms['status'];
 /** States nothing may move a row out of: the provider's last word, or ours after giving up. */
 export const FINAL_SMS_STATUSES = ['delivered', 'permanent_failure', 'technical_failure', 'temporary_failure'] as const satisfies readonly OutboundSmsStatus[];
 
-// A security code is only needed until it has been handed to the provider (or we gave up): after
-// that the database keeps no live code, only its HMAC in security_codes.
-const withoutCode = sql`CASE WHEN ${outboundSms.kind} = 'security_code' THEN ${outboundSms.personalisation} - 'code' ELSE ${outboundSms.personalisation} END`;
+// A security code or a link is only needed until it has been handed to the provider (or we gave up):
+// after that the database keeps no live code (only its HMAC, in security_codes) and no working link
+// (only its token's hash, in links), so a copy or a backup of it opens nothing. A re-send makes a new
+// link; staff pages and /dev/phone never read these values back.
+const withoutSecrets = sql`${outboundSms.personalisation} - 'code' - 'link'`;
 
 /**
  * Take the rows for one send attempt each, in one statement (a worker claims a whole fetched batch).
@@ -48,7 +50,7 @@ export async function markOutboundSmsSent(on: Queryable, id: string, providerId:
       sentAt: now,
       lastError: null,
       updatedAt: now,
-      personalisation: withoutCode,
+      personalisation: withoutSecrets,
     })
     .where(eq(outboundSms.id, id));
 }
@@ -71,7 +73,7 @@ export async function markOutboundSmsFailed(
 ): Promise<boolean> {
   const rows = await on
     .update(outboundSms)
-    .set({ status, lastError: reason, updatedAt: now, personalisation: withoutCode })
+    .set({ status, lastError: reason, updatedAt: now, personalisation: withoutSecrets })
     .where(and(eq(outboundSms.id, id), notInArray(outboundSms.status, ['sent', ...FINAL_SMS_STATUSES])))
     .returning({ id: outboundSms.id });
   return rows.length > 0;
@@ -88,7 +90,7 @@ export async function applyDeliveryReceipt(
 ): Promise<ReceiptOutcome> {
   const rows = await on
     .update(outboundSms)
-    .set({ status, updatedAt: now, personalisation: withoutCode })
+    .set({ status, updatedAt: now, personalisation: withoutSecrets })
     .where(and(eq(outboundSms.id, id), notInArray(outboundSms.status, [...FINAL_SMS_STATUSES])))
     .returning({ id: outboundSms.id });
   if (rows.length > 0) return 'updated';

@@ -63,8 +63,10 @@ test('development transport: a sent message reaches the development phone once, 
   assert.equal(sent.attempts, 1);
   assert.equal(sent.providerId, `dev-${queued!.id}`);
   assert.ok(sent.sentAt);
-  // The link stays in the outbox (staff may re-send it); only security codes are wiped.
-  assert.match(sent.personalisation.link ?? '', new RegExp(conversation.token));
+  // Handed over: the outbox keeps no working link (a re-send makes a new one), only the phone has it.
+  assert.equal(sent.personalisation.link, undefined);
+  assert.ok(!JSON.stringify(sent).includes(conversation.token), 'no token left in the outbox row');
+  assert.equal(sent.personalisation.organisation_name, conversation.organisation.name);
 
   const texts = await services.db.select().from(devPhoneTexts).where(eq(devPhoneTexts.outboundSmsId, queued!.id));
   assert.equal(texts.length, 1);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { AppError } from '../../platform/http/errors.ts';
+import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 
 // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
 export const ARGON2_OPTIONS = { algorithm: 2 /* Argon2id */, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -12,7 +13,14 @@ export const ARGON2_OPTIONS = { algorithm: 2 /* Argon2id */, memoryCost: 19_456,
 export const staffAccountInput = z.object({
   organisationId: z.uuid(),
   email: z.email('Enter an email address, like name@example.nhs.uk').trim().toLowerCase().max(254),
-  name: z.string().trim().min(1, 'Enter a name').max(120),
+  // Shown to colleagues as the author of messages: no control or invisible format characters.
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter a name')
+    .max(120)
+    .refine((v) => !CONTROL_CHARACTERS.test(v), 'The name must not contain control characters')
+    .refine((v) => !FORMAT_CHARACTERS.test(v), formatCharactersMessage('The name')),
   // NCSC and NIST 800-63B: length over composition rules.
   password: z.string().min(12, 'Password must be 12 characters or more').max(256),
 });

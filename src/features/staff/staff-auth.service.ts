@@ -1,15 +1,28 @@
 // Staff sign-in (DESIGN.md §3; OWASP ASVS 4.0.3 V2.2, V3.2). The rules:
 // - a wrong email and a wrong password get the same answer, and cost the same work: an unknown email
 //   is checked against a dummy argon2id hash, so timing does not reveal who has an account;
-// - attempts are limited per IP address (20 in 15 minutes) and per account (5 wrong in a row lock the
-//   account for 15 minutes, even for the right password). Unknown emails are limited the same way, so
-//   the lock does not reveal who has an account either;
+// - no lock an attacker can hold (a lock after 5 wrong passwords let anyone who knew a staff email keep
+//   its owner out for good with 5 guesses every 15 minutes). Instead, per account, stepped delays: the
+//   first 5 wrong passwords in a row are checked at once, then each further attempt must wait 1, 2, 4,
+//   8, 16, 32 and at most 60 seconds after the one before; an attempt during the wait is refused
+//   without checking the password and without adding to the wait, and a right password ends the run.
+//   So the real person waits at most a minute whenever an attacker guesses, and a run checks at most
+//   69 passwords in its first hour, from however many addresses (5, then 6 in 63 seconds, then one a
+//   minute: 60 an hour, about 1,440 a day after that; each sign-in by the real person starts a new run);
+// - per IP address, 20 attempts in 15 minutes across accounts (a success gives its count back), and
+//   per account and address, 10 checked passwords in 15 minutes, so one address cannot take an
+//   account's turn every minute and keep its owner waiting for long (a waiting attempt is not counted:
+//   the owner pressing "Sign in" again uses up nothing);
+// - unknown emails get exactly the same: every counter is keyed by a hash of the email as typed, never
+//   by whether an account has it, so neither the words nor the waits reveal who has an account;
+// - every counter lives in the database (the rate limiter), shared by every instance;
 // - a successful sign-in always starts a new session; a session presented with it is ended.
 import { verify } from '@node-rs/argon2';
-import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { staffUsers } from '../../platform/db/schema.ts';
 import { sha256Hex } from '../../platform/crypto/tokens.ts';
+import type { SteppedDelaySchedule } from '../../platform/http/rate-limiter.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { hashPassword } from './staff-accounts.service.ts';
@@ -17,8 +30,14 @@ import { createStaffSession, deleteStaffSession } from './staff-sessions.service
 
 export const SIGN_IN_IP_MAX = 20;
 export const SIGN_IN_IP_WINDOW_SECONDS = 15 * 60;
-export const SIGN_IN_ACCOUNT_MAX_FAILURES = 5;
-export const SIGN_IN_ACCOUNT_LOCK_MS = 15 * 60_000;
+export const SIGN_IN_ACCOUNT_IP_MAX = 10;
+export const SIGN_IN_ACCOUNT_IP_WINDOW_SECONDS = 15 * 60;
+export const SIGN_IN_DELAYS: SteppedDelaySchedule = {
+  // After the 1st … 11th wrong password in a row; the last step repeats.
+  delaysSeconds: [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 60],
+  // A run nobody adds to for a day is forgotten, so an old run does not slow a later typo.
+  forgetAfterSeconds: 24 * 60 * 60,
+};
 
 export const signInForm = z.object({
   email: z
@@ -36,7 +55,11 @@ export type SignInForm = z.output<typeof signInForm>;
 export type SignInResult =
   | { outcome: 'signed-in'; token: string; staffUserId: string }
   | { outcome: 'wrong-details' }
+  | { outcome: 'wait'; waitSeconds: number }
   | { outcome: 'too-many-attempts'; retryAfterMinutes: number };
+
+/** The run of wrong passwords for an email as typed, whether or not an account has it. */
+export const signInAccountKey = (email: string) => `staff-sign-in:account:${sha256Hex(email)}`;
 
 // Computed once, lazily: a real argon2id hash with the same parameters as every account's.
 let dummyHash: Promise<string> | undefined;
@@ -54,86 +77,67 @@ async function passwordMatches(hash: string, password: string): Promise<boolean>
   }
 }
 
-const minutesUntil = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+const minutesUntil = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 
 export async function signIn(
   services: Services,
   input: SignInForm & { ip: string; presentedSessionToken?: string | null },
 ): Promise<SignInResult> {
   const now = services.now();
-  const failed = async (details: Record<string, unknown>, user?: { id: string; organisationId: string }) =>
+  const limiter = services.rateLimiter;
+  // Looked up first, for every attempt alike, only so the audit trail can name the account attacked;
+  // nothing below depends on whether it was found until the password is checked.
+  const [user] = await services.db.select().from(staffUsers).where(eq(staffUsers.email, input.email));
+  // Only a hash of an unknown email is kept: the audit event records that an attempt happened, not who
+  // was named.
+  const failed = async (reason: string) =>
     recordAudit(services.db, {
       type: 'staff.sign_in_failed',
       actor: { type: 'staff', id: user?.id ?? null, ip: input.ip },
       organisationId: user?.organisationId ?? null,
-      details,
+      details: { reason },
     });
 
   // Every attempt counts against the address before anything is checked (atomic, so parallel guesses
   // cannot all slip under the limit); a successful sign-in gives its count back below, so a practice
   // where everyone signs in from one address is never held up by its own staff.
   const ipKey = `staff-sign-in:ip:${input.ip}`;
-  const perIp = await services.rateLimiter.hit(ipKey, SIGN_IN_IP_MAX, SIGN_IN_IP_WINDOW_SECONDS);
+  const perIp = await limiter.hit(ipKey, SIGN_IN_IP_MAX, SIGN_IN_IP_WINDOW_SECONDS);
   if (!perIp.allowed) {
-    await failed({ reason: 'too_many_attempts_from_ip' });
-    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perIp.retryAfterSeconds * 1000) };
+    await failed('too_many_attempts_from_ip');
+    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perIp.retryAfterSeconds) };
   }
 
-  const [user] = await services.db.select().from(staffUsers).where(eq(staffUsers.email, input.email));
+  const accountKey = signInAccountKey(input.email);
+  const pairKey = `${accountKey}:ip:${input.ip}`;
+  const perPair = await limiter.hit(pairKey, SIGN_IN_ACCOUNT_IP_MAX, SIGN_IN_ACCOUNT_IP_WINDOW_SECONDS);
+  if (!perPair.allowed) {
+    await failed('too_many_attempts_on_account_from_ip');
+    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perPair.retryAfterSeconds) };
+  }
 
-  if (!user) {
-    // Behave as a real account would: 5 wrong, then "too many attempts". Only a hash of the email is
-    // kept, and the audit event records that an attempt happened, not who was named.
-    const perEmail = await services.rateLimiter.hit(
-      `staff-sign-in:unknown:${sha256Hex(input.email)}`,
-      SIGN_IN_ACCOUNT_MAX_FAILURES,
-      SIGN_IN_ACCOUNT_LOCK_MS / 1000,
-    );
-    if (!perEmail.allowed) {
-      await failed({ reason: 'unknown_account' });
-      return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perEmail.retryAfterSeconds * 1000) };
-    }
-    await passwordMatches(await dummyPasswordHash(), input.password);
-    await failed({ reason: 'unknown_account' });
+  // Counted as a failure before the password is compared, in one statement that refuses while the run
+  // waits (like the security code's attempt counter): concurrent guesses cannot all read the same old
+  // count, so at most 5 passwords are compared at once and then one per step.
+  const claim = await limiter.claimAttempt(accountKey, SIGN_IN_DELAYS);
+  if (!claim.allowed) {
+    // No password was checked, so the pair's count is given back: the real person pressing "Sign in"
+    // while an attacker's wait runs must not use up their own address's allowance.
+    await limiter.refund(pairKey, SIGN_IN_ACCOUNT_IP_WINDOW_SECONDS);
+    await failed('waiting_after_wrong_passwords');
+    return { outcome: 'wait', waitSeconds: claim.waitSeconds };
+  }
+
+  const matches = await passwordMatches(user?.passwordHash ?? (await dummyPasswordHash()), input.password);
+  if (!user || !matches) {
+    await failed(user ? 'wrong_password' : 'unknown_account');
     return { outcome: 'wrong-details' };
   }
 
-  if (user.signInLockedUntil && user.signInLockedUntil.getTime() > now.getTime()) {
-    await failed({ reason: 'account_locked' }, user);
-    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(user.signInLockedUntil.getTime() - now.getTime()) };
-  }
-
-  // The attempt is counted before the password is compared, in one statement that also refuses a
-  // locked account (like the security code's attempt counter): concurrent guesses cannot all read the
-  // same old count, so at most SIGN_IN_ACCOUNT_MAX_FAILURES passwords are ever compared per lock.
-  // Reaching the limit locks the account at once; a right password lifts the lock below.
-  const lockUntil = new Date(now.getTime() + SIGN_IN_ACCOUNT_LOCK_MS);
-  const reachesLimit = sql`${staffUsers.failedSignIns} + 1 >= ${SIGN_IN_ACCOUNT_MAX_FAILURES}`;
-  const [counted] = await services.db
-    .update(staffUsers)
-    .set({
-      failedSignIns: sql`CASE WHEN ${reachesLimit} THEN 0 ELSE ${staffUsers.failedSignIns} + 1 END`,
-      signInLockedUntil: sql`CASE WHEN ${reachesLimit} THEN ${lockUntil.toISOString()}::timestamptz ELSE ${staffUsers.signInLockedUntil} END`,
-    })
-    .where(and(eq(staffUsers.id, user.id), or(isNull(staffUsers.signInLockedUntil), lte(staffUsers.signInLockedUntil, now))))
-    .returning({ lockedUntil: staffUsers.signInLockedUntil });
-  if (!counted) {
-    // Locked by a concurrent attempt between our read and this statement.
-    const [fresh] = await services.db.select({ lockedUntil: staffUsers.signInLockedUntil }).from(staffUsers).where(eq(staffUsers.id, user.id));
-    await failed({ reason: 'account_locked' }, user);
-    const until = fresh?.lockedUntil?.getTime() ?? lockUntil.getTime();
-    return { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(until - now.getTime()) };
-  }
-
-  if (!(await passwordMatches(user.passwordHash, input.password))) {
-    const locked = Boolean(counted.lockedUntil && counted.lockedUntil.getTime() > now.getTime());
-    await failed({ reason: 'wrong_password', ...(locked ? { accountLocked: true } : {}) }, user);
-    return { outcome: 'wrong-details' };
-  }
-
-  await services.rateLimiter.refund(ipKey, SIGN_IN_IP_WINDOW_SECONDS);
+  await limiter.endRun(accountKey);
+  await limiter.refund(ipKey, SIGN_IN_IP_WINDOW_SECONDS);
+  await limiter.refund(pairKey, SIGN_IN_ACCOUNT_IP_WINDOW_SECONDS);
   const token = await services.db.transaction(async (tx) => {
-    await tx.update(staffUsers).set({ failedSignIns: 0, signInLockedUntil: null }).where(eq(staffUsers.id, user.id));
     // Rotation: whatever session came with the request ends here; the new one shares nothing with it.
     if (input.presentedSessionToken) await deleteStaffSession(tx, input.presentedSessionToken);
     const newToken = await createStaffSession(tx, user.id, now);

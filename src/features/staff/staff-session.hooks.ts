@@ -1,6 +1,7 @@
 // The HTTP side of staff sessions: the cookie, and the preHandler that puts the signed-in staff member
 // and their organisation on the request (or sends the browser to the sign-in page).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { rotateCsrfSecret } from '../../platform/http/security.ts';
 import { loadStaffSession, STAFF_SESSION_ABSOLUTE_MS, type StaffContext } from './staff-sessions.service.ts';
 
 declare module 'fastify' {
@@ -15,7 +16,9 @@ export const STAFF_SIGN_IN_PATH = '/staff/sign-in';
 
 const cookieOptions = { path: '/', httpOnly: true, secure: true, sameSite: 'lax' } as const;
 
+/** A new session comes with a new CSRF secret: no token from before sign-in works after it. */
 export function setStaffCookie(reply: FastifyReply, token: string): void {
+  rotateCsrfSecret(reply);
   reply.setCookie(STAFF_COOKIE, token, { ...cookieOptions, maxAge: STAFF_SESSION_ABSOLUTE_MS / 1000 });
 }
 

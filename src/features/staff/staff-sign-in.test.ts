@@ -1,12 +1,14 @@
-// Staff sign-in, sessions and sign-out: the cookie, rotation, the same answer for every wrong detail,
-// the per-account and per-IP limits, the timeouts, and who may not reach staff pages.
+// Staff sign-in, sessions and sign-out: the cookie, rotation, the same answer for every wrong detail
+// (and for a real email and an unknown one, attempt for attempt), the stepped delays per account that
+// no attacker can turn into a lock, the limits per address, the timeouts, and who may not reach staff
+// pages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { CookieJar, createTestOrganisation, createTestStaff, csrfFrom } from '../../../test/helpers/factories.ts';
 import { errorSummaryItems, pageText, signInAsStaff, staffGet, staffPost, STAFF_COOKIE_NAME } from '../../../test/helpers/staff.ts';
-import { auditEvents, staffSessions, staffUsers } from '../../platform/db/schema.ts';
+import { auditEvents, staffSessions } from '../../platform/db/schema.ts';
 import type { Services } from '../../services.ts';
 
 const MINUTE = 60_000;
@@ -124,58 +126,218 @@ test('a wrong password and an unknown email get the same answer, and nothing say
   assert.deepEqual(errorSummaryItems(empty.body), ['#email Enter your email address', '#password Enter your password']);
 });
 
-test('5 wrong passwords in a row lock the account for 15 minutes, even for the right password', async (t) => {
+let addressCounter = 0;
+/** A new address each call (an attacker's botnet, or people in different places). */
+function anotherAddress(): string {
+  addressCounter += 1;
+  return `198.51.${(addressCounter >> 8) & 255}.${addressCounter & 255}`;
+}
+
+/** One sign-in from a browser of its own at `address`: the sign-in page, then the form. */
+async function attemptFrom(app: Parameters<typeof signInAsStaff>[0], email: string, password: string, address: string) {
+  const page = await app.inject({ method: 'GET', url: '/staff/sign-in', remoteAddress: address });
+  const jar = new CookieJar();
+  jar.store(page.headers['set-cookie']);
+  return app.inject({
+    method: 'POST',
+    url: '/staff/sign-in',
+    remoteAddress: address,
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ _csrf: csrfFrom(page.body), email, password }).toString(),
+  });
+}
+
+const signedIn = (res: { headers: Record<string, unknown> }) =>
+  ([] as string[]).concat((res.headers['set-cookie'] as string[] | string | undefined) ?? []).some((c) => c.startsWith(`${STAFF_COOKIE_NAME}=`));
+
+/** "Wait N seconds before trying again": N, or null when the page says something else. */
+function waitSecondsOf(body: string): number | null {
+  const items = errorSummaryItems(body);
+  const m = /^#email Wait (\d+) seconds? before trying again$/.exec(items[0] ?? '');
+  return m ? Number(m[1]) : null;
+}
+
+async function passwordsChecked(services: Services): Promise<number> {
+  const failures = await services.db.select().from(auditEvents).where(eq(auditEvents.type, 'staff.sign_in_failed'));
+  return failures.filter((f) => f.details.reason === 'wrong_password' || f.details.reason === 'unknown_account').length;
+}
+
+test('after 5 wrong passwords in a row each attempt waits 1, 2, 4 … up to 60 seconds, unchecked; a right password ends the run', async (t) => {
   const clock = new TestClock();
   const { app, services, close } = await createTestApp({ now: clock.now });
   t.after(close);
   const { staff } = await setUp(services);
 
   for (let i = 1; i <= 5; i++) {
-    const res = await attempt(app, new CookieJar(), staff.email, `wrong password ${i}`);
-    assert.equal(res.statusCode, 401, `attempt ${i}`);
-    assert.match(res.body, /Enter a correct email address and password/);
+    const res = await attemptFrom(app, staff.email, `wrong password ${i}`, anotherAddress());
+    assert.equal(res.statusCode, 401, `attempt ${i} is checked at once`);
   }
-  const [user] = await services.db.select().from(staffUsers).where(eq(staffUsers.id, staff.id));
-  assert.equal(user!.signInLockedUntil?.getTime(), clock.now().getTime() + 15 * MINUTE);
+  /** Even the right password is refused, and not checked, while the account waits. */
+  const expectWait = async (seconds: number) => {
+    const res = await attemptFrom(app, staff.email, staff.password, anotherAddress());
+    assert.equal(res.statusCode, 429);
+    assert.deepEqual(errorSummaryItems(res.body), [`#email Wait ${seconds} ${seconds === 1 ? 'second' : 'seconds'} before trying again`]);
+    assert.match(pageText(res.body), /sign in slows down after several wrong passwords/);
+    assert.equal(res.headers['retry-after'], String(seconds));
+    assert.equal(signedIn(res), false);
+  };
+  for (const step of [1, 2, 4, 8, 16, 32, 60, 60, 60]) {
+    await expectWait(step);
+    // The wait counts down; the refused attempts above added nothing to it.
+    clock.advance((step - 1) * 1000);
+    if (step > 1) await expectWait(1);
+    clock.advance(1000);
+    const res = await attemptFrom(app, staff.email, 'another wrong password', anotherAddress());
+    assert.equal(res.statusCode, 401, `checked after waiting ${step} seconds`);
+  }
+  assert.equal(await passwordsChecked(services), 5 + 9, 'no password was checked during a wait');
 
-  const locked = await attempt(app, new CookieJar(), staff.email, staff.password);
-  assert.equal(locked.statusCode, 429);
-  assert.deepEqual(errorSummaryItems(locked.body), ['#email Too many attempts. Try again in 15 minutes']);
-  assert.equal(([] as string[]).concat(locked.headers['set-cookie'] ?? []).some((c) => c.startsWith(STAFF_COOKIE_NAME)), false);
-
-  clock.advance(10 * MINUTE);
-  const stillLocked = await attempt(app, new CookieJar(), staff.email, staff.password);
-  assert.equal(stillLocked.statusCode, 429);
-  assert.match(stillLocked.body, /Try again in 5 minutes/);
-
-  clock.advance(5 * MINUTE);
+  // The real person waits at most a minute, however long the run.
+  await expectWait(60);
+  clock.advance(60_000);
   const jar = await signInAsStaff(app, staff.email, staff.password);
   assert.equal((await staffGet(app, jar, '/staff')).statusCode, 200);
-  const [after] = await services.db.select().from(staffUsers).where(eq(staffUsers.id, staff.id));
-  assert.equal(after!.failedSignIns, 0);
-  assert.equal(after!.signInLockedUntil, null);
+
+  // The right password ended the run: 5 wrong ones are checked at once again.
+  for (let i = 1; i <= 5; i++) assert.equal((await attemptFrom(app, staff.email, 'wrong', anotherAddress())).statusCode, 401);
+  await expectWait(1);
 });
 
-test('a right password between wrong ones starts the count again', async (t) => {
-  const { app, services, close } = await createTestApp();
+test('a run of wrong passwords nobody adds to for a day is forgotten', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
   t.after(close);
   const { staff } = await setUp(services);
-  for (let i = 0; i < 4; i++) await attempt(app, new CookieJar(), staff.email, 'wrong password');
-  await signInAsStaff(app, staff.email, staff.password);
-  for (let i = 0; i < 4; i++) await attempt(app, new CookieJar(), staff.email, 'wrong password');
-  await signInAsStaff(app, staff.email, staff.password);
-});
-
-test('an unknown email is limited like a real account, so the lock does not reveal who has one', async (t) => {
-  const { app, close } = await createTestApp();
-  t.after(close);
-  for (let i = 1; i <= 5; i++) {
-    const res = await attempt(app, new CookieJar(), 'ghost@example.nhs.uk', `guess ${i}`);
+  for (let i = 1; i <= 11; i++) {
+    let res = await attemptFrom(app, staff.email, 'wrong', anotherAddress());
+    if (res.statusCode === 429) {
+      clock.advance(waitSecondsOf(res.body)! * 1000);
+      res = await attemptFrom(app, staff.email, 'wrong', anotherAddress());
+    }
     assert.equal(res.statusCode, 401);
   }
-  const sixth = await attempt(app, new CookieJar(), 'ghost@example.nhs.uk', 'guess 6');
-  assert.equal(sixth.statusCode, 429);
-  assert.match(sixth.body, /Too many attempts. Try again in \d+ minutes?/);
+  clock.advance(23 * 60 * MINUTE);
+  assert.equal(waitSecondsOf((await attemptFrom(app, staff.email, 'wrong', anotherAddress())).body), null, 'checked, after the wait');
+  assert.equal(waitSecondsOf((await attemptFrom(app, staff.email, 'wrong', anotherAddress())).body), 60, 'a day has not passed: still the same run, at its longest wait');
+  clock.advance(24 * 60 * MINUTE);
+  for (let i = 1; i <= 5; i++) assert.equal((await attemptFrom(app, staff.email, 'wrong', anotherAddress())).statusCode, 401, `fresh run, attempt ${i}`);
+  assert.equal(waitSecondsOf((await attemptFrom(app, staff.email, 'wrong', anotherAddress())).body), 1);
+});
+
+test('an attacker sending 5 wrong passwords every 15 minutes from two addresses never keeps the real person out for more than a minute', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { staff } = await setUp(services);
+  const attackers = ['203.0.113.1', '203.0.113.2'];
+  const practice = '192.0.2.50';
+  const longestWaits: number[] = [];
+
+  // Eight hours of it. Each hour the real person signs in just after a burst, the worst moment.
+  for (let quarter = 1; quarter <= 32; quarter++) {
+    for (const address of attackers) {
+      for (let i = 1; i <= 5; i++) {
+        const res = await attemptFrom(app, staff.email, `guess ${quarter}.${i}`, address);
+        assert.ok(res.statusCode === 401 || res.statusCode === 429, `attacker got ${res.statusCode}`);
+      }
+    }
+    let waited = 0;
+    if (quarter % 4 === 0) {
+      let res = await attemptFrom(app, staff.email, staff.password, practice);
+      if (res.statusCode === 429) {
+        const wait = waitSecondsOf(res.body);
+        assert.ok(wait !== null && wait <= 60, `the real person was told: ${errorSummaryItems(res.body).join('; ')}`);
+        waited = wait;
+        clock.advance(wait * 1000);
+        res = await attemptFrom(app, staff.email, staff.password, practice);
+      }
+      assert.equal(res.statusCode, 303, `signed in after ${waited} seconds (hour ${quarter / 4})`);
+      longestWaits.push(waited);
+    }
+    clock.advance(15 * MINUTE - waited * 1000);
+  }
+  assert.equal(longestWaits.length, 8);
+  assert.ok(longestWaits.some((w) => w > 0), 'the attacker did make the real person wait');
+});
+
+test('however many addresses guess, at most 69 passwords are checked for one account in an hour', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { staff } = await setUp(services);
+  const start = clock.now().getTime();
+  // The fastest attacker there is: a new address for every guess, each sent the moment the wait ends.
+  let refused = 0;
+  while (clock.now().getTime() < start + 60 * MINUTE) {
+    const res = await attemptFrom(app, staff.email, 'a guess', anotherAddress());
+    if (res.statusCode === 429) {
+      refused += 1;
+      clock.advance(Number(res.headers['retry-after']) * 1000);
+    } else assert.equal(res.statusCode, 401);
+  }
+  // 5 at once, 6 more in the next 63 seconds (1 + 2 + 4 + 8 + 16 + 32), then one a minute.
+  assert.equal(await passwordsChecked(services), 69);
+  assert.ok(refused > 0);
+});
+
+test('one address checks at most 10 passwords for one account in 15 minutes, and cannot keep its wait to itself', async (t) => {
+  const clock = new TestClock(Date.parse('2026-11-26T10:00:00Z'));
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { staff } = await setUp(services);
+  const attacker = '203.0.113.9';
+  // 5 at once, then one each time the wait ends: 10 checked by 10:00:31.
+  for (let i = 1; i <= 10; i++) {
+    let res = await attemptFrom(app, staff.email, `guess ${i}`, attacker);
+    if (res.statusCode === 429) {
+      clock.advance(waitSecondsOf(res.body)! * 1000);
+      res = await attemptFrom(app, staff.email, `guess ${i}`, attacker);
+    }
+    assert.equal(res.statusCode, 401, `guess ${i}`);
+  }
+  clock.advance(32_000);
+  const eleventh = await attemptFrom(app, staff.email, 'guess 11', attacker);
+  assert.equal(eleventh.statusCode, 429);
+  assert.deepEqual(errorSummaryItems(eleventh.body), ['#email Too many attempts. Try again in 14 minutes']);
+  // The attacker's refused attempt took no turn: the real person, elsewhere, signs in at once.
+  assert.equal((await attemptFrom(app, staff.email, staff.password, '192.0.2.50')).statusCode, 303);
+  assert.equal(await passwordsChecked(services), 10);
+});
+
+test('a real email and an unknown one get the same answers, attempt for attempt', async (t) => {
+  // Not on a window boundary: the old lock said "15 minutes" for a real account and the time left in
+  // the window ("10 minutes") for an unknown email.
+  const clock = new TestClock(Date.parse('2026-11-26T10:05:00Z'));
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { staff } = await setUp(services);
+  const unknown = 'nobody.here@example.nhs.uk';
+  const comparable = (res: Awaited<ReturnType<typeof attemptFrom>>, email: string) => ({
+    status: res.statusCode,
+    retryAfter: res.headers['retry-after'],
+    cookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0]),
+    body: res.body.replaceAll(email, 'EMAIL').replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value=""'),
+  });
+
+  const answers: string[] = [];
+  for (let i = 1; i <= 20; i++) {
+    // At the same moment, from two addresses, each as its own person would.
+    const real = comparable(await attemptFrom(app, staff.email, `wrong ${i}`, '203.0.113.21'), staff.email);
+    const ghost = comparable(await attemptFrom(app, unknown, `wrong ${i}`, '203.0.113.22'), unknown);
+    assert.deepEqual(ghost, real, `attempt ${i}`);
+    answers.push(`${real.status} ${errorSummaryItems(real.body)[0]!.replace('#email ', '')}`);
+    if (real.status === 429) clock.advance(Number(real.retryAfter) * 1000);
+  }
+  // Every answer there is came up: checked at once, the waits, and the limit for one account from one
+  // address (10 checked in 15 minutes).
+  const wrong = '401 Enter a correct email address and password';
+  const wait = (n: number) => `429 Wait ${n} ${n === 1 ? 'second' : 'seconds'} before trying again`;
+  assert.deepEqual(answers, [
+    wrong, wrong, wrong, wrong, wrong,
+    wait(1), wrong, wait(2), wrong, wait(4), wrong, wait(8), wrong, wait(16), wrong,
+    '429 Too many attempts. Try again in 10 minutes', wrong, wait(60), wrong, wait(60),
+  ]);
+  assert.equal(await passwordsChecked(services), 2 * answers.filter((a) => a === wrong).length, 'both had every checked password run through argon2');
 });
 
 test('more than 20 attempts from one IP address in 15 minutes are refused with a page that says when to try again', async (t) => {

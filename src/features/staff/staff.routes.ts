@@ -22,6 +22,10 @@ function tooManyAttemptsText(minutes: number): string {
   return `Too many attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
 }
 
+function waitText(seconds: number): string {
+  return `Wait ${seconds} ${seconds === 1 ? 'second' : 'seconds'} before trying again`;
+}
+
 export async function staffRoutes(app: FastifyInstance): Promise<void> {
   if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
   const services = app.services;
@@ -48,14 +52,25 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
       return reply.redirect('/staff', 303);
     }
     // Whatever session came with a failed attempt is not touched; the browser keeps it or not.
-    const text =
-      result.outcome === 'too-many-attempts'
-        ? tooManyAttemptsText(result.retryAfterMinutes)
-        : 'Enter a correct email address and password';
+    let text = 'Enter a correct email address and password';
+    if (result.outcome === 'too-many-attempts') {
+      text = tooManyAttemptsText(result.retryAfterMinutes);
+      reply.header('retry-after', String(result.retryAfterMinutes * 60));
+    } else if (result.outcome === 'wait') {
+      text = waitText(result.waitSeconds);
+      reply.header('retry-after', String(result.waitSeconds));
+    }
     return reply.page(
       SIGN_IN_VIEW,
-      { pageTitle: 'Sign in', ...staffLayout(null), values, errors: { email: { href: '#email', text } }, tooManyAttempts: result.outcome === 'too-many-attempts' },
-      { status: result.outcome === 'too-many-attempts' ? 429 : 401 },
+      {
+        pageTitle: 'Sign in',
+        ...staffLayout(null),
+        values,
+        errors: { email: { href: '#email', text } },
+        tooManyAttempts: result.outcome === 'too-many-attempts',
+        waiting: result.outcome === 'wait',
+      },
+      { status: result.outcome === 'wrong-details' ? 401 : 429 },
     );
   });
 

@@ -8,7 +8,9 @@ import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { CookieJar, createTestConversation, TEST_PATIENT } from '../../../test/helpers/factories.ts';
 import { firstDevice, get, submitDob, textOf } from '../../../test/helpers/patient.ts';
 import { nhsLoginThroughApp, nhsLoginUpToCallback, startTestNhsLogin, type TestNhsLogin } from '../../../test/helpers/nhs-login.ts';
-import { auditEvents, links, outboundSms } from '../../platform/db/schema.ts';
+import { auditEvents, links, nhsLoginTransactions, outboundSms } from '../../platform/db/schema.ts';
+import { NHS_LOGIN_STATE_COOKIE } from '../nhs-login/nhs-login.routes.ts';
+import { NHS_LOGIN_STARTS_PER_MINUTE } from '../nhs-login/nhs-login.service.ts';
 import { revokeConversationLinks } from '../links/links.service.ts';
 import type { Services } from '../../services.ts';
 import { DEVICE_COOKIE, SESSION_COOKIE } from './patient-pages.ts';
@@ -224,4 +226,33 @@ test('the link token never reaches the logs', async (t) => {
   const all = logLines.join('\n');
   assert.ok(!all.includes(conversation.token), 'no token in the logs');
   assert.ok(!all.includes(TEST_PATIENT.nhsNumber), 'no NHS number in the logs');
+});
+
+test('GET /nhs-login/start is limited per address: past the limit a clear page, a Retry-After, no new sign-in row, and the date of birth offered', async (t) => {
+  const clock = new TestClock();
+  const { app, services, conversation } = await setup(t, { now: clock.now });
+  const startFrom = (remoteAddress: string) =>
+    app.inject({ method: 'GET', url: `/nhs-login/start?returnTo=${encodeURIComponent(`/${conversation.token}/nhs-login`)}`, remoteAddress });
+  for (let i = 0; i < NHS_LOGIN_STARTS_PER_MINUTE; i++) {
+    assert.equal((await startFrom('198.51.100.7')).statusCode, 302, `start ${i + 1} is allowed`);
+  }
+  const rowsBefore = (await services.db.select({ stateHash: nhsLoginTransactions.stateHash }).from(nhsLoginTransactions)).length;
+  assert.equal(rowsBefore, NHS_LOGIN_STARTS_PER_MINUTE);
+
+  const limited = await startFrom('198.51.100.7');
+  assert.equal(limited.statusCode, 429);
+  const retryAfter = Number(limited.headers['retry-after']);
+  assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${limited.headers['retry-after']}`);
+  const text = textOf(limited.body);
+  assert.match(text, /There have been too many tries to log in with NHS login from your internet connection\. Wait a minute, then try again/);
+  assert.match(text, /Use your date of birth instead/);
+  assert.match(limited.body, new RegExp(`href="/${conversation.token}"`));
+  assert.equal(limited.headers.location, undefined, 'not sent to NHS login');
+  assert.ok(![limited.headers['set-cookie'] ?? []].flat().some((c) => c.startsWith(`${NHS_LOGIN_STATE_COOKIE}=`)), 'no state cookie');
+  assert.equal((await services.db.select({ stateHash: nhsLoginTransactions.stateHash }).from(nhsLoginTransactions)).length, rowsBefore, 'no row written');
+
+  // Another address is not affected, and the limited one may start again in the next minute.
+  assert.equal((await startFrom('198.51.100.8')).statusCode, 302);
+  clock.advance(60_000);
+  assert.equal((await startFrom('198.51.100.7')).statusCode, 302);
 });

@@ -4,17 +4,19 @@
 import { eq, sql } from 'drizzle-orm';
 import { conversations, organisations, patients, links } from '../../platform/db/schema.ts';
 import type { Db } from '../../platform/db/client.ts';
-import { CURRENT_HITS, type CurrentHitsParams } from '../../platform/http/rate-limiter.ts';
 import { LINK_TOKEN_PATTERN, sha256Hex } from '../../platform/crypto/tokens.ts';
 import type { Services } from '../../services.ts';
-import { linkState, type Link, type LinkState } from '../links/links.service.ts';
+import { linkState, type Link, type LinkState, type LockedLinkState } from '../links/links.service.ts';
 import type { AuditActor } from '../audit/audit.service.ts';
 import { checkPatientSession, type PatientSession, type PatientSessionState } from './patient-sessions.service.ts';
 
 /**
  * Look-ups of unknown links per IP address per minute (DESIGN.md §3: guessing is hopeless, and still
- * limited). Only misses count: many patients can share one address (mobile networks put thousands
- * behind one), and a real link gives a guesser nothing, so opening real links is never throttled.
+ * limited). Only misses of well-formed tokens count, and the limit only ever answers for tokens that
+ * do not exist: many patients share one address (hospital Wi-Fi, mobile networks put thousands behind
+ * one), and a real link gives a guesser nothing its 128 bits did not already, so a link that exists is
+ * never refused. Paths that cannot be a token (favicon.ico, robots.txt, a mistyped word) are no guess
+ * and do not count either.
  */
 export const LINK_LOOKUPS_PER_MINUTE = 60;
 
@@ -34,13 +36,12 @@ export type LinkLookup =
 
 // The link look-up runs on every patient request. Prepared once per database (named, so PostgreSQL
 // parses and plans the four-table join once per connection rather than on every request: ~0.13 ms of
-// the database's CPU each time on the benchmark machine). It also reads the caller's rate-limit count.
+// the database's CPU each time on the benchmark machine).
 const linkContextQueries = new WeakMap<Db, ReturnType<typeof prepareLinkContextQuery>>();
 
 function prepareLinkContextQuery(db: Db) {
   return db
     .select({
-      limitHits: CURRENT_HITS,
       link: links,
       conversation: {
         id: conversations.id,
@@ -60,35 +61,26 @@ function prepareLinkContextQuery(db: Db) {
     .prepare('dovecote_link_context');
 }
 
-async function loadLinkContext(db: Db, token: string, limit: CurrentHitsParams): Promise<(LinkContext & { limitHits: number | null }) | undefined> {
+async function loadLinkContext(db: Db, token: string): Promise<LinkContext | undefined> {
   let query = linkContextQueries.get(db);
   if (!query) linkContextQueries.set(db, (query = prepareLinkContextQuery(db)));
-  const [row] = await query.execute({ tokenHash: sha256Hex(token), ...limit });
+  const [row] = await query.execute({ tokenHash: sha256Hex(token) });
   return row;
 }
 
 /**
- * Rate-limited per IP on misses: once an address has looked up too many unknown links this minute,
- * every look-up from it is refused until the window ends. A token that cannot be a link token is
- * unknown without a database look-up. The address's count is read in the link's own query (one round
- * trip: this runs on every patient request); a miss then counts, and is refused once over the limit.
+ * Finds the link a token opens. A link that exists is always found, whatever its address has done
+ * (see LINK_LOOKUPS_PER_MINUTE). A well-formed token that opens nothing counts as a miss for the
+ * address, and once the address is over the limit its misses are answered "too many" rather than
+ * "unknown". A path that cannot be a token is unknown without a database look-up and is not counted.
  */
 export async function lookUpLink(services: Services, token: string, ip: string): Promise<LinkLookup> {
-  const key = `link-lookup:${ip}`;
-  const refused = (retryAfterSeconds: number): LinkLookup => ({
-    kind: 'rate_limited',
-    retryAt: new Date(services.now().getTime() + retryAfterSeconds * 1000),
-  });
-  const peek = services.rateLimiter.peekInQuery(key, LINK_LOOKUPS_PER_MINUTE, 60);
-  const row = LINK_TOKEN_PATTERN.test(token) ? await loadLinkContext(services.db, token, peek.params) : undefined;
-  if (!row) {
-    const miss = await services.rateLimiter.hit(key, LINK_LOOKUPS_PER_MINUTE, 60);
-    return miss.allowed ? { kind: 'unknown' } : refused(miss.retryAfterSeconds);
-  }
-  const before = peek.result(row.limitHits);
-  if (!before.allowed) return refused(before.retryAfterSeconds);
-  const { limitHits: _limitHits, ...context } = row;
-  return { kind: 'found', context, state: linkState(context.link, services.now()) };
+  if (!LINK_TOKEN_PATTERN.test(token)) return { kind: 'unknown' };
+  const context = await loadLinkContext(services.db, token);
+  if (context) return { kind: 'found', context, state: linkState(context.link, services.now()) };
+  const miss = await services.rateLimiter.hit(`link-lookup:${ip}`, LINK_LOOKUPS_PER_MINUTE, 60);
+  if (miss.allowed) return { kind: 'unknown' };
+  return { kind: 'rate_limited', retryAt: new Date(services.now().getTime() + miss.retryAfterSeconds * 1000) };
 }
 
 export function patientActor(context: LinkContext, ip: string | null): AuditActor {
@@ -109,6 +101,8 @@ export type AccessProblem =
   | { kind: 'rate_limited'; retryAt: Date }
   | { kind: 'unknown' }
   | { kind: 'gone'; context: LinkContext; reason: 'expired' | 'revoked' }
+  /** The link is locked and the page is a check of who this is (the security code): no more tries. */
+  | { kind: 'locked'; context: LinkContext; lock: LockedLinkState }
   /** No session for this link: start again at the date of birth. */
   | { kind: 'no_session'; context: LinkContext }
   /** A session for this link timed out: start again, and say why. */
@@ -119,9 +113,10 @@ export type AccessProblem =
 export type PatientAccess = { kind: 'ok'; context: LinkContext; session: PatientSession } | AccessProblem;
 
 /**
- * May the browser holding this session cookie go on with this link? The link must be live (a lock
- * only stops new dates of birth: a browser already verified carries on), and the session must be
- * live, made for this link and in the state the page needs.
+ * May the browser holding this session cookie go on with this link? The link must be live, and the
+ * session must be live, made for this link and in the state the page needs. A lock stops every check
+ * of who is opening the link, so a browser still waiting for its security code stops there too; a
+ * browser already verified carries on.
  */
 export async function checkPatientAccess(
   services: Services,
@@ -131,6 +126,7 @@ export async function checkPatientAccess(
   if (lookup.kind !== 'found') return lookup;
   const { context, state } = lookup;
   if (state.state === 'expired' || state.state === 'revoked') return { kind: 'gone', context, reason: state.state };
+  if (input.need === 'awaiting_code' && (state.state === 'locked' || state.state === 'locked-permanently')) return { kind: 'locked', context, lock: state };
   const session = await checkPatientSession(services.db, input.sessionToken, context.link.id, services.now());
   if (session.kind === 'none') return { kind: 'no_session', context };
   if (session.kind === 'expired') return { kind: 'session_expired', context };

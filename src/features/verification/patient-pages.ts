@@ -6,6 +6,7 @@ import type { LockedLinkState } from '../links/links.service.ts';
 import type { AccessProblem, LinkContext } from './patient-access.service.ts';
 import type { LandingPaths } from './patient-access.ts';
 import type { CodeLimit } from './security-codes.service.ts';
+import { rotateCsrfSecret } from '../../platform/http/security.ts';
 import { describeWait } from './wait-times.ts';
 
 export const SESSION_COOKIE = '__Host-dovecote-session';
@@ -24,8 +25,12 @@ export function deviceCookieOf(request: FastifyRequest): string | undefined {
   return request.cookies[DEVICE_COOKIE] || undefined;
 }
 
-/** A session cookie (no Max-Age): the server ends the session; the browser forgets it on close. */
+/**
+ * A session cookie (no Max-Age): the server ends the session; the browser forgets it on close. A new
+ * session comes with a new CSRF secret, so no token from before verification works after it.
+ */
 export function setSessionCookie(reply: FastifyReply, token: string): void {
+  rotateCsrfSecret(reply);
   reply.setCookie(SESSION_COOKIE, token, cookieBase);
 }
 
@@ -41,8 +46,12 @@ export function portalCookieOf(request: FastifyRequest): string | undefined {
   return request.cookies[PORTAL_COOKIE] || undefined;
 }
 
-/** A browser session cookie: the server ends the session after 30 minutes idle or 12 hours. */
+/**
+ * A browser session cookie: the server ends the session after 30 minutes idle or 12 hours. A new
+ * session comes with a new CSRF secret, as for a link session.
+ */
 export function setPortalCookie(reply: FastifyReply, token: string): void {
+  rotateCsrfSecret(reply);
   reply.setCookie(PORTAL_COOKIE, token, cookieBase);
 }
 
@@ -90,6 +99,7 @@ export function lockedLinkPage(reply: FastifyReply, services: Services, context:
     {
       pageTitle: 'This link is locked',
       permanently: lock.state === 'locked-permanently',
+      reason: lock.state === 'locked-permanently' ? lock.reason : 'dates_of_birth',
       wait,
       organisation: organisationOf(context),
       words: wordsOf(services, context),
@@ -163,6 +173,7 @@ export function accessProblemReply(
     case 'rate_limited':
     case 'unknown':
     case 'gone':
+    case 'locked':
       return linkRefusedPage(reply, services, problem);
     case 'no_session':
       return reply.redirect(`/${token}`, 303);

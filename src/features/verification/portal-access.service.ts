@@ -1,12 +1,17 @@
 // The patient portal's way in: NHS login (P9) at the home page opens every conversation sent to that
-// NHS number, by every organisation. Signing in and out, and the answer to "may this portal session
-// open this conversation now?" — the same rules as a link: a revoked conversation is gone, an expired
-// one stays readable but takes no answer.
+// NHS number, by every organisation, whose patient record also has NHS login's date of birth and
+// family name (a record with the right number but someone else's details is another person, or a
+// mistake: it shows nothing, and its organisation's staff are told). Signing in and out, and the
+// answer to "may this portal session open this conversation now?" — the same rules as a link: a
+// revoked conversation is gone, an expired one stays readable but takes no answer.
+import type { Queryable } from '../../platform/db/client.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import type { NhsLoginIdentity } from '../nhs-login/nhs-login.client.ts';
 import { conversationLinks, currentLink, linkState } from '../links/links.service.ts';
 import { findConversationForNhsNumber } from '../conversations/conversations.repository.ts';
+import { listRecordsForNhsNumber } from '../patients/patients.service.ts';
+import { recordDifferences, recordMatches } from '../patients/record-match.ts';
 import { checkPortalSession, createPortalSession, endPortalSession, type PortalSession } from './portal-sessions.service.ts';
 import type { PatientAccess } from './patient-access.ts';
 
@@ -20,6 +25,8 @@ export function portalActor(session: Pick<PortalSession, 'nhsLoginSub'>, ip: str
 /** Who is signed in to the portal, for the pages that list their conversations. */
 export interface PortalPatient {
   nhsNumber: string;
+  /** NHS login's date of birth and family name: only records that have them too are shown. */
+  identity: { birthdate: string | null; familyName: string | null };
   actor: AuditActor;
 }
 
@@ -30,14 +37,24 @@ export async function checkPortalAccess(
   const check = await checkPortalSession(services.db, input.sessionToken, services.now());
   if (check.kind === 'none') return { kind: 'no_session' };
   if (check.kind === 'expired') return { kind: 'session_expired' };
-  return { kind: 'ok', session: check.session, patient: { nhsNumber: check.session.nhsNumber, actor: portalActor(check.session, input.ip) } };
+  const { session } = check;
+  return {
+    kind: 'ok',
+    session,
+    patient: {
+      nhsNumber: session.nhsNumber,
+      identity: { birthdate: session.birthdate, familyName: session.familyName },
+      actor: portalActor(session, input.ip),
+    },
+  };
 }
 
 export type PortalConversationAccess = PortalProblem | { kind: 'not_found' } | { kind: 'ok'; access: Omit<PatientAccess, 'basePath'> };
 
 /**
- * The conversation opens only when it was sent to the session's NHS number and staff have not revoked
- * its link; once the link has expired it is still shown, read only.
+ * The conversation opens only when it was sent to the session's NHS number, to a record with NHS
+ * login's date of birth and family name, and staff have not revoked its link; once the link has
+ * expired it is still shown, read only.
  */
 export async function checkPortalConversationAccess(
   services: Services,
@@ -46,7 +63,7 @@ export async function checkPortalConversationAccess(
   const portal = await checkPortalAccess(services, input);
   if (portal.kind !== 'ok') return portal;
   const found = await findConversationForNhsNumber(services.db, portal.patient.nhsNumber, input.conversationId);
-  if (!found) return { kind: 'not_found' };
+  if (!found || !recordMatches(found.patient, portal.patient.identity)) return { kind: 'not_found' };
   const link = currentLink(await conversationLinks(services.db, found.conversation.id));
   const state = link ? linkState(link, services.now()) : undefined;
   if (!state || state.state === 'revoked') return { kind: 'not_found' };
@@ -78,17 +95,49 @@ export async function signInToPortal(
     await recordAudit(services.db, {
       type: 'nhs_login.not_strong',
       actor,
-      details: { identityProofingLevel: identity.identityProofingLevel ?? 'none', where: 'portal' },
+      details: { identityProofingLevel: identity.identityProofingLevel ?? 'none', vot: identity.vot ?? 'none', where: 'portal' },
     });
     return { kind: 'not_strong' };
   }
   const nhsNumber = identity.nhsNumber;
   return services.db.transaction(async (tx) => {
     await endPortalSession(tx, input.sessionToken);
-    const { token } = await createPortalSession(tx, { nhsNumber, nhsLoginSub: identity.sub, now: services.now() });
+    const { token } = await createPortalSession(tx, {
+      nhsNumber,
+      nhsLoginSub: identity.sub,
+      birthdate: identity.birthdate,
+      familyName: identity.familyName,
+      now: services.now(),
+    });
     await recordAudit(tx, { type: 'portal.signed_in', actor, details: { identityProofingLevel: identity.identityProofingLevel } });
+    await recordPortalMismatches(tx, { nhsNumber, identity, actor });
     return { kind: 'signed_in', sessionToken: token };
   });
+}
+
+/**
+ * One 'portal.record_mismatch' event for each organisation's record with this NHS number whose date of
+ * birth or family name is not NHS login's: that organisation's staff see the count on the patient's
+ * conversations and can check the record. Only which details differ is kept, never their values; and
+ * the record's version (updatedAt), so that once staff change the record the old count no longer shows.
+ * Nothing is counted when NHS login gave neither detail: that is not the record's fault.
+ */
+async function recordPortalMismatches(
+  tx: Queryable,
+  input: { nhsNumber: string; identity: NhsLoginIdentity; actor: AuditActor },
+): Promise<void> {
+  if (input.identity.birthdate === null && input.identity.familyName === null) return;
+  for (const record of await listRecordsForNhsNumber(tx, input.nhsNumber)) {
+    const differs = recordDifferences(record, input.identity);
+    if (differs.length === 0) continue;
+    await recordAudit(tx, {
+      type: 'portal.record_mismatch',
+      actor: input.actor,
+      organisationId: record.organisationId,
+      patientId: record.id,
+      details: { differs, recordUpdatedAt: record.updatedAt.toISOString() },
+    });
+  }
 }
 
 /** Ends the session behind the cookie; says whether there was one. */

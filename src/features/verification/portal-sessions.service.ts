@@ -13,6 +13,9 @@ export interface PortalSession {
   tokenHash: string;
   nhsNumber: string;
   nhsLoginSub: string;
+  /** NHS login's date of birth (YYYY-MM-DD) and family name: a record must have them too to be shown. */
+  birthdate: string | null;
+  familyName: string | null;
   createdAt: Date;
   lastSeenAt: Date;
   expiresAt: Date;
@@ -23,7 +26,7 @@ export type PortalSessionCheck = { kind: 'ok'; session: PortalSession } | { kind
 /** A new portal session (256-bit token for the cookie); the caller ends the browser's old one first. */
 export async function createPortalSession(
   on: Queryable,
-  input: { nhsNumber: string; nhsLoginSub: string; now: Date },
+  input: { nhsNumber: string; nhsLoginSub: string; birthdate: string | null; familyName: string | null; now: Date },
 ): Promise<{ token: string }> {
   const token = newSecret(32);
   await on.insert(patientSessions).values({
@@ -32,6 +35,8 @@ export async function createPortalSession(
     linkId: null,
     nhsNumber: input.nhsNumber,
     nhsLoginSub: input.nhsLoginSub,
+    nhsLoginBirthdate: input.birthdate,
+    nhsLoginFamilyName: input.familyName,
     state: 'verified',
     createdAt: input.now,
     lastSeenAt: input.now,
@@ -46,6 +51,8 @@ function toPortalSession(row: typeof patientSessions.$inferSelect): PortalSessio
     tokenHash: row.tokenHash,
     nhsNumber: row.nhsNumber,
     nhsLoginSub: row.nhsLoginSub,
+    birthdate: row.nhsLoginBirthdate,
+    familyName: row.nhsLoginFamilyName,
     createdAt: row.createdAt,
     lastSeenAt: row.lastSeenAt,
     expiresAt: row.expiresAt,

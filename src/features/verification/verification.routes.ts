@@ -11,6 +11,7 @@ import type { Services } from '../../services.ts';
 import { linkReturnTo, nhsLoginStartHref } from './nhs-login-destinations.ts';
 import type { LandingPaths } from './patient-access.ts';
 import { openLink, requestNewCode, showCodePage, submitDateOfBirth, submitSecurityCode } from './verification.service.ts';
+import { CODE_MAX_ATTEMPTS } from './security-codes.service.ts';
 import {
   accessProblemReply,
   codeLimitPage,
@@ -53,6 +54,12 @@ export function triesLeftWords(checksLeft: { left: number; permanently: boolean 
   return checksLeft.permanently
     ? `You have ${tries} before the link stops working`
     : `You have ${tries} before the link is locked for 30 minutes`;
+}
+
+/** Said once the next code's tries are the link's last: ". If you enter a wrong code 5 more times, …" */
+function codeLockWarning(linkTriesLeft: number): string {
+  if (linkTriesLeft > CODE_MAX_ATTEMPTS) return '';
+  return `. If you enter a wrong code ${linkTriesLeft === 1 ? '1 more time' : `${linkTriesLeft} more times`}, the link will stop working`;
 }
 
 function renderDateOfBirth(
@@ -203,13 +210,14 @@ export async function verificationRoutes(app: FastifyInstance, options: { landin
         return renderCodePage(reply, services, token, result.context, result.phoneEnding, { errors: { code: { href: '#code', text: result.message } } }, 400);
       case 'wrong': {
         const tries = result.triesLeft === 1 ? '1 more try' : `${result.triesLeft} more tries`;
+        const before = result.linkLocksFirst ? 'the link stops working' : 'you need to request a new code';
         return renderCodePage(
           reply,
           services,
           token,
           result.context,
           result.phoneEnding,
-          { errors: { code: { href: '#code', text: `The security code is not correct. You have ${tries} before you need to request a new code` } } },
+          { errors: { code: { href: '#code', text: `The security code is not correct. You have ${tries} before ${before}` } } },
           400,
         );
       }
@@ -224,9 +232,11 @@ export async function verificationRoutes(app: FastifyInstance, options: { landin
             errors: {
               code: {
                 href: '#code',
-                text: result.burnedNow
-                  ? 'The security code is not correct and it has now stopped working. Request a new code'
-                  : 'This security code has expired or stopped working. Request a new code',
+                text: `${
+                  result.burnedNow
+                    ? 'The security code is not correct and it has now stopped working. Request a new code'
+                    : 'This security code has expired or stopped working. Request a new code'
+                }${codeLockWarning(result.linkTriesLeft)}`,
               },
             },
             noCode: true,

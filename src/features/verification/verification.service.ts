@@ -9,14 +9,18 @@ import { constantTimeEqualHex, newSecret, sha256Hex } from '../../platform/crypt
 import { parseDateOfBirth, type DateParts, type DateProblem } from '../patients/identifiers.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import {
+  CODE_FAILURES_IN_A_ROW_LIMIT,
   DOB_FAILURES_IN_A_ROW_LIMIT,
   DOB_FAILURES_TOTAL_LIMIT,
   DOB_LOCK_MINUTES,
   getLink,
   linkState,
+  lockLinkForCodeCheck,
   moveDeviceTrust,
+  recordCodeFailure,
   recordDobFailure,
   replaceTrustedDevice,
+  resetCodeFailures,
   resetDobFailuresInARow,
   trustFirstDevice,
   type Link,
@@ -218,8 +222,8 @@ async function countFailedCheck(
 
 /**
  * This browser proved itself strongly (a right security code, or NHS login at P9): a new verified
- * session, this device replaces the trusted one, and every other browser's session for the link ends,
- * so the old device must prove itself again. The caller audits how.
+ * session, this device replaces the trusted one, every other browser's session for the link ends, so
+ * the old device must prove itself again, and a run of wrong security codes ends. The caller audits how.
  */
 async function trustThisDevice(
   tx: Tx,
@@ -232,6 +236,7 @@ async function trustThisDevice(
   const deviceToken = newDeviceToken();
   const newHash = sha256Hex(deviceToken);
   await replaceTrustedDevice(tx, context.link.id, newHash, now);
+  await resetCodeFailures(tx, context.link.id);
   if (input.deviceToken) await moveDeviceTrust(tx, sha256Hex(input.deviceToken), newHash);
   await endOtherSessionsForLink(tx, context.link.id, session.tokenHash);
   return { sessionToken: token, deviceToken };
@@ -275,9 +280,43 @@ export const securityCodeSchema = z
 export type CodeResult =
   | AccessProblem
   | { kind: 'invalid'; context: LinkContext; phoneEnding: string; message: string }
-  | { kind: 'wrong'; context: LinkContext; phoneEnding: string; triesLeft: number }
-  | { kind: 'no_code'; context: LinkContext; phoneEnding: string; burnedNow: boolean }
+  /**
+   * Wrong; `triesLeft` more wrong codes and this code stops working, or (linkLocksFirst) the link
+   * locks, whichever comes first.
+   */
+  | { kind: 'wrong'; context: LinkContext; phoneEnding: string; triesLeft: number; linkLocksFirst: boolean }
+  /** No code to check (burnedNow: this wrong try was its last); linkTriesLeft: wrong codes before the link locks. */
+  | { kind: 'no_code'; context: LinkContext; phoneEnding: string; burnedNow: boolean; linkTriesLeft: number }
   | { kind: 'verified'; context: LinkContext; sessionToken: string; deviceToken: string };
+
+/** Wrong security codes still allowed before the link locks until staff re-send it. */
+function codeTriesLeftBeforeLock(link: Pick<Link, 'codeFailuresInARow'>): number {
+  return Math.max(0, CODE_FAILURES_IN_A_ROW_LIMIT - link.codeFailuresInARow);
+}
+
+/**
+ * A wrong security code, counted on the link (after the code's own count). The try that reaches the
+ * limit locks the link for good and is answered with the locked page.
+ */
+async function countWrongCode(
+  tx: Tx,
+  context: LinkContext,
+  actor: AuditActor,
+  now: Date,
+): Promise<{ kind: 'counted'; link: Link } | { kind: 'locked'; context: LinkContext; lock: LockedLinkState }> {
+  const subject = auditSubject(context);
+  const link = await recordCodeFailure(tx, context.link.id, now);
+  if (!link) return lockedMeanwhile(tx, context, now);
+  const state = linkState(link, now);
+  if (state.state !== 'locked-permanently') return { kind: 'counted', link };
+  await recordAudit(tx, {
+    type: 'link.locked',
+    actor,
+    ...subject,
+    details: { reason: 'too_many_wrong_security_codes_in_a_row', permanently: true, codeFailuresInARow: link.codeFailuresInARow },
+  });
+  return { kind: 'locked', context: { ...context, link }, lock: state };
+}
 
 export async function submitSecurityCode(
   services: Services,
@@ -295,18 +334,37 @@ export async function submitSecurityCode(
   const actor = patientActor(context, input.ip);
   const subject = auditSubject(context);
   return services.db.transaction(async (tx): Promise<CodeResult> => {
+    // Judged one at a time per link, on its fresh row: a lock set by the request before this one holds.
+    const link = await lockLinkForCodeCheck(tx, context.link.id);
+    const state = link ? linkState(link, now) : undefined;
+    if (!link || !state) return { kind: 'unknown' };
+    if (state.state === 'expired' || state.state === 'revoked') return { kind: 'gone', context: { ...context, link }, reason: state.state };
+    if (state.state === 'locked' || state.state === 'locked-permanently') return { kind: 'locked', context: { ...context, link }, lock: state };
     const check = await checkSecurityCode(tx, services.config.codeHmacKeys, context.link.id, parsed.data, now);
     switch (check.kind) {
       case 'no_code':
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { reason: 'no_live_code' } });
-        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: false };
-      case 'burned':
+        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: false, linkTriesLeft: codeTriesLeftBeforeLock(link) };
+      case 'burned': {
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: 0 } });
         await recordAudit(tx, { type: 'code.burned', actor, ...subject, details: { reason: 'too_many_wrong_tries' } });
-        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: true };
-      case 'wrong':
+        const counted = await countWrongCode(tx, context, actor, now);
+        if (counted.kind === 'locked') return counted;
+        return { kind: 'no_code', context, phoneEnding: ending, burnedNow: true, linkTriesLeft: codeTriesLeftBeforeLock(counted.link) };
+      }
+      case 'wrong': {
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: check.triesLeft } });
-        return { kind: 'wrong', context, phoneEnding: ending, triesLeft: check.triesLeft };
+        const counted = await countWrongCode(tx, context, actor, now);
+        if (counted.kind === 'locked') return counted;
+        const linkTriesLeft = codeTriesLeftBeforeLock(counted.link);
+        return {
+          kind: 'wrong',
+          context,
+          phoneEnding: ending,
+          triesLeft: Math.min(check.triesLeft, linkTriesLeft),
+          linkLocksFirst: linkTriesLeft <= check.triesLeft,
+        };
+      }
       case 'right': {
         const trusted = await trustThisDevice(tx, context, input, now);
         await recordAudit(tx, { type: 'code.right', actor, ...subject });
@@ -336,9 +394,9 @@ export async function requestNewCode(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// NHS login from a link (the callback of /nhs-login/start?returnTo=/:token/nhs-login). Only P9 may stand
-// in for the security code (DESIGN.md §3); an NHS number that is not the patient's counts like a wrong
-// date of birth.
+// NHS login from a link (the callback of /nhs-login/start?returnTo=/:token/nhs-login). Only P9, with a
+// vector of trust that was asked for, may stand in for the security code (DESIGN.md §3; isStrong); an
+// NHS number that is not the patient's counts like a wrong date of birth.
 
 export type NhsLoginLinkResult =
   | LinkProblem
@@ -363,7 +421,8 @@ export async function verifyLinkWithNhsLogin(
   const subject = auditSubject(context);
   const level = input.identity.identityProofingLevel ?? 'none';
   if (!input.identity.isStrong) {
-    await recordAudit(services.db, { type: 'nhs_login.not_strong', actor, ...subject, details: { identityProofingLevel: level } });
+    // The vector of trust says why (no vot, or one not asked for); it identifies no one.
+    await recordAudit(services.db, { type: 'nhs_login.not_strong', actor, ...subject, details: { identityProofingLevel: level, vot: input.identity.vot ?? 'none' } });
     return { kind: 'not_strong', context };
   }
   if (input.identity.nhsNumber !== context.patient.nhsNumber) {

@@ -8,8 +8,9 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
-import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
+import { sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm';
 import pg from 'pg';
 import * as schema from './schema.ts';
 
@@ -157,4 +158,18 @@ export async function openDatabase(opts: {
 export async function queryRows<T>(on: Queryable, query: SQL): Promise<T[]> {
   const result = (await on.execute(query)) as unknown as { rows: T[] };
   return result.rows;
+}
+
+/**
+ * How many of this version's migrations the database has not had (all of them when it was never
+ * migrated). For a process that does not migrate at start-up (DATABASE_MIGRATE_ON_START=false): it
+ * must not serve on a schema older than its code.
+ */
+export async function pendingMigrations(database: Database): Promise<number> {
+  const files = readMigrationFiles({ migrationsFolder });
+  const [registry] = await queryRows<{ exists: boolean }>(database.db, sql`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`);
+  if (!registry?.exists) return files.length;
+  const [last] = await queryRows<{ created_at: string | null }>(database.db, sql`SELECT max(created_at) AS created_at FROM drizzle.__drizzle_migrations`);
+  const applied = Number(last?.created_at ?? 0);
+  return files.filter((file) => file.folderMillis > applied).length;
 }

@@ -13,6 +13,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const tz = (name: string) => timestamp(name, { withTimezone: true });
@@ -31,7 +32,9 @@ export const staffUsers = pgTable('staff_users', {
   email: text('email').notNull().unique(),
   name: text('name').notNull(),
   passwordHash: text('password_hash').notNull(),
-  // Consecutive failed sign-ins; reaching the limit sets signInLockedUntil.
+  // Unused since sign-in moved to stepped delays kept in rate_limit_hits under a hash of the email
+  // (staff-auth.service.ts); kept for one release so instances of the previous version, which still
+  // select them, keep working during an upgrade. Drop them in a later migration.
   failedSignIns: integer('failed_sign_ins').notNull().default(0),
   signInLockedUntil: tz('sign_in_locked_until'),
   createdAt: createdAt(),
@@ -146,7 +149,11 @@ export const links = pgTable(
     dobFailuresInARow: integer('dob_failures_in_a_row').notNull().default(0),
     dobFailuresTotal: integer('dob_failures_total').notNull().default(0),
     lockedUntil: tz('locked_until'),
-    // Set when the total of wrong dates of birth is reached: only staff re-sending unlocks.
+    // Wrong security codes since the last right one, over every code sent for the link: reaching the
+    // limit (three codes' worth of tries) locks the link for good, like the total of wrong dates of birth.
+    codeFailuresInARow: integer('code_failures_in_a_row').notNull().default(0),
+    // Set when the total of wrong dates of birth or the run of wrong security codes is reached (the
+    // counters say which): only staff re-sending unlocks.
     lockedPermanentlyAt: tz('locked_permanently_at'),
     createdAt: createdAt(),
   },
@@ -181,6 +188,10 @@ export const patientSessions = pgTable(
     // Portal sessions only: the NHS number NHS login vouched for (P9), and NHS login's subject for the audit.
     nhsNumber: text('nhs_number'),
     nhsLoginSub: text('nhs_login_sub'),
+    // Portal sessions only: NHS login's date of birth and family name. An organisation's record with the
+    // NHS number is shown only when it has these too (features/patients/record-match.ts).
+    nhsLoginBirthdate: date('nhs_login_birthdate', { mode: 'string' }),
+    nhsLoginFamilyName: text('nhs_login_family_name'),
     // awaiting_code: date of birth was right on an untrusted device; verified: may open the link.
     state: text('state', { enum: ['awaiting_code', 'verified'] }).notNull(),
     createdAt: createdAt(),
@@ -199,7 +210,7 @@ export const outboundSms = pgTable(
     linkId: uuid('link_id').references(() => links.id),
     kind: text('kind', { enum: ['message_link', 'security_code'] }).notNull(),
     phoneE164: text('phone_e164').notNull(),
-    // Template values. Security codes are wiped from here once the text has been handed over.
+    // Template values. Security codes and links are wiped from here once the text has been handed over.
     personalisation: jsonb('personalisation').$type<Record<string, string>>().notNull(),
     status: text('status', {
       enum: ['queued', 'sending', 'sent', 'delivered', 'temporary_failure', 'permanent_failure', 'technical_failure'],
@@ -251,6 +262,8 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_conversation_idx').on(t.conversationId, t.id),
     index('audit_events_org_idx').on(t.organisationId, t.id),
+    // The staff conversation page counts NHS logins that did not match the patient's record.
+    index('audit_events_record_mismatch_idx').on(t.patientId).where(sql`${t.type} = 'portal.record_mismatch'`),
   ],
 );
 
@@ -267,15 +280,17 @@ export const rateLimitHits = pgTable(
 );
 
 // NHS login sign-ins in flight (features/nhs-login): the state (kept hashed, the browser holds it), nonce
-// and PKCE verifier between the redirect to NHS login and the callback. Single use: the callback sets
-// used_at atomically, so a replayed callback finds nothing to finish. Short-lived; old rows are deleted.
+// and PKCE verifier between the redirect to NHS login and the callback, and where the sign-in returns to,
+// sealed with a key derived from the state (a link's returnTo names its token, which must not sit here
+// in the clear). Single use: the callback sets used_at atomically, so a replayed callback finds nothing
+// to finish. Short-lived; old rows are deleted.
 export const nhsLoginTransactions = pgTable(
   'nhs_login_transactions',
   {
     stateHash: text('state_hash').primaryKey(),
     nonce: text('nonce').notNull(),
     codeVerifier: text('code_verifier').notNull(),
-    returnTo: text('return_to').notNull(),
+    returnToSealed: text('return_to_sealed').notNull(),
     createdAt: createdAt(),
     expiresAt: tz('expires_at').notNull(),
     usedAt: tz('used_at'),

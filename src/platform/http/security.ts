@@ -1,6 +1,6 @@
 // Security headers, cookies and CSRF for every route (DESIGN.md §3). Routes opt out of CSRF only when
 // they authenticate without cookies (the API key API, provider callbacks) via config.skipCsrf.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyHelmet from '@fastify/helmet';
@@ -16,6 +16,20 @@ declare module 'fastify' {
 }
 
 export const CSRF_COOKIE = '__Host-dovecote-csrf';
+// The CSRF secret lives in this signed cookie (@fastify/csrf-protection's cookie mode), not in a session.
+const csrfCookieOptions = { path: '/', secure: true, httpOnly: true, sameSite: 'lax', signed: true } as const;
+
+/**
+ * Replaces the browser's CSRF secret: called whenever a session starts (staff sign-in, a patient's
+ * verification, NHS login, the portal), so a token handed out before sign-in (planted by an attacker
+ * with a login CSRF, or read off a shared computer) is refused after it. The cookie is cleared and
+ * forgotten for this request, so a page rendered in the same reply makes a new secret (its Set-Cookie
+ * replaces the clearing one) and a redirect leaves the next page to make one.
+ */
+export function rotateCsrfSecret(reply: FastifyReply): void {
+  reply.clearCookie(CSRF_COOKIE, csrfCookieOptions);
+  delete reply.request.cookies[CSRF_COOKIE];
+}
 
 export interface SecurityOptions {
   cookieSecret: string;
@@ -47,7 +61,7 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
   });
   await app.register(fastifyCsrf, {
     cookieKey: CSRF_COOKIE,
-    cookieOpts: { path: '/', secure: true, httpOnly: true, sameSite: 'lax', signed: true },
+    cookieOpts: { ...csrfCookieOptions },
     getToken: (req) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
   });
 

@@ -20,17 +20,23 @@ export interface StartJobsOptions {
    * seen it. The fault tests shorten this; production keeps the default.
    */
   superviseIntervalSeconds?: number;
+  /**
+   * Whether pg-boss may create its schema (default true). False when the app connects as a role that
+   * may not create schemas: `npm run db:migrate` has made it (src/platform/db/app-role.ts).
+   */
+  createSchema?: boolean;
 }
 
 export async function startJobs(database: Database, opts: StartJobsOptions = {}): Promise<Jobs> {
   const supervise = opts.supervise ?? true;
+  const createSchema = opts.createSchema ?? true;
   const intervals = opts.superviseIntervalSeconds
     ? { superviseIntervalSeconds: opts.superviseIntervalSeconds, monitorIntervalSeconds: opts.superviseIntervalSeconds }
     : {};
   const boss =
     database.kind === 'pglite'
-      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', supervise, schedule: false, ...intervals })
-      : new PgBoss({ connectionString: database.url!, max: 4, supervise, schedule: false, ...intervals });
+      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', supervise, schedule: false, createSchema, ...intervals })
+      : new PgBoss({ connectionString: database.url!, max: 4, supervise, schedule: false, createSchema, ...intervals });
   boss.on('error', () => {
     // Surfaced through /ready and the worker's own logging; an unhandled 'error' would crash the process.
   });

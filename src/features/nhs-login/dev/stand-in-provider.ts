@@ -20,6 +20,11 @@ export interface StandInIdentity {
   /** YYYY-MM-DD. */
   birthdate: string;
   identityProofingLevel: 'P0' | 'P5' | 'P9';
+  /**
+   * The ID token's `vot`. Default `<identityProofingLevel>.Cp.Cd`; null leaves the claim out (tests of
+   * a provider that does not say what it checked).
+   */
+  vot?: string | null;
 }
 
 /** A stable UUID-shaped identifier from a seed, so a test identity keeps its `sub`. */
@@ -276,7 +281,7 @@ export async function startNhsLoginStandIn(options: StandInOptions): Promise<Sta
           family_name: identity.familyName,
           given_name: identity.givenName,
           identity_proofing_level: identity.identityProofingLevel,
-          vot: `${identity.identityProofingLevel}.Cp.Cd`,
+          ...(identity.vot === null ? {} : { vot: identity.vot ?? `${identity.identityProofingLevel}.Cp.Cd` }),
           vtm: `${issuer}/trustmark/${new URL(issuer).host}`,
         }),
       };
