@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { apiKeys, auditEvents, organisations, staffUsers } from '../platform/db/
 import { startJobs } from '../platform/jobs/jobs.ts';
 import { testConfig } from '../../test/helpers/app.ts';
 import { createTestDatabase, databaseKind } from '../../test/helpers/database.ts';
+import { bodyMassIndex } from '../../test/helpers/questionnaires.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -58,7 +59,7 @@ test('admin --help prints the commands; wrong usage exits 2', async () => {
   const env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dovecote-cli-')) };
   const help = await runAdmin(['--help'], env);
   assert.equal(help.code, 0);
-  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'never taken as an argument', 'recorded in the audit trail', 'DATABASE_URL']) {
+  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'questionnaire:check <file.json>', 'never taken as an argument', 'recorded in the audit trail', 'DATABASE_URL']) {
     assert.ok(help.stdout.includes(words), words);
   }
   const unknown = await runAdmin(['frobnicate', 'now'], env);
@@ -69,6 +70,53 @@ test('admin --help prints the commands; wrong usage exits 2', async () => {
   assert.match(missing.stderr, /needs --ods, --phone/);
   const stray = await runAdmin(['organisations', 'list', '--bogus'], env);
   assert.equal(stray.code, 2);
+});
+
+test('admin questionnaire:check: OK with the title, url|version and questions; every refusal reason a line, exit 1; no database needed', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dovecote-cli-'));
+  // DATA_DIR points at a file, so any attempt to open the embedded database would fail.
+  const env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: path.join(dir, 'not-a-directory') };
+  writeFileSync(env.DATA_DIR, '');
+  const good = path.join(dir, 'good.json');
+  writeFileSync(good, JSON.stringify(bodyMassIndex));
+  const ok = await runAdmin(['questionnaire:check', good], env);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'OK: Weight and height https://example.org/Questionnaire/bmi|1.1, 3 questions\n');
+
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(
+    bad,
+    JSON.stringify({
+      resourceType: 'Questionnaire',
+      url: 'https://example.org/q',
+      status: 'active',
+      item: [
+        { linkId: 'photo', type: 'attachment', text: 'Upload a photo' },
+        { linkId: 'b', type: 'string', text: 'B', modifierExtension: [{ url: 'https://example.org/m', valueBoolean: true }] },
+      ],
+    }),
+  );
+  const refused = await runAdmin(['questionnaire:check', bad], env);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.deepEqual(refused.stderr.trim().split('\n'), [
+    `Refused: ${bad}`,
+    'questionnaire: version: needs a version (Questionnaire.version), so each response records which version it answered',
+    'photo: item type "attachment" is not supported: files are not supported yet',
+    'b: modifierExtension is not supported (https://example.org/m): it could change the meaning of the question',
+  ]);
+
+  const notJson = path.join(dir, 'not.json');
+  writeFileSync(notJson, '{ nope');
+  const broken = await runAdmin(['questionnaire:check', notJson], env);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /not\.json is not JSON/);
+  const missing = await runAdmin(['questionnaire:check', path.join(dir, 'missing.json')], env);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /missing\.json cannot be read: ENOENT/);
+  const noFile = await runAdmin(['questionnaire:check'], env);
+  assert.equal(noFile.code, 2);
+  assert.match(noFile.stderr, /questionnaire:check needs exactly one file/);
 });
 
 test('admin: organisation, staff (password on stdin, never an argument) and API keys, then the key works against the app', async (t) => {

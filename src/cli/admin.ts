@@ -4,6 +4,7 @@
 // Exit codes: 0 done; 1 the command could not be carried out (invalid value, duplicate, not found,
 // database problem); 2 the command line itself is wrong (unknown command or option, missing option).
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +44,9 @@ Commands:
       Prints the new key once. Only a hash is kept: it cannot be shown again.
   api-keys list --org <ODS code>
   api-keys revoke <key id>
+  questionnaire:check <file.json>
+      Checks a FHIR R4 Questionnaire without adding it: prints "OK: <title> <url>|<version>, N questions",
+      or every reason it would be refused, one a line (exit code 1). Needs no database.
 
 Options:
   -h, --help   Show this help.
@@ -86,6 +90,7 @@ const ALLOWED: Record<string, { options: Array<keyof Parsed['values']>; position
   'api-keys create': { options: ['org', 'name'], positionals: 0 },
   'api-keys list': { options: ['org'], positionals: 0 },
   'api-keys revoke': { options: [], positionals: 1 },
+  'questionnaire:check': { options: [], positionals: 1 },
 };
 
 function parseCommandLine(argv: string[]): Parsed | 'help' {
@@ -104,7 +109,9 @@ function parseCommandLine(argv: string[]): Parsed | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0 || positionals[0] === 'help') return 'help';
-  const command = positionals.slice(0, 2).join(' ');
+  // Most commands are two words ("api-keys list"); a one-word command names its action after a colon.
+  const oneWord = positionals[0]!.includes(':');
+  const command = oneWord ? positionals[0]! : positionals.slice(0, 2).join(' ');
   const rule = ALLOWED[command];
   if (!rule) throw new UsageError(`Unknown command: ${command}`);
   for (const key of Object.keys(values) as Array<keyof Parsed['values']>) {
@@ -112,9 +119,9 @@ function parseCommandLine(argv: string[]): Parsed | 'help' {
   }
   const missing = rule.options.filter((k) => values[k] === undefined || values[k] === '');
   if (missing.length > 0) throw new UsageError(`${command} needs ${missing.map((k) => `--${k}`).join(', ')}`);
-  const rest = positionals.slice(2);
+  const rest = positionals.slice(oneWord ? 1 : 2);
   if (rest.length !== rule.positionals) {
-    throw new UsageError(rule.positionals === 0 ? `${command} takes no further arguments: ${rest.join(' ')}` : `${command} needs exactly one id`);
+    throw new UsageError(rule.positionals === 0 ? `${command} takes no further arguments: ${rest.join(' ')}` : `${command} needs exactly one ${oneWord ? 'file' : 'id'}`);
   }
   if (command === 'api-keys revoke' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(rest[0]!)) {
     throw new UsageError(`Not an API key id: ${rest[0]} (see: api-keys list --org <ODS code>)`);
@@ -263,6 +270,28 @@ async function run(m: Modules, parsed: Parsed, database: Database): Promise<void
   }
 }
 
+/** Loads a Questionnaire file as the server would, without a database: prints OK or every reason it is refused. */
+async function checkQuestionnaire(file: string): Promise<number> {
+  const { loadQuestionnaire, allItems, isQuestion } = await import('../features/questionnaires/definition.ts');
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? `is not JSON: ${error.message}` : `cannot be read: ${(error as Error).message}`;
+    process.stderr.write(`${file} ${reason}\n`);
+    return 1;
+  }
+  const result = loadQuestionnaire(json);
+  if (!result.ok) {
+    process.stderr.write(`Refused: ${file}\n${result.problems.map((p) => `${p.linkId}: ${p.message}`).join('\n')}\n`);
+    return 1;
+  }
+  const { definition } = result;
+  const questions = [...allItems(definition.items)].filter(isQuestion).length;
+  process.stdout.write(`OK: ${definition.title ?? definition.name ?? '(untitled)'} ${definition.url}|${definition.version}, ${questions} question${questions === 1 ? '' : 's'}\n`);
+  return 0;
+}
+
 /** Service field names in the words of the command line. */
 const OPTION_OF: Record<string, string> = { odsCode: '--ods', contactPhone: '--phone', name: '--name', email: '--email', password: 'password' };
 
@@ -286,6 +315,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (parsed.command === 'questionnaire:check') return checkQuestionnaire(parsed.positionals[0]!);
 
   const m = await loadModules();
   let config: Config;
