@@ -59,7 +59,7 @@ test('admin --help prints the commands; wrong usage exits 2', async () => {
   const env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dovecote-cli-')) };
   const help = await runAdmin(['--help'], env);
   assert.equal(help.code, 0);
-  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'questionnaire:check <file.json>', 'never taken as an argument', 'recorded in the audit trail', 'DATABASE_URL']) {
+  for (const words of ['organisations create --name', 'organisations list', 'staff create --org', 'api-keys create', 'api-keys list', 'api-keys revoke', 'questionnaire:check <file.json>', 'questionnaire:add --org <ODS code> <file.json>', 'questionnaire:list --org <ODS code>', 'never taken as an argument', 'recorded in the audit trail', 'DATABASE_URL']) {
     assert.ok(help.stdout.includes(words), words);
   }
   const unknown = await runAdmin(['frobnicate', 'now'], env);
@@ -117,6 +117,72 @@ test('admin questionnaire:check: OK with the title, url|version and questions; e
   const noFile = await runAdmin(['questionnaire:check'], env);
   assert.equal(noFile.code, 2);
   assert.match(noFile.stderr, /questionnaire:check needs exactly one file/);
+});
+
+test('admin questionnaire:add and questionnaire:list: validated, versions never change, recorded with the operator', async (t) => {
+  const db = await freshDatabase(t);
+  const admin = (args: string[]) => runAdmin(args, db.env);
+  const dir = mkdtempSync(path.join(tmpdir(), 'dovecote-cli-'));
+  const file = (name: string, json: unknown) => {
+    const where = path.join(dir, name);
+    writeFileSync(where, typeof json === 'string' ? json : JSON.stringify(json));
+    return where;
+  };
+  assert.equal((await admin(['organisations', 'create', '--name', 'Quiz Surgery', '--ods', 'Q1234', '--phone', '01234 567890'])).code, 0);
+
+  const good = file('good.json', bodyMassIndex);
+  const added = await admin(['questionnaire:add', '--org', 'q1234', good]);
+  assert.equal(added.code, 0, added.stderr);
+  const id = /id ([0-9a-f-]{36})$/m.exec(added.stdout)?.[1];
+  assert.ok(id, added.stdout);
+  assert.match(added.stdout, /^Added questionnaire Weight and height https:\/\/example.org\/Questionnaire\/bmi\|1.1 for Quiz Surgery \(Q1234\), id /);
+
+  const again = await admin(['questionnaire:add', '--org', 'Q1234', good]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`Already added, with the same content: .*id ${id}\\. Nothing changed\\.`));
+
+  const changed = file('changed.json', { ...bodyMassIndex, title: 'Weight, height and BMI' });
+  const conflict = await admin(['questionnaire:add', '--org', 'Q1234', changed]);
+  assert.equal(conflict.code, 1);
+  assert.deepEqual(conflict.stderr.trim().split('\n'), [`Refused: ${changed}`, 'version 1.1 of this questionnaire already exists with different content: give it a new version']);
+
+  const bad = file('bad.json', { resourceType: 'Questionnaire', url: 'https://example.org/q', status: 'active', item: [{ linkId: 'photo', type: 'attachment', text: 'Upload a photo' }] });
+  const refused = await admin(['questionnaire:add', '--org', 'Q1234', bad]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.deepEqual(refused.stderr.trim().split('\n'), [
+    `Refused: ${bad}`,
+    'questionnaire: version: needs a version (Questionnaire.version), so each response records which version it answered',
+    'photo: item type "attachment" is not supported: files are not supported yet',
+  ]);
+  const notJson = await admin(['questionnaire:add', '--org', 'Q1234', file('not.json', '{ nope')]);
+  assert.equal(notJson.code, 1);
+  assert.match(notJson.stderr, /is not JSON/);
+  const noOrg = await admin(['questionnaire:add', '--org', 'Z9999', good]);
+  assert.equal(noOrg.code, 1);
+  assert.match(noOrg.stderr, /There is no organisation with ODS code Z9999/);
+  assert.equal((await admin(['questionnaire:add', good])).code, 2, 'needs --org');
+  assert.equal((await admin(['questionnaire:add', '--org', 'Q1234'])).code, 2, 'needs a file');
+
+  const list = await admin(['questionnaire:list', '--org', 'Q1234']);
+  assert.equal(list.code, 0, list.stderr);
+  const lines = list.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^Source\s+Title\s+URL\s+Version\s+Id$/);
+  assert.equal(lines.filter((l) => l.startsWith('catalogue ')).length, 7);
+  assert.deepEqual(lines.filter((l) => l.startsWith('organisation ')).map((l) => l.split(/\s{2,}/)), [
+    ['organisation', 'Weight and height', 'https://example.org/Questionnaire/bmi', '1.1', id],
+  ]);
+
+  const database: Database = await db.open();
+  t.after(async () => {
+    if (db.closeAfter) await database.close();
+  });
+  const events = await database.db.select().from(auditEvents).where(like(auditEvents.type, '%questionnaire%'));
+  assert.deepEqual(
+    events.map((e) => ({ type: e.type, actorType: e.actorType, actorId: e.actorId, details: e.details })),
+    [{ type: 'operator.questionnaire_added', actorType: 'operator', actorId: userInfo().username, details: { questionnaireId: id, url: 'https://example.org/Questionnaire/bmi', version: '1.1' } }],
+    'one event, for the one change',
+  );
 });
 
 test('admin: organisation, staff (password on stdin, never an argument) and API keys, then the key works against the app', async (t) => {

@@ -15,17 +15,19 @@ import type { Organisation } from '../features/organisations/organisations.servi
 // The database and service code loads only once the command line is known to be right, so --help and
 // usage errors answer at once.
 async function loadModules() {
-  const [zod, config, client, errors, organisations, staff, apiKeys, operatorActions] = await Promise.all([
+  const [zod, config, client, errors, domainErrors, organisations, staff, apiKeys, operatorActions, questionnaires] = await Promise.all([
     import('zod'),
     import('../config/config.ts'),
     import('../platform/db/client.ts'),
     import('../platform/http/errors.ts'),
+    import('../platform/errors.ts'),
     import('../features/organisations/organisations.service.ts'),
     import('../features/staff/staff-accounts.service.ts'),
     import('../features/api/api-keys.service.ts'),
     import('../features/operators/operator-actions.service.ts'),
+    import('../features/questionnaires/questionnaires.service.ts'),
   ]);
-  return { z: zod.z, ...config, ...client, ...errors, ...organisations, ...staff, ...apiKeys, ...operatorActions };
+  return { z: zod.z, ...config, ...client, ...errors, AlreadyExists: domainErrors.AlreadyExists, ...organisations, ...staff, ...apiKeys, ...operatorActions, ...questionnaires };
 }
 type Modules = Awaited<ReturnType<typeof loadModules>>;
 
@@ -47,6 +49,12 @@ Commands:
   questionnaire:check <file.json>
       Checks a FHIR R4 Questionnaire without adding it: prints "OK: <title> <url>|<version>, N questions",
       or every reason it would be refused, one a line (exit code 1). Needs no database.
+  questionnaire:add --org <ODS code> <file.json>
+      Checks the Questionnaire as questionnaire:check does and adds it for the organisation; prints its id.
+      A version once added never changes: the same url and version again with the same content is
+      accepted (nothing changes); with other content it is refused, so give it a new version.
+  questionnaire:list --org <ODS code>
+      The built-in catalogue and the organisation's own (for each url, the version added last).
 
 Options:
   -h, --help   Show this help.
@@ -55,7 +63,7 @@ Database: the same settings as the server. DATABASE_URL=postgres://... uses Post
 embedded database under DATA_DIR (default ./data). The embedded database allows one process at a
 time: stop the server first (or use DATABASE_URL).
 
-Audit: every command that changes something (create, revoke) is recorded in the audit trail with
+Audit: every command that changes something (create, revoke, questionnaire:add) is recorded in the audit trail with
 your operating-system user name. Passwords and keys are never recorded.
 
 Exit codes: 0 done, 1 could not be done, 2 wrong usage.
@@ -91,6 +99,8 @@ const ALLOWED: Record<string, { options: Array<keyof Parsed['values']>; position
   'api-keys list': { options: ['org'], positionals: 0 },
   'api-keys revoke': { options: [], positionals: 1 },
   'questionnaire:check': { options: [], positionals: 1 },
+  'questionnaire:add': { options: ['org'], positionals: 1 },
+  'questionnaire:list': { options: ['org'], positionals: 0 },
 };
 
 function parseCommandLine(argv: string[]): Parsed | 'help' {
@@ -267,6 +277,49 @@ async function run(m: Modules, parsed: Parsed, database: Database): Promise<void
       process.stdout.write(`Revoked API key ${id}. Requests using it now get 401.\n`);
       return;
     }
+    case 'questionnaire:add': {
+      const org = await organisationByOds(m, database, v.org!);
+      const file = parsed.positionals[0]!;
+      const json = await readJsonFile(file);
+      try {
+        const added = await m.addQuestionnaire(database, { organisationId: org.id, json, author: { type: 'operator', operator } });
+        const q = added.questionnaire;
+        const what = `${q.title ?? '(untitled)'} ${q.url}|${q.version}`;
+        process.stdout.write(
+          added.created
+            ? `Added questionnaire ${what} for ${org.name} (${org.odsCode}), id ${q.id}\n`
+            : `Already added, with the same content: ${what}, id ${q.id}. Nothing changed.\n`,
+        );
+      } catch (error) {
+        if (error instanceof m.QuestionnaireRefused) {
+          throw new FailureError(`Refused: ${file}\n${error.problems.map((p) => `${p.linkId}: ${p.message}`).join('\n')}`);
+        }
+        if (error instanceof m.AlreadyExists) throw new FailureError(`Refused: ${file}\n${error.publicMessage}`);
+        throw error;
+      }
+      return;
+    }
+    case 'questionnaire:list': {
+      const org = await organisationByOds(m, database, v.org!);
+      const list = await m.listQuestionnaires(database, org.id);
+      const rows = list.map((q) => [q.source, q.title ?? '(untitled)', q.url, q.version, q.id ?? '-']);
+      process.stdout.write(`${table([['Source', 'Title', 'URL', 'Version', 'Id'], ...rows])}\n`);
+      return;
+    }
+  }
+}
+
+async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new FailureError(`${file} cannot be read: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FailureError(`${file} is not JSON: ${(error as Error).message}`);
   }
 }
 

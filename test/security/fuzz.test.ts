@@ -367,6 +367,59 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
     assertUnchangedRows(before, await snapshotRows(services), 'POST message fuzz');
   });
 
+  await t.test('POST /api/v1/questionnaires: anything goes in, each answer is a 2xx or a problem, never a 500', async () => {
+    const before = await snapshotRows(services);
+    const item = fc.record(
+      {
+        linkId: fc.oneof(nasty, jsonValue),
+        type: fc.oneof(fc.constantFrom('string', 'boolean', 'choice', 'integer', 'decimal', 'group', 'display', 'attachment', 'reference'), jsonValue),
+        text: fc.oneof(nasty, jsonValue),
+        required: jsonValue,
+        repeats: jsonValue,
+        answerOption: fc.oneof(jsonValue, fc.array(fc.record({ valueCoding: fc.record({ code: nasty }) }), { maxLength: 2 })),
+        enableWhen: jsonValue,
+        extension: fc.oneof(jsonValue, fc.array(fc.record({ url: nasty, valueString: nasty }), { maxLength: 2 })),
+      },
+      { requiredKeys: [] },
+    );
+    const questionnaireBody = fc.record(
+      {
+        resourceType: fc.oneof(fc.constant('Questionnaire'), jsonValue),
+        url: fc.oneof(fc.constant('https://example.org/Questionnaire/fuzz'), nasty, jsonValue),
+        version: fc.oneof(fc.constantFrom('1', '2'), nasty, jsonValue),
+        status: fc.oneof(fc.constantFrom('active', 'draft'), jsonValue),
+        title: fc.oneof(nasty, jsonValue),
+        item: fc.oneof(fc.array(item, { maxLength: 3 }), jsonValue),
+        extra: jsonValue,
+      },
+      { requiredKeys: ['resourceType', 'item'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: questionnaireBody }, { weight: 1, arbitrary: jsonValue }), async (body) => {
+        const res = await api('POST', '/api/v1/questionnaires', JSON.stringify(body));
+        const what = `POST /api/v1/questionnaires ${JSON.stringify(body).slice(0, 200)}`;
+        // The answer is JSON (never a page), so a title or linkId echoed back is data, not markup.
+        assert.ok([200, 201, 400, 409].includes(res.statusCode), `${what}: got ${res.statusCode}: ${res.body.slice(0, 300)}`);
+        assert.match(String(res.headers['content-type']), res.statusCode < 300 ? /^application\/json/ : /^application\/problem\+json/, what);
+        if (res.statusCode === 400) assert.ok((res.json() as { problems?: unknown[]; errors?: unknown[] }).problems?.length, `${what}: the problems are listed`);
+      }),
+      { numRuns: RUNS },
+    );
+    for (const [payload, type] of [
+      ['{"resourceType":', 'application/json'],
+      ['', 'application/fhir+json'],
+      ['null', 'application/fhir+json'],
+      ['{"__proto__":{"admin":true},"resourceType":"Questionnaire","item":[]}', 'application/json'],
+      ['<Questionnaire xmlns="http://hl7.org/fhir"/>', 'application/fhir+xml'],
+      ['{"resourceType":"Questionnaire"}', 'text/plain'],
+    ] as const) {
+      const res = await api('POST', '/api/v1/questionnaires', payload, type);
+      assertHandled(res, `POST /api/v1/questionnaires ${type} ${payload}`, [400, 415]);
+      assert.match(String(res.headers['content-type']), /application\/problem\+json/, payload);
+    }
+    assertUnchangedRows(before, await snapshotRows(services), 'POST questionnaire fuzz');
+  });
+
   await t.test('malformed JSON, duplicate keys, wrong content types and empty bodies get problems', async () => {
     const before = await snapshotRows(services);
     const url = '/api/v1/messages';

@@ -11,7 +11,8 @@ import { createTestApp } from '../helpers/app.ts';
 import { CookieJar } from '../helpers/factories.ts';
 import { dobFields } from '../helpers/patient.ts';
 import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-in.ts';
-import { conversationItems, links } from '../../src/platform/db/schema.ts';
+import { conversationItems, links, questionnaires } from '../../src/platform/db/schema.ts';
+import { addQuestionnaire } from '../../src/features/questionnaires/questionnaires.service.ts';
 import { BODY_A, PATIENT_A, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
 type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
@@ -75,6 +76,9 @@ const RULES: Record<string, Rule> = {
   'PUT /api/v1/patients/:nhsNumber': 'api-key',
   'POST /api/v1/messages': 'api-key',
   'GET /api/v1/messages/:id': 'api-key',
+  'POST /api/v1/questionnaires': 'api-key',
+  'GET /api/v1/questionnaires': 'api-key',
+  'GET /api/v1/questionnaires/:id': 'api-key',
   // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
   'POST /callbacks/notify/sms': 'notify-bearer',
   // The development phone: never registered in production or with Notify.
@@ -147,8 +151,19 @@ function jsonFor(method: string, pattern: string, side: Side): unknown {
   const p = side.conversation.patient;
   if (pattern === '/api/v1/messages') return { nhsNumber: p.nhsNumber, body: 'A message that must not be sent', replyMode: 'none' };
   if (pattern === '/api/v1/patients/:nhsNumber') return { givenName: 'Mallory', familyName: 'Attacker', dateOfBirth: '1990-01-01', mobileNumber: '07700900999' };
+  if (pattern === '/api/v1/questionnaires' && method === 'POST') return MALLORY_QUESTIONNAIRE;
   return method === 'GET' ? undefined : {};
 }
+
+const MALLORY_QUESTIONNAIRE = {
+  resourceType: 'Questionnaire',
+  url: 'https://example.org/Questionnaire/mallory',
+  version: '1',
+  status: 'active',
+  title: 'A questionnaire that must not be added',
+  item: [{ linkId: 'q', type: 'string', text: 'Anything?' }],
+};
+const QUESTIONNAIRE_A_TITLE = 'Organisation A’s own questionnaire';
 
 /**
  * A refusal: a redirect to where one signs in, or 401, 403, 404 or 410 — never a page with the other
@@ -283,10 +298,20 @@ test('route matrix: every registered route has an access rule, and each rule hol
   });
 
   await t.test('api-key: no key, a wrong key and a staff cookie get 401; another organisation’s key gets 404', async () => {
+    // A's own questionnaire, so GET /api/v1/questionnaires/:id names something that exists.
+    const added = await addQuestionnaire(services, {
+      organisationId: a.conversation.organisation.id,
+      json: { ...MALLORY_QUESTIONNAIRE, url: 'https://example.org/Questionnaire/a', title: QUESTIONNAIRE_A_TITLE },
+      author: { type: 'operator', operator: 'test' },
+    });
+    const questionnaireUrl = `/api/v1/questionnaires/${added.questionnaire.id}`;
+    const mineQ = await send(app, 'GET', questionnaireUrl, { headers: { authorization: `Bearer ${a.apiKey}` } });
+    assert.equal(mineQ.statusCode, 200, 'control: A reads its own questionnaire');
+    const questionnairesBefore = (await services.db.select().from(questionnaires)).length;
     const before = await snapshot(services);
     const wrongKey = a.apiKey.slice(0, -4) + (a.apiKey.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     for (const { key, method, pattern } of routesOf('api-key')) {
-      const url = urlFor(pattern, a);
+      const url = pattern === '/api/v1/questionnaires/:id' ? questionnaireUrl : urlFor(pattern, a);
       const json = jsonFor(method, pattern, a);
       for (const [who, headers, jar] of [
         ['no key', {}, undefined],
@@ -299,11 +324,22 @@ test('route matrix: every registered route has an access rule, and each rule hol
         assertRefused(res, `${key} with ${who}`, /^$/, a);
       }
       if (method === 'PUT') continue; // checked below: B's own record of the NHS number, not A's
+      if (pattern === '/api/v1/questionnaires') continue; // B's own collection: checked below
       const other = await send(app, method, url, { headers: { authorization: `Bearer ${b.apiKey}` }, json });
       assert.equal(other.statusCode, 404, `${key} with B's key`);
       assertRefused(other, `${key} with B's key`, /^$/, a);
+      assert.ok(!other.body.includes(QUESTIONNAIRE_A_TITLE), `${key} with B's key shows A's questionnaire`);
     }
     assert.equal(await snapshot(services), before, 'a refused request changed stored data');
+    assert.equal((await services.db.select().from(questionnaires)).length, questionnairesBefore, 'a refused request added a questionnaire');
+    // B's key lists and adds only B's own: A's questionnaire is not among them.
+    const bList = await send(app, 'GET', '/api/v1/questionnaires', { headers: { authorization: `Bearer ${b.apiKey}` } });
+    assert.equal(bList.statusCode, 200);
+    assert.ok(!bList.body.includes(QUESTIONNAIRE_A_TITLE) && !bList.body.includes(added.questionnaire.id), "B's list shows A's questionnaire");
+    const bAdd = await send(app, 'POST', '/api/v1/questionnaires', { headers: { authorization: `Bearer ${b.apiKey}` }, json: MALLORY_QUESTIONNAIRE });
+    assert.equal(bAdd.statusCode, 201);
+    const aList = await send(app, 'GET', '/api/v1/questionnaires', { headers: { authorization: `Bearer ${a.apiKey}` } });
+    assert.ok(!aList.body.includes(MALLORY_QUESTIONNAIRE.title), "B's questionnaire shows in A's list");
     // B's key may keep its own record for the same NHS number; A's record is untouched by it.
     const put = await send(app, 'PUT', `/api/v1/patients/${a.conversation.patient.nhsNumber}`, {
       headers: { authorization: `Bearer ${b.apiKey}` },

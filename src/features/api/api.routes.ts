@@ -26,13 +26,18 @@ import {
   messagePathParams,
   patientPathParams,
   patientPutBody,
+  questionnairePathParams,
   type FieldError,
   type Problem,
 } from './api.schemas.ts';
+import { QUESTIONNAIRE_NOT_FOUND, QuestionnaireRefused } from '../questionnaires/questionnaires.service.ts';
 import {
+  addApiQuestionnaire,
   ApiUnauthorisedError,
   authenticateApiRequest,
   getApiMessage,
+  getApiQuestionnaire,
+  listApiQuestionnaires,
   MESSAGE_NOT_FOUND,
   putPatient,
   sendApiMessage,
@@ -47,6 +52,12 @@ declare module 'fastify' {
 }
 
 const API_BODY_LIMIT = 64 * 1024;
+// A published questionnaire, with its answer lists and texts, can be far bigger than any other body.
+const QUESTIONNAIRE_BODY_LIMIT = 1024 * 1024;
+const QUESTIONNAIRES_URL = '/api/v1/questionnaires';
+
+const bodyLimitOf = (request: FastifyRequest) => (request.routeOptions.url === QUESTIONNAIRES_URL ? QUESTIONNAIRE_BODY_LIMIT : API_BODY_LIMIT);
+const inKb = (bytes: number) => (bytes >= 1024 * 1024 ? `${bytes / 1024 / 1024} MB` : `${bytes / 1024} KB`);
 
 // swagger-ui's page: a stylesheet for colour contrast, and a script that names the "Servers" list.
 const docsTheme = (file: string) => readFileSync(path.join(import.meta.dirname, 'docs-theme', file), 'utf8');
@@ -80,7 +91,7 @@ function sendProblem(reply: FastifyReply, status: number, detail: string, extra:
 
 const BODY_ERRORS: Record<string, { status: number; detail: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, detail: 'Send the request body as JSON, with Content-Type: application/json.' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: `The request body must be ${API_BODY_LIMIT / 1024} KB or smaller.` },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: `The request body must be ${inKb(API_BODY_LIMIT)} or smaller.` },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, detail: 'The request body is empty. Send a JSON object.' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, detail: 'The request body is not valid JSON.' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'The Content-Length header does not match the body.' },
@@ -100,6 +111,10 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
     }
     if (error instanceof RateLimited) reply.header('Retry-After', String(error.retryAfterSeconds));
+    if (error instanceof QuestionnaireRefused) {
+      request.log.info({ status: 400, problems: error.problems.length }, 'API request refused: questionnaire');
+      return sendProblem(reply, 400, error.publicMessage, { problems: error.problems });
+    }
     if (error instanceof DailySendLimitReached) {
       request.log.info({ status: 429 }, 'API request refused: daily send limit');
       return sendProblem(reply, 429, error.publicMessage, { limit: error.limit, resetsAt: error.resetsAt.toISOString() });
@@ -125,8 +140,9 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
   const statusCode = (error as FastifyError).statusCode;
   if (known) {
     request.log.info({ errCode: code, status: known.status }, 'API request refused');
-    const errors = known.status === 400 ? { errors: [{ field: '(body)', message: known.detail }] } : {};
-    return sendProblem(reply, known.status, known.detail, errors);
+    const detail = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `The request body must be ${inKb(bodyLimitOf(request))} or smaller.` : known.detail;
+    const errors = known.status === 400 ? { errors: [{ field: '(body)', message: detail }] } : {};
+    return sendProblem(reply, known.status, detail, errors);
   }
   if (error instanceof SyntaxError && statusCode === 400) {
     return sendProblem(reply, 400, BODY_ERRORS.FST_ERR_CTP_INVALID_JSON_BODY!.detail, {
@@ -171,6 +187,33 @@ async function v1Routes(app: FastifyInstance) {
     // A malformed id cannot name a message: the same 404 as an unknown one.
     if (!params.success) throw new NotFound(MESSAGE_NOT_FOUND);
     return reply.send(await getApiMessage(app.services, request.apiPrincipal!, params.data.id));
+  });
+
+  await app.register(questionnaireRoutes);
+}
+
+async function questionnaireRoutes(app: FastifyInstance) {
+  // This plugin's own parsers: a larger limit, and FHIR's media type as well as plain JSON.
+  app.removeAllContentTypeParsers();
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(['application/json', 'application/fhir+json'], { parseAs: 'string', bodyLimit: QUESTIONNAIRE_BODY_LIMIT }, json);
+
+  app.post('/questionnaires', { config: { skipCsrf: true } }, async (request, reply) => {
+    // The body is checked in full by the questionnaire engine, which names every problem by linkId.
+    const added = await addApiQuestionnaire(app.services, request.apiPrincipal!, request.body);
+    const { id } = added.questionnaire;
+    return reply.status(added.created ? 201 : 200).header('Location', `${QUESTIONNAIRES_URL}/${id}`).send(added.questionnaire);
+  });
+
+  app.get('/questionnaires', { config: { skipCsrf: true } }, async (request, reply) => {
+    return reply.send(await listApiQuestionnaires(app.services, request.apiPrincipal!));
+  });
+
+  app.get('/questionnaires/:id', { config: { skipCsrf: true } }, async (request, reply) => {
+    const params = questionnairePathParams.safeParse(request.params);
+    if (!params.success) throw new NotFound(QUESTIONNAIRE_NOT_FOUND);
+    const resource = await getApiQuestionnaire(app.services, request.apiPrincipal!, params.data.id);
+    return reply.type('application/fhir+json; charset=utf-8').send(resource);
   });
 }
 

@@ -29,6 +29,27 @@ export const messageCreateBody = z
 
 export const messagePathParams = z.strictObject({ id: z.uuid('Message not found') });
 
+/**
+ * POST /api/v1/questionnaires: a FHIR R4 Questionnaire. Only its outline is described here; the body
+ * is checked in full by the questionnaire engine (features/questionnaires/definition.ts), which names
+ * each problem by linkId.
+ */
+export const questionnaireCreateBody = z
+  .looseObject({
+    resourceType: z.literal('Questionnaire'),
+    url: z.string().meta({ description: 'Canonical URL: with version, what each response says it answered.' }),
+    version: z.string().meta({ description: 'A version once added never changes: send changes as a new version.' }),
+    status: z.enum(['draft', 'active', 'retired', 'unknown']),
+    title: z.string().optional(),
+    item: z.array(z.looseObject({ linkId: z.string(), type: z.string() })),
+  })
+  .meta({
+    description:
+      'A FHIR R4 Questionnaire resource (JSON), as `application/json` or `application/fhir+json`, at most 1 MB. See docs/questionnaires.md for the item types, extensions and hints that are supported; anything else refuses the questionnaire.',
+  });
+
+export const questionnairePathParams = z.strictObject({ id: z.uuid('Questionnaire not found') });
+
 // ---- Responses (describe what the service returns; used for the OpenAPI description and types) --
 
 export const patientResponse = z.object({
@@ -73,6 +94,34 @@ export const messageResponse = z.object({
 });
 export type MessageResponse = z.output<typeof messageResponse>;
 
+export const questionnaireAddedResponse = z.object({
+  id: z.uuid().meta({ description: 'Use it with GET /api/v1/questionnaires/{id}.' }),
+  url: z.string(),
+  version: z.string(),
+  title: z.string().nullable(),
+});
+export type QuestionnaireAddedResponse = z.output<typeof questionnaireAddedResponse>;
+
+export const questionnaireListResponse = z.object({
+  questionnaires: z.array(
+    z.object({
+      id: z.uuid().optional().meta({ description: "Only your organisation's own questionnaires have an id." }),
+      url: z.string(),
+      version: z.string(),
+      title: z.string().nullable(),
+      source: z.enum(['catalogue', 'organisation']).meta({
+        description: "catalogue: built into Dovecote; organisation: added by your organisation (for each url, the version added last).",
+      }),
+    }),
+  ),
+});
+export type QuestionnaireListResponse = z.output<typeof questionnaireListResponse>;
+
+export const questionnaireProblem = z.object({
+  linkId: z.string().meta({ description: 'The item (its linkId), or "questionnaire" for the resource itself.' }),
+  message: z.string(),
+});
+
 export const fieldError = z.object({
   field: z.string().meta({ description: 'The field (body property or path parameter) that is wrong; nested fields are joined with dots.' }),
   message: z.string(),
@@ -86,6 +135,10 @@ export const problem = z
     status: z.int(),
     detail: z.string(),
     errors: z.array(fieldError).optional().meta({ description: 'Present on 400 responses: one entry for each field that is wrong.' }),
+    problems: z
+      .array(questionnaireProblem)
+      .optional()
+      .meta({ description: 'Present when a questionnaire is refused (400): one entry for each problem, naming the item by linkId.' }),
     limit: z
       .int()
       .optional()
@@ -151,6 +204,21 @@ const EXAMPLES = {
     link: { expiresAt: '2026-12-03T10:00:00.000Z', state: 'active' },
     replies: [{ id: 'a7e1c2d3-4b5f-4a6b-8c9d-0e1f2a3b4c5d', body: 'Thank you', createdAt: '2026-11-26T11:30:00.000Z' }],
   },
+  QuestionnaireCreate: {
+    resourceType: 'Questionnaire',
+    url: 'https://example.org/fhir/Questionnaire/hay-fever',
+    version: '1.0.0',
+    status: 'active',
+    title: 'Hay fever',
+    item: [{ linkId: 'sneezing', type: 'boolean', text: 'Have you been sneezing this week?', required: true }],
+  },
+  QuestionnaireAdded: { id: EXAMPLE_ID, url: 'https://example.org/fhir/Questionnaire/hay-fever', version: '1.0.0', title: 'Hay fever' },
+  QuestionnaireList: {
+    questionnaires: [
+      { url: 'https://dovecote.example/fhir/Questionnaire/phq-9', version: '1.0.0', title: 'PHQ-9', source: 'catalogue' },
+      { id: EXAMPLE_ID, url: 'https://example.org/fhir/Questionnaire/hay-fever', version: '1.0.0', title: 'Hay fever', source: 'organisation' },
+    ],
+  },
 } satisfies Record<string, unknown>;
 
 const json = (name: keyof typeof EXAMPLES) => ({
@@ -196,7 +264,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         `Each key may make ${opts.rateLimitPerMinute} requests a minute; more get 429 with a Retry-After header.`,
         'While the service is briefly unavailable (a database restart, say) requests get 503 with a Retry-After header: send them again after that many seconds.',
         'Errors are RFC 9457 problem documents (`application/problem+json`); a 400 lists every wrong field in `errors`.',
-        'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB; unknown fields are refused.',
+        'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB (a questionnaire: 1 MB, and `application/fhir+json` too); unknown fields are refused.',
       ].join('\n'),
     },
     servers: [{ url: opts.serverUrl }],
@@ -211,6 +279,9 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         MessageCreate: jsonSchema(messageCreateBody, 'input'),
         MessageCreated: jsonSchema(messageCreatedResponse, 'output'),
         Message: jsonSchema(messageResponse, 'output'),
+        QuestionnaireCreate: jsonSchema(questionnaireCreateBody, 'input'),
+        QuestionnaireAdded: jsonSchema(questionnaireAddedResponse, 'output'),
+        QuestionnaireList: jsonSchema(questionnaireListResponse, 'output'),
         Problem: jsonSchema(problem, 'output'),
       },
     },
@@ -276,6 +347,55 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             '200': { description: 'The message.', content: json('Message') },
             ...commonProblems,
             '404': problemResponse('No such message in your organisation.'),
+          },
+        },
+      },
+      '/api/v1/questionnaires': {
+        post: {
+          operationId: 'addQuestionnaire',
+          summary: 'Add one of your own questionnaires',
+          description:
+            'Checks a FHIR R4 Questionnaire as the questionnaire engine will run it and stores it for your organisation. A version, once added, never changes (each response records the exact version it answered): sending the same url and version again with the same content returns the stored one (200); with different content it is refused (409), so give your changes a new version.',
+          requestBody: {
+            required: true,
+            content: {
+              ...json('QuestionnaireCreate'),
+              'application/fhir+json': { schema: { $ref: '#/components/schemas/QuestionnaireCreate' } },
+            },
+          },
+          responses: {
+            '201': {
+              description: 'Added.',
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the questionnaire.' } },
+              content: json('QuestionnaireAdded'),
+            },
+            '200': { description: 'This version, with the same content, was already added: nothing changed.', content: json('QuestionnaireAdded') },
+            '400': problemResponse('The questionnaire cannot be used as it is: `problems` names each item (by linkId) and what is wrong with it.'),
+            ...commonProblems,
+            '409': problemResponse('This version of this questionnaire already exists with different content (give it a new version), or it is a built-in one.'),
+            '413': problemResponse('The body is larger than 1 MB.'),
+            '415': problemResponse('The body is not JSON.'),
+          },
+        },
+        get: {
+          operationId: 'listQuestionnaires',
+          summary: 'List the questionnaires you can send',
+          description: "The built-in catalogue, then your organisation's own (for each url, the version added last).",
+          responses: { '200': { description: 'The questionnaires.', content: json('QuestionnaireList') }, ...commonProblems },
+        },
+      },
+      '/api/v1/questionnaires/{id}': {
+        get: {
+          operationId: 'getQuestionnaire',
+          summary: "Read one of your organisation's questionnaires, as it was added",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': {
+              description: 'The FHIR Questionnaire resource.',
+              content: { 'application/fhir+json': { schema: { $ref: '#/components/schemas/QuestionnaireCreate' } } },
+            },
+            ...commonProblems,
+            '404': problemResponse('No such questionnaire in your organisation.'),
           },
         },
       },

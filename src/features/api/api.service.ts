@@ -11,8 +11,9 @@ import { messageKind, PATIENT_REPLY } from '../messages/message.kind.ts';
 import { sendMessage, type ReplyMode } from '../messages/messages.service.ts';
 import { findPatientByNhsNumber, getPatient, upsertPatient, type Patient, type PatientDetails } from '../patients/patients.service.ts';
 import { latestLinkTextStatus, type OutboundSmsStatus } from '../sms/outbox.repository.ts';
+import { addQuestionnaire, getQuestionnaire, listQuestionnaires } from '../questionnaires/questionnaires.service.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
-import type { MessageCreatedResponse, MessageResponse, PatientResponse } from './api.schemas.ts';
+import type { MessageCreatedResponse, MessageResponse, PatientResponse, QuestionnaireAddedResponse, QuestionnaireListResponse } from './api.schemas.ts';
 
 /** Requests a minute for each API key. */
 /** The default of API_RATE_PER_MINUTE. */
@@ -164,4 +165,40 @@ export async function getApiMessage(services: Services, principal: ApiPrincipal,
       .filter((i) => i.kind === PATIENT_REPLY)
       .map((r) => ({ id: r.id, body: r.body, createdAt: r.createdAt.toISOString() })),
   };
+}
+
+// ---- Questionnaires ---------------------------------------------------------------------------
+
+/** POST /api/v1/questionnaires: add one of the organisation's own (validated; versions never change). */
+export async function addApiQuestionnaire(
+  services: Services,
+  principal: ApiPrincipal,
+  json: unknown,
+): Promise<{ created: boolean; questionnaire: QuestionnaireAddedResponse }> {
+  const { created, questionnaire } = await addQuestionnaire(services, {
+    organisationId: principal.organisationId,
+    json,
+    author: { type: 'api_key', apiKeyId: principal.apiKeyId, ip: principal.ip ?? null },
+  });
+  const { id, url, version, title } = questionnaire;
+  return { created, questionnaire: { id, url, version, title } };
+}
+
+/** GET /api/v1/questionnaires: the built-in catalogue and the organisation's own. */
+export async function listApiQuestionnaires(services: Services, principal: ApiPrincipal): Promise<QuestionnaireListResponse> {
+  const questionnaires = await listQuestionnaires(services, principal.organisationId);
+  await recordAudit(services.db, { type: 'api.questionnaires_listed', actor: actorOf(principal), organisationId: principal.organisationId });
+  return { questionnaires };
+}
+
+/** GET /api/v1/questionnaires/{id}: one of the organisation's own, as it was given. */
+export async function getApiQuestionnaire(services: Services, principal: ApiPrincipal, id: string): Promise<Record<string, unknown>> {
+  const questionnaire = await getQuestionnaire(services, principal.organisationId, id);
+  await recordAudit(services.db, {
+    type: 'api.questionnaire_viewed',
+    actor: actorOf(principal),
+    organisationId: principal.organisationId,
+    details: { questionnaireId: questionnaire.id },
+  });
+  return questionnaire.resource;
 }

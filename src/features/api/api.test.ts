@@ -407,7 +407,7 @@ test('API logs carry no NHS numbers, phone numbers, dates of birth or message bo
 
 // ---- OpenAPI -------------------------------------------------------------------------------------
 
-test('OpenAPI JSON describes bearer auth, the three endpoints and their schemas', async (t) => {
+test('OpenAPI JSON describes bearer auth, the endpoints and their schemas', async (t) => {
   const { app } = await setup(t);
   const res = await app.inject({ method: 'GET', url: '/api/openapi.json' });
   assert.equal(res.statusCode, 200);
@@ -420,7 +420,22 @@ test('OpenAPI JSON describes bearer auth, the three endpoints and their schemas'
     bearerFormat: 'dck_<prefix>_<secret>',
     description: 'Organisation API key.',
   });
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/messages', '/api/v1/messages/{id}', '/api/v1/patients/{nhsNumber}']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/api/v1/messages',
+    '/api/v1/messages/{id}',
+    '/api/v1/patients/{nhsNumber}',
+    '/api/v1/questionnaires',
+    '/api/v1/questionnaires/{id}',
+  ]);
+  const addQuestionnaire = doc.paths['/api/v1/questionnaires'].post;
+  assert.deepEqual(Object.keys(addQuestionnaire.requestBody.content).sort(), ['application/fhir+json', 'application/json']);
+  for (const status of ['200', '201', '400', '409', '413']) assert.ok(addQuestionnaire.responses[status], status);
+  assert.ok(doc.paths['/api/v1/questionnaires'].get.responses['200']);
+  assert.ok(doc.paths['/api/v1/questionnaires/{id}'].get.responses['404']);
+  assert.deepEqual(doc.components.schemas.QuestionnaireCreate.properties.resourceType.const, 'Questionnaire');
+  assert.ok(doc.components.schemas.Problem.properties.problems);
+  // Every $ref in the document names a schema it defines.
+  for (const ref of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) assert.ok(doc.components.schemas[ref[1]!], ref[1]);
   assert.ok(doc.paths['/api/v1/patients/{nhsNumber}'].put.responses['201']);
   assert.ok(doc.paths['/api/v1/messages'].post.responses['404']);
   assert.ok(doc.paths['/api/v1/messages/{id}'].get.responses['200']);

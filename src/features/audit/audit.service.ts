@@ -49,6 +49,11 @@ export type AuditEventType =
   | 'operator.staff_created'
   | 'operator.api_key_created'
   | 'operator.api_key_revoked'
+  | 'operator.questionnaire_added'
+  // Organisations' own questionnaires (features/questionnaires): added by an API key or staff, and API reads.
+  | 'questionnaire.added'
+  | 'api.questionnaire_viewed'
+  | 'api.questionnaires_listed'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details
   // say so), '<kind>.read' and '<kind>.answered'.
   | `${string}.sent`

@@ -297,3 +297,22 @@ export const nhsLoginTransactions = pgTable(
   },
   (t) => [index('nhs_login_transactions_expires_idx').on(t.expiresAt)],
 );
+
+// Organisations' own FHIR R4 Questionnaires (features/questionnaires), the resource as it was given.
+// A version once stored never changes: a response must always find the exact version it answered, so
+// rows are only ever inserted. The built-in catalogue is not stored; it is read from its files.
+export const questionnaires = pgTable(
+  'questionnaires',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    url: text('url').notNull(),
+    version: text('version').notNull(),
+    title: text('title'),
+    resource: jsonb('resource').$type<Record<string, unknown>>().notNull(),
+    createdByApiKeyId: uuid('created_by_api_key_id').references(() => apiKeys.id),
+    createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('questionnaires_org_url_version_idx').on(t.organisationId, t.url, t.version)],
+);
