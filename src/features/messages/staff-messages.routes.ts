@@ -1,6 +1,6 @@
 // Staff pages for messaging: find a patient, write and send a message (the conversation page itself is
 // the conversations feature's). HTTP only: parse, call one service function, render or redirect.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
@@ -107,18 +107,35 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     });
   });
 
-  app.get('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+  // The compose page, empty or shown again with what was typed. Showing it shows the patient, so it
+  // is a view (and a 404 for another organisation's patient whatever the form says, as sending is).
+  async function composePage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    patientId: string,
+    form: { values: Record<string, string>; errors?: FormErrors; sendLimit?: { limit: string } },
+    status = 200,
+  ) {
     const staff = currentStaff(request);
-    const { patientId } = patientParams.parse(request.params);
     const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
-    return reply.page(COMPOSE_VIEW, {
-      pageTitle: 'Write a message',
-      ...staffPage(request),
-      patient: patientSummary(patient),
-      preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
-      maxLength: MESSAGE_BODY_MAX,
-      values: {},
-    });
+    return reply.page(
+      COMPOSE_VIEW,
+      {
+        pageTitle: 'Write a message',
+        ...staffPage(request),
+        patient: patientSummary(patient),
+        preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
+        maxLength: MESSAGE_BODY_MAX,
+        ...form,
+      },
+      { status },
+    );
+  }
+  const typedValues = (body: Body) => ({ body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) });
+
+  app.get('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+    const { patientId } = patientParams.parse(request.params);
+    return composePage(request, reply, patientId, { values: {} });
   });
 
   app.post('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
@@ -127,9 +144,6 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     const body = (request.body ?? {}) as Body;
     const parsed = composeForm.safeParse({ body: body.body, replyMode: body.replyMode });
     if (!parsed.success) {
-      // Showing the form again shows the patient again, so it is a view (and a 404 for another
-      // organisation's patient whatever the form says, as sending is).
-      const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
       const errors: FormErrors = {};
       for (const issue of parsed.error.issues) {
         const field = String(issue.path[0]);
@@ -137,19 +151,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         if (field === 'body') errors.body = { href: '#body', text: issue.message };
         if (field === 'replyMode') errors.replyMode = { href: '#replyMode', text: issue.message };
       }
-      return reply.page(
-        COMPOSE_VIEW,
-        {
-          pageTitle: 'Write a message',
-          ...staffPage(request),
-          patient: patientSummary(patient),
-          preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
-          maxLength: MESSAGE_BODY_MAX,
-          values: { body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) },
-          errors,
-        },
-        { status: 400 },
-      );
+      return composePage(request, reply, patientId, { values: typedValues(body), errors }, 400);
     }
     try {
       const sent = await sendStaffMessage(services, {
@@ -163,21 +165,8 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     } catch (error) {
       if (!(error instanceof DailySendLimitReached)) throw error;
       // Nothing was sent: say why and until when, and keep what they wrote.
-      const patient = await viewPatientForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, patientId });
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return reply.page(
-        COMPOSE_VIEW,
-        {
-          pageTitle: 'Write a message',
-          ...staffPage(request),
-          patient: patientSummary(patient),
-          preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
-          maxLength: MESSAGE_BODY_MAX,
-          values: { body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) },
-          sendLimit: { limit: error.limit.toLocaleString('en-GB') },
-        },
-        { status: 429 },
-      );
+      return composePage(request, reply, patientId, { values: typedValues(body), sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 }

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eq, sql } from 'drizzle-orm';
-import pg from 'pg';
+import type pg from 'pg';
 import pino from 'pino';
-import { testDatabaseUrl } from '../../../test/helpers/database.ts';
+import { testDatabaseUrl, withAdmin } from '../../../test/helpers/database.ts';
 import { testConfig } from '../../../test/helpers/app.ts';
 import { createTestConversation } from '../../../test/helpers/factories.ts';
 import { firstDevice } from '../../../test/helpers/patient.ts';
@@ -28,15 +28,6 @@ function urlAs(role: string, database: string): string {
   return url.toString();
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: testDatabaseUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The PostgreSQL error code a statement fails with (42501: insufficient privilege), or 'ok'. */
 async function outcome(client: pg.PoolClient, statement: string): Promise<string> {
@@ -69,13 +60,13 @@ test('as its own non-owner role, the app does its work but cannot change the aud
   const ownerRole = `dovecote_owner_${suffix}`;
   const appRole = `dovecote_app_${suffix}`;
   const databaseName = `dovecote_roles_${suffix}`;
-  await admin(async (client) => {
+  await withAdmin(async (client) => {
     await client.query(`CREATE ROLE ${ownerRole} LOGIN PASSWORD 'app-role-test-password'`);
     await client.query(`CREATE ROLE ${appRole} LOGIN PASSWORD 'app-role-test-password'`);
     await client.query(`CREATE DATABASE ${databaseName} OWNER ${ownerRole}`);
   });
   t.after(async () => {
-    await admin(async (client) => {
+    await withAdmin(async (client) => {
       await client.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
       await client.query(`DROP ROLE IF EXISTS ${appRole}`);
       await client.query(`DROP ROLE IF EXISTS ${ownerRole}`);
