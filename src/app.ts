@@ -25,6 +25,8 @@ import { staffConversationRoutes } from './features/conversations/staff-conversa
 import { messageKind } from './features/messages/message.kind.ts';
 import { staffRoutes } from './features/staff/staff.routes.ts';
 import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts';
+import { questionnaireKind } from './features/questionnaires/questionnaire.kind.ts';
+import { staffQuestionnaireRoutes } from './features/questionnaires/staff-questionnaire.routes.ts';
 import { devPhoneEnabled } from './features/sms/dev-phone.service.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startMaintenance } from './features/maintenance/maintenance.service.ts';
@@ -40,6 +42,7 @@ import { portalRoutes } from './features/portal/portal.routes.ts';
 export function itemKindRegistry(extra: readonly ItemKind<never>[] = []): ItemKindRegistry {
   const registry = new ItemKindRegistry();
   registry.register(messageKind);
+  registry.register(questionnaireKind);
   for (const kind of extra) registry.register(kind);
   return registry;
 }
@@ -113,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(staffRoutes);
   await app.register(staffMessageRoutes);
   await app.register(staffConversationRoutes);
+  await app.register(staffQuestionnaireRoutes);
   // Development only: the module is not even loaded otherwise.
   if (devPhoneEnabled(config)) await app.register((await import('./features/sms/dev-phone.routes.ts')).devPhoneRoutes);
   if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });

@@ -38,6 +38,7 @@ const envSchema = z.object({
   CODE_HMAC_KEYS: z.string().optional(),
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
+  QUESTIONNAIRE_LINK_TTL_DAYS: z.coerce.number().int().min(1).max(28).default(7),
   API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   ORGANISATION_DAILY_SEND_LIMIT: z.coerce.number().int().min(1).default(5000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(60).optional(),
@@ -112,6 +113,8 @@ export interface Config {
   codeHmacKeys: HmacKey[];
   cookieSecret: string;
   linkTtlDays: number;
+  /** How long a questionnaire stays open when the sender does not choose (issue 11: 7 days). */
+  questionnaireLinkTtlDays: number;
   /** Requests a minute allowed for one API key. */
   apiRatePerMinute: number;
   /**
@@ -433,6 +436,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     codeHmacKeys: parseHmacKeys(e.CODE_HMAC_KEYS ?? devSecrets!.codeHmacKeys),
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
+    questionnaireLinkTtlDays: e.QUESTIONNAIRE_LINK_TTL_DAYS,
     apiRatePerMinute: e.API_RATE_PER_MINUTE,
     organisationDailySendLimit: e.ORGANISATION_DAILY_SEND_LIMIT,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),

@@ -5,6 +5,7 @@ import type { Services } from '../../src/services.ts';
 import { createOrganisation, type Organisation } from '../../src/features/organisations/organisations.service.ts';
 import { createStaffUser } from '../../src/features/staff/staff-accounts.service.ts';
 import { upsertPatient, type Patient } from '../../src/features/patients/patients.service.ts';
+import { sendQuestionnaire } from '../../src/features/questionnaires/questionnaire-sending.service.ts';
 import { sendMessage, type ReplyMode } from '../../src/features/messages/messages.service.ts';
 import { devPhoneTexts, outboundSms } from '../../src/platform/db/schema.ts';
 
@@ -71,6 +72,27 @@ export async function createTestConversation(
     patient,
     body: opts.body ?? 'Your blood test results are normal. No action is needed.',
     replyMode: opts.replyMode ?? 'once',
+    sentBy: { staffId: staff.id },
+  });
+  return { organisation, patient, conversationId: sent.conversationId, linkId: sent.linkId, token: await latestLinkToken(services, sent.conversationId), staffId: staff.id };
+}
+
+export const CATALOGUE_URL = (id: string) => `https://dovecote.example/fhir/Questionnaire/${id}`;
+
+/** As createTestConversation, with a questionnaire sent instead of a message (a catalogue id, or a url and version). */
+export async function createTestQuestionnaireConversation(
+  services: Services,
+  opts: { questionnaire?: string | { url: string; version: string }; closesAfterDays?: number; organisation?: Organisation; patient?: Partial<typeof TEST_PATIENT> } = {},
+): Promise<TestConversation> {
+  const organisation = opts.organisation ?? (await createTestOrganisation(services));
+  const staff = await createTestStaff(services, organisation.id);
+  const patient = await createTestPatient(services, organisation.id, opts.patient);
+  const chosen = typeof opts.questionnaire === 'object' ? opts.questionnaire : { url: CATALOGUE_URL(opts.questionnaire ?? 'phq-9'), version: '1.0.0' };
+  const sent = await sendQuestionnaire(services, {
+    organisationId: organisation.id,
+    patient,
+    ...chosen,
+    ...(opts.closesAfterDays !== undefined && { closesAfterDays: opts.closesAfterDays }),
     sentBy: { staffId: staff.id },
   });
   return { organisation, patient, conversationId: sent.conversationId, linkId: sent.linkId, token: await latestLinkToken(services, sent.conversationId), staffId: staff.id };

@@ -54,6 +54,11 @@ export type AuditEventType =
   | 'questionnaire.added'
   | 'api.questionnaire_viewed'
   | 'api.questionnaires_listed'
+  // A questionnaire conversation: each page the patient saves (which question, never the answer), and
+  // reads of its QuestionnaireResponse by staff (download) and through the API.
+  | 'questionnaire.page_saved'
+  | 'questionnaire_response.viewed'
+  | 'api.questionnaire_response_viewed'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details
   // say so), '<kind>.read' and '<kind>.answered'.
   | `${string}.sent`

@@ -225,7 +225,8 @@ export async function listOrganisationConversations(on: Queryable, query: InboxQ
     .from(conversations)
     .innerJoin(patients, and(eq(patients.id, conversations.patientId), eq(patients.organisationId, conversations.organisationId)))
     .where(eq(conversations.organisationId, query.organisationId))
-    .orderBy(desc(conversations.createdAt), desc(conversations.id))
+    // Urgent first (a questionnaire's flag), then newest first.
+    .orderBy(sql`${conversations.urgentSince} IS NULL`, desc(conversations.createdAt), desc(conversations.id))
     .limit(query.limit)
     .offset(query.offset);
 }

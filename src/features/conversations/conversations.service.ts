@@ -91,7 +91,7 @@ async function sendNewLink(
   const { link, token } = await issueLink(tx, {
     conversationId: conversation.id,
     phoneE164: patient.mobileE164,
-    ttlDays: kind.linkTtlDays(services.config),
+    ttlDays: kind.linkTtlDays(services.config, kind.payloadSchema.parse(conversation.payload)),
     now: input.now,
   });
   const sms = await enqueueSms(tx, services.jobs, {

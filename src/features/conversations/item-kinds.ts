@@ -69,8 +69,8 @@ export interface ItemKind<P = unknown> {
   readonly patientItemKinds: readonly string[];
   /** The kind's settings, kept in conversations.payload and parsed whenever they are read. */
   readonly payloadSchema: z.ZodType<P>;
-  /** How long a link to a conversation of this kind works (DESIGN.md §3: per kind, configurable). */
-  linkTtlDays(config: Config): number;
+  /** How long a link to a conversation of this kind works (DESIGN.md §3: per kind, configurable; a kind may let the sender choose). */
+  linkTtlDays(config: Config, payload: P): number;
   /** The page at the base path: what the patient lands on once verification lets them in. */
   page: KindHandler<P>;
   /** Further patient routes under the base path; answered only for conversations of this kind. */
@@ -80,10 +80,21 @@ export interface ItemKind<P = unknown> {
   describeForStaff(payload: P): StaffDescription;
   /** Staff pages: how one item is headed ("Reply from Priya Shah", tagged "Patient reply"). */
   describeItemForStaff(item: ConversationItem, names: { patientName: string; authorName: string | null }): StaffItemDescription;
+  /**
+   * Staff conversation page: what only this kind shows (a questionnaire's answers), as a template that
+   * the page includes with `panel` in its context. Kinds with nothing more to show leave it out.
+   */
+  staffPanel?(services: Services, conversation: KindConversation<P>, patient: { nhsNumber: string }): Promise<StaffPanel | undefined>;
+}
+
+export interface StaffPanel {
+  /** A template path under src/features, rendered inside the staff conversation page. */
+  view: string;
+  data: Record<string, unknown>;
 }
 
 /** What sending needs of a kind; none of it depends on the kind's payload type. */
-export type KindBasics = Pick<ItemKind, 'name' | 'words' | 'sentAuditType' | 'linkTtlDays'>;
+export type KindBasics = Pick<ItemKind, 'name' | 'words' | 'sentAuditType' | 'linkTtlDays' | 'payloadSchema'>;
 
 export class ItemKindRegistry {
   private readonly kinds = new Map<string, ItemKind>();

@@ -29,6 +29,8 @@ function conversationContext(view: ConversationForStaff) {
     link: view.link,
     canRevoke: view.canRevoke,
     recordMismatches: view.recordMismatches,
+    panel: view.panel,
+    urgentSince: view.urgentSince,
   };
 }
 

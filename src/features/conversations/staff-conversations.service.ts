@@ -10,7 +10,7 @@ import { conversationLinks, currentLink, linkState, type LinkState } from '../li
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { textsOfConversation } from '../sms/outbox.repository.ts';
 import { findOrganisationConversation, listItemsWithAuthors } from './conversations.repository.ts';
-import type { StaffDescription, StaffItemDescription } from './item-kinds.ts';
+import type { StaffDescription, StaffItemDescription, StaffPanel } from './item-kinds.ts';
 
 export interface ConversationForStaff {
   conversation: { id: string; kind: string; createdAt: Date; organisationId: string; thing: string } & StaffDescription;
@@ -23,10 +23,14 @@ export interface ConversationForStaff {
   canRevoke: boolean;
   /** NHS logins with this NHS number whose date of birth or family name did not match this version of the record. */
   recordMismatches: number;
+  /** What only this conversation's kind shows (a questionnaire's answers). */
+  panel?: StaffPanel;
+  /** Something the patient sent needs a clinician soon (the inbox lists it first). */
+  urgentSince: Date | null;
 }
 
 export async function getConversationForStaff(
-  services: Pick<Services, 'itemKinds'>,
+  services: Services,
   db: Queryable,
   input: { organisationId: string; conversationId: string; now: Date; eventTypes: readonly string[] },
 ): Promise<ConversationForStaff> {
@@ -44,6 +48,7 @@ export async function getConversationForStaff(
   const current = currentLink(links);
   const link = current ? linkState(current, input.now) : { state: 'none' as const };
   const { kind, at } = services.itemKinds.parse(conversation, items.map((i) => i.item));
+  const panel = await kind.staffPanel?.(services, at, { nhsNumber: patient.nhsNumber });
   return {
     conversation: {
       id: conversation.id,
@@ -67,6 +72,8 @@ export async function getConversationForStaff(
     link,
     canRevoke: link.state === 'active' || link.state === 'locked' || link.state === 'locked-permanently',
     recordMismatches,
+    ...(panel && { panel }),
+    urgentSince: conversation.urgentSince,
   };
 }
 

@@ -16,6 +16,7 @@ import {
 import { renderSms, smsFragments } from '../sms/sms-texts.ts';
 import { messageBodySchema, replyModes, sendMessage, type SentMessage } from './messages.service.ts';
 import { messageKind } from './message.kind.ts';
+import type { KindWords } from '../conversations/item-kinds.ts';
 
 export type PatientSearch =
   | { by: 'nhs-number'; nhsNumber: string }
@@ -78,10 +79,14 @@ export const composeForm = z.object({
 export type ComposeForm = z.output<typeof composeForm>;
 
 /** The text the patient will get, with a stand-in link of the real length, and how many parts it takes. */
-export function messageLinkPreview(organisationName: string, publicBaseUrl: string): { text: string; fragments: number } {
+export function messageLinkPreview(
+  organisationName: string,
+  publicBaseUrl: string,
+  words: KindWords = messageKind.words,
+): { text: string; fragments: number } {
   const text = renderSms('message_link', {
     organisation_name: organisationName,
-    waiting: messageKind.words.textWaiting,
+    waiting: words.textWaiting,
     link: linkUrl(publicBaseUrl, 'x'.repeat(22)),
   });
   return { text, fragments: smsFragments(text) };

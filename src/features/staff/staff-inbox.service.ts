@@ -24,6 +24,8 @@ export interface InboxRow {
   replies: number;
   /** The patient wrote something after staff last opened the conversation. */
   replyWaiting: boolean;
+  /** Something the patient sent needs a clinician soon; these rows come first. */
+  urgent: boolean;
 }
 
 export interface InboxPage {
@@ -59,6 +61,7 @@ export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, orga
         smsStatus: r.smsStatus,
         replies: r.patientItems,
         replyWaiting: r.patientItemWaiting,
+        urgent: r.conversation.urgentSince !== null,
       };
     }),
     page: p,

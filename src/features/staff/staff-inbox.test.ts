@@ -31,8 +31,8 @@ test('the inbox lists the organisation’s conversations newest first with statu
   assert.equal(inbox.statusCode, 200);
   const text = pageText(inbox.body);
   assert.match(text, /Message a patient/);
-  assert.match(text, /Tom Evans NHS number 999 000 0026 Sent .* Replies Conversation Text message Delivered Patient reply Reply waiting/);
-  assert.match(text, /Priya Shah NHS number 999 000 0018 Sent .* Replies No reply Text message Queued Patient reply None/);
+  assert.match(text, /Tom Evans NHS number 999 000 0026 Sent .* What was sent Message: Conversation Text message Delivered Patient reply Reply waiting/);
+  assert.match(text, /Priya Shah NHS number 999 000 0018 Sent .* What was sent Message: No reply Text message Queued Patient reply None/);
   assert.ok(text.indexOf('Tom Evans') < text.indexOf('Priya Shah'), 'newest first');
   assert.doesNotMatch(text, /Zed Other/);
   assert.doesNotMatch(inbox.body, new RegExp(other.conversationId));

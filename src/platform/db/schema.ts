@@ -99,6 +99,9 @@ export const conversations = pgTable(
     createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
     createdByApiKeyId: uuid('created_by_api_key_id').references(() => apiKeys.id),
     createdAt: createdAt(),
+    // Set when something the patient sent needs a clinician soon (a questionnaire's urgent flag, e.g.
+    // PHQ-9 question 9): the inbox lists these first.
+    urgentSince: tz('urgent_since'),
   },
   (t) => [
     index('conversations_org_created_idx').on(t.organisationId, t.createdAt),
@@ -315,4 +318,43 @@ export const questionnaires = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('questionnaires_org_url_version_idx').on(t.organisationId, t.url, t.version)],
+);
+
+// The answers to a questionnaire conversation (features/questionnaires), one row per conversation,
+// written on every Continue so a patient who closes the browser carries on where they stopped. Each
+// page saves one question's answer by merging it into `answers` in one statement, so two tabs saving
+// different questions never overwrite each other; `revision` counts saves, so submitting from a Check
+// your answers page that another tab has since changed is refused rather than sending answers the
+// patient did not see. Once `submitted_at` is set the row never changes again.
+export const questionnaireResponses = pgTable(
+  'questionnaire_responses',
+  {
+    conversationId: uuid('conversation_id').primaryKey().references(() => conversations.id),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    questionnaireUrl: text('questionnaire_url').notNull(),
+    questionnaireVersion: text('questionnaire_version').notNull(),
+    // The patient's own answers by linkId (answers.ts answersToJson); calculated values are never kept
+    // here: they are worked out again from these whenever a response is built.
+    answers: jsonb('answers').$type<Record<string, unknown>>().notNull().default({}),
+    revision: integer('revision').notNull().default(0),
+    startedAt: tz('started_at').notNull(),
+    updatedAt: tz('updated_at').notNull(),
+    submittedAt: tz('submitted_at'),
+  },
+  (t) => [index('questionnaire_responses_org_idx').on(t.organisationId)],
+);
+
+// Reminder texts a conversation's kind sends while it waits for the patient (a questionnaire on days 3
+// and 6). The primary key is the "never twice" rule: the maintenance job inserts the row in the same
+// transaction as the text it queues, so a job that runs twice, or on two instances at once, sends one.
+export const conversationReminders = pgTable(
+  'conversation_reminders',
+  {
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    // Which reminder of the kind's schedule: 'day-3', 'day-6'.
+    reminder: text('reminder').notNull(),
+    outboundSmsId: uuid('outbound_sms_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.reminder] })],
 );

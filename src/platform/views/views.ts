@@ -36,6 +36,9 @@ export function createViewEnvironment(): nunjucks.Environment {
   });
   const dateOnly = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
   env.addFilter('dateTime', (v: Date | string) => (v ? dateTime.format(new Date(v)) : ''));
+  // The UK day of an instant (a Date): 31 July 23:30 UTC in summer is 1 August.
+  const ukDay = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'Europe/London' });
+  env.addFilter('ukDate', (v: Date | string) => (v ? ukDay.format(new Date(v)) : ''));
   env.addFilter('dateOnly', (v: string) => (v ? dateOnly.format(new Date(`${v.slice(0, 10)}T00:00:00Z`)) : ''));
   env.addFilter('nhsNumber', (v: string) => (v && v.length === 10 ? `${v.slice(0, 3)} ${v.slice(3, 6)} ${v.slice(6)}` : v));
   return env;

@@ -1,0 +1,243 @@
+// The questionnaire's patient pages under the conversation's base path (a link's or the portal's):
+// the start page (or, once submitted, the answers given), one question a page, Check your answers and
+// Submit. Every page works without JavaScript: plain forms, Post/Redirect/Get. HTTP only: parse, call
+// the journey service, render or redirect.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { FormErrors } from '../../platform/http/pages.ts';
+import type { KindHandler, KindRequestContext } from '../conversations/item-kinds.ts';
+import { conversationPageContext } from '../conversations/conversation-pages.ts';
+import { conversationLinks, currentLink } from '../links/links.service.ts';
+import { firstUnanswered, parseAnswer, type AnswerError, type FormInput } from './answers.ts';
+import { answerRows } from './answer-words.ts';
+import { isPatientAnswered, type QuestionnaireItem } from './definition.ts';
+import { enabledItems } from './enable-when.ts';
+import {
+  afterQuestion,
+  beforeQuestion,
+  countQuestions,
+  firstMissing,
+  loadJourney,
+  resolvedJourney,
+  saveQuestionPage,
+  submitQuestionnaire,
+  type Journey,
+} from './questionnaire-journey.service.ts';
+import { fieldId, questionPage } from './question-pages.ts';
+import type { QuestionnairePayload } from './questionnaire.kind.ts';
+
+type Context = KindRequestContext<QuestionnairePayload>;
+
+const VIEWS = {
+  start: 'questionnaires/views/patient-questionnaire-start.njk',
+  question: 'questionnaires/views/patient-question.njk',
+  check: 'questionnaires/views/patient-check-answers.njk',
+  answers: 'questionnaires/views/patient-questionnaire-answers.njk',
+} as const;
+
+const linkIdParams = z.object({ linkId: z.string().min(1).max(255) });
+const homeQuery = z.object({ submitted: z.literal('1').optional().catch(undefined) });
+const questionQuery = z.object({ change: z.literal('1').optional().catch(undefined) });
+const submitForm = z.object({ revision: z.coerce.number().int().min(0).max(2_147_483_647).catch(-1) });
+
+const questionPath = (context: Context, linkId: string) => `${context.access.basePath}/questions/${encodeURIComponent(linkId)}`;
+const checkPath = (context: Context) => `${context.access.basePath}/check`;
+
+function pageContext(context: Context, journey: Journey) {
+  const { definition } = journey;
+  return {
+    ...conversationPageContext(context),
+    questionnaire: { title: definition.title ?? definition.name ?? context.conversation.payload.title },
+  };
+}
+
+/** When the questionnaire closes: its link's expiry (the portal shows the same conversation's link). */
+async function closesAt(context: Context): Promise<Date | undefined> {
+  return currentLink(await conversationLinks(context.services.db, context.conversation.id))?.expiresAt;
+}
+
+function minutesToAnswer(questions: number): number {
+  // About 15 seconds a question, as timed on the catalogue's questionnaires; never "0 minutes".
+  return Math.max(1, Math.ceil((questions * 15) / 60));
+}
+
+/** The patient's answers in words, for Check your answers and the page that shows them after submitting. */
+function answerList(journey: Journey, context: Context, withChangeLinks: boolean) {
+  const resolved = resolvedJourney(journey);
+  const rows = answerRows(journey.definition, resolved.answers, resolved.enabled).filter((r) => !r.hidden);
+  return {
+    flags: resolved.flags,
+    rows: rows.map((r) => ({
+      key: { text: r.question },
+      value: { text: r.answer },
+      ...(withChangeLinks &&
+        !r.calculated && {
+          actions: { items: [{ href: `${questionPath(context, r.linkId)}?change=1`, text: 'Change', visuallyHiddenText: r.question }] },
+        }),
+    })),
+    calculatedNote: rows.some((r) => r.calculated),
+  };
+}
+
+async function renderAnswers(reply: FastifyReply, context: Context, journey: Journey, submittedNow: boolean) {
+  return reply.page(VIEWS.answers, {
+    ...pageContext(context, journey),
+    pageTitle: submittedNow ? 'Answers sent' : `Your answers: ${context.conversation.payload.title}`,
+    submittedNow,
+    submittedAt: journey.submittedAt,
+    ...answerList(journey, context, false),
+  });
+}
+
+export const questionnaireHome: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
+  const journey = await loadJourney(context.services, context.conversation);
+  if (journey.submittedAt) return renderAnswers(reply, context, journey, homeQuery.parse(request.query ?? {}).submitted === '1');
+  const resume = journey.answers.size > 0 ? firstUnanswered(journey.definition, journey.answers) : undefined;
+  const first = firstUnanswered(journey.definition, new Map());
+  const description = journey.definition.resource.description;
+  return reply.page(VIEWS.start, {
+    ...pageContext(context, journey),
+    pageTitle: `${context.conversation.payload.title} from ${context.access.organisation.name}`,
+    description: typeof description === 'string' ? description : undefined,
+    minutes: minutesToAnswer(countQuestions(journey.definition)),
+    closesAt: await closesAt(context),
+    sentAt: context.conversation.createdAt,
+    started: journey.answers.size > 0,
+    startHref: journey.answers.size > 0 ? (resume ? questionPath(context, resume.linkId) : checkPath(context)) : first ? questionPath(context, first.linkId) : checkPath(context),
+  });
+};
+
+/** The question a page asks, if it is one the patient can answer now; otherwise where to go instead. */
+function askable(journey: Journey, linkId: string): { item: QuestionnaireItem } | { redirectTo: 'start' | { linkId: string } | 'check' } {
+  const item = journey.definition.byLinkId.get(linkId);
+  if (!item || !isPatientAnswered(item)) return { redirectTo: 'start' };
+  if (enabledItems(journey.definition, journey.answers).has(linkId)) return { item };
+  // Not asked with the answers given (they went back and changed one): carry on where they are.
+  const missing = firstMissing(journey.definition, journey.answers);
+  return { redirectTo: missing ? { linkId: missing.linkId } : 'check' };
+}
+
+function redirectFor(reply: FastifyReply, context: Context, to: 'start' | { linkId: string } | 'check') {
+  const href = to === 'start' ? context.access.basePath : to === 'check' ? checkPath(context) : questionPath(context, to.linkId);
+  return reply.redirect(href, 303);
+}
+
+function renderQuestion(
+  reply: FastifyReply,
+  context: Context,
+  journey: Journey,
+  item: QuestionnaireItem,
+  options: { fromCheck: boolean; posted?: FormInput; error?: AnswerError },
+  status = 200,
+) {
+  const page = questionPage(journey.definition, item, { stored: journey.answers.get(item.linkId) ?? [], ...options });
+  const previous = beforeQuestion(journey.definition, journey.answers, item.linkId);
+  const errors: FormErrors | undefined = options.error ? { [options.error.field]: { href: `#${fieldId(page.control, options.error.field)}`, text: options.error.message } } : undefined;
+  return reply.page(
+    VIEWS.question,
+    {
+      ...pageContext(context, journey),
+      pageTitle: `${page.heading} – ${context.conversation.payload.title}`,
+      page,
+      errors,
+      fromCheck: options.fromCheck,
+      action: questionPath(context, item.linkId),
+      backHref: options.fromCheck ? checkPath(context) : previous ? questionPath(context, previous.linkId) : context.access.basePath,
+    },
+    { status },
+  );
+}
+
+/** Pages that take answers are for a questionnaire still open: otherwise back to its start (or answers). */
+function closedFor(journey: Journey, context: Context): boolean {
+  return journey.submittedAt !== null || !context.access.mayAnswer;
+}
+
+export const questionPageGet: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
+  const { linkId } = linkIdParams.parse(request.params);
+  const journey = await loadJourney(context.services, context.conversation);
+  if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
+  const found = askable(journey, linkId);
+  if ('redirectTo' in found) return redirectFor(reply, context, found.redirectTo);
+  return renderQuestion(reply, context, journey, found.item, { fromCheck: questionQuery.parse(request.query ?? {}).change === '1' });
+};
+
+function formInput(request: FastifyRequest): FormInput {
+  const body = request.body;
+  if (typeof body !== 'object' || body === null) return {};
+  const input: Record<string, string | string[]> = {};
+  for (const field of ['value', 'other', 'day', 'month', 'year', 'change']) {
+    const v = (body as Record<string, unknown>)[field];
+    if (typeof v === 'string') input[field] = v.slice(0, 20_000);
+    // Checkboxes post a list; more values than any question has options is not a person.
+    else if (Array.isArray(v)) input[field] = v.filter((x): x is string => typeof x === 'string').slice(0, 200).map((x) => x.slice(0, 20_000));
+  }
+  return input;
+}
+
+export const questionPagePost: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
+  const { linkId } = linkIdParams.parse(request.params);
+  const journey = await loadJourney(context.services, context.conversation);
+  if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
+  const found = askable(journey, linkId);
+  if ('redirectTo' in found) return redirectFor(reply, context, found.redirectTo);
+  const input = formInput(request);
+  const fromCheck = input.change === '1';
+  const parsed = parseAnswer(found.item, input);
+  if (!parsed.ok) return renderQuestion(reply, context, journey, found.item, { fromCheck, posted: input, error: parsed.error }, 400);
+  const saved = await saveQuestionPage(context.services, { access: context.access, definition: journey.definition, linkId, values: parsed.answers });
+  if (!saved.saved) return reply.redirect(context.access.basePath, 303);
+  const next = afterQuestion(journey.definition, saved.answers, linkId, fromCheck);
+  return redirectFor(reply, context, next.at === 'check' ? 'check' : { linkId: next.item.linkId });
+};
+
+function renderCheck(reply: FastifyReply, context: Context, journey: Journey, extra: { changed?: boolean } = {}, status = 200) {
+  return reply.page(
+    VIEWS.check,
+    {
+      ...pageContext(context, journey),
+      pageTitle: `Check your answers – ${context.conversation.payload.title}`,
+      ...answerList(journey, context, true),
+      revision: journey.revision,
+      action: `${context.access.basePath}/submit`,
+      changed: extra.changed ?? false,
+      backHref: (() => {
+        const sequence = [...journey.definition.order].map((id) => journey.definition.byLinkId.get(id)!);
+        const enabled = enabledItems(journey.definition, journey.answers);
+        const last = sequence.filter((i) => isPatientAnswered(i) && enabled.has(i.linkId)).at(-1);
+        return last ? questionPath(context, last.linkId) : context.access.basePath;
+      })(),
+    },
+    { status },
+  );
+}
+
+export const checkAnswersPage: KindHandler<QuestionnairePayload> = async (_request, reply, context) => {
+  const journey = await loadJourney(context.services, context.conversation);
+  if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
+  const missing = firstMissing(journey.definition, journey.answers);
+  if (missing) return redirectFor(reply, context, { linkId: missing.linkId });
+  return renderCheck(reply, context, journey);
+};
+
+export const submitAnswers: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
+  const { revision } = submitForm.parse(request.body ?? {});
+  const journey = await loadJourney(context.services, context.conversation);
+  if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
+  const result = await submitQuestionnaire(context.services, { access: context.access, definition: journey.definition, revision });
+  switch (result.kind) {
+    case 'submitted':
+      return reply.redirect(`${context.access.basePath}?submitted=1`, 303);
+    case 'already_submitted':
+      return reply.redirect(context.access.basePath, 303);
+    case 'invalid':
+      return redirectFor(reply, context, { linkId: result.errors[0]!.linkId });
+    case 'changed': {
+      // Another tab saved an answer since this page was drawn: show the answers as they are now.
+      const now = await loadJourney(context.services, context.conversation);
+      const missing = firstMissing(now.definition, now.answers);
+      if (missing) return redirectFor(reply, context, { linkId: missing.linkId });
+      return renderCheck(reply, context, now, { changed: true }, 409);
+    }
+  }
+};
