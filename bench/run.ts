@@ -16,6 +16,8 @@ import { fromPool } from '../src/platform/db/client.ts';
 import { conversationItems, conversations, links, organisations, patients } from '../src/platform/db/schema.ts';
 import { newLinkToken, sha256Hex } from '../src/platform/crypto/tokens.ts';
 import { createApiKey } from '../src/features/api/api-keys.service.ts';
+import { catalogueQuestionnaires } from '../src/features/questionnaires/questionnaires.service.ts';
+import { QUESTIONNAIRE_REQUEST } from '../src/features/questionnaires/questionnaire-journey.service.ts';
 import { startNotifyStandIn, notifyConfigFor, type NotifyStandIn } from '../test/helpers/notify-stand-in.ts';
 import { freePort } from '../test/helpers/server.ts';
 import { runLoad, type BenchClient, type LoadResult } from './load.ts';
@@ -46,6 +48,12 @@ const PROVIDER_RATE_PER_MINUTE = 3000;
 // 10 codes a day too.
 const LINKS = smoke ? 600 : 12_000;
 const DOB = '1984-03-12';
+// Scenario 6 ("save one questionnaire page"): each connection answers its own PHQ-9s, so every save
+// goes to a distinct in-progress response and no two connections ever write the same row.
+const QUESTIONNAIRES_PER_CONNECTION = smoke ? 2 : 20;
+const PHQ9_URL = 'https://dovecote.example/fhir/Questionnaire/phq-9';
+const PHQ9_SEVERAL_DAYS = 'LA6569-3';
+const PHQ9_NOT_AT_ALL = 'LA6568-5';
 
 const children: ChildProcess[] = [];
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -81,6 +89,29 @@ interface Seeded {
   tokens: string[];
   nhs: string[];
   apiKey: string;
+  /** Links to PHQ-9 questionnaires (scenario 6), with their conversations. */
+  questionnaires: Array<{ token: string; conversationId: string }>;
+}
+
+/**
+ * PHQ-9 questionnaire conversations, as sendQuestionnaire stores them (payload naming the catalogue's
+ * exact version, the request item with its title, a link), for the first `count` patients.
+ */
+async function seedQuestionnaires(db: ReturnType<typeof fromPool>['db'], organisationId: string, count: number) {
+  const phq9 = catalogueQuestionnaires().find((q) => q.url === PHQ9_URL);
+  if (!phq9) throw new Error(`the catalogue has no ${PHQ9_URL}`);
+  const title = phq9.title ?? 'PHQ-9';
+  const people = await db.select({ id: patients.id, mobileE164: patients.mobileE164 }).from(patients).limit(count);
+  const convRows = await db
+    .insert(conversations)
+    .values(people.map((p) => ({ organisationId, patientId: p.id, kind: 'questionnaire', payload: { url: phq9.url, version: phq9.version, title } })))
+    .returning({ id: conversations.id });
+  await db.insert(conversationItems).values(convRows.map((c) => ({ conversationId: c.id, kind: QUESTIONNAIRE_REQUEST, body: title })));
+  const tokens = convRows.map(() => newLinkToken());
+  await db.insert(links).values(
+    convRows.map((c, k) => ({ conversationId: c.id, tokenHash: sha256Hex(tokens[k]!), phoneE164: people[k]!.mobileE164, expiresAt: new Date(Date.now() + 7 * 86_400_000) })),
+  );
+  return convRows.map((c, k) => ({ token: tokens[k]!, conversationId: c.id }));
 }
 
 /** Bulk-inserts an organisation, patients, conversations and links (tokens kept in memory). */
@@ -125,7 +156,8 @@ async function seed(pool: pg.Pool): Promise<Seeded> {
     tokens.push(...chunkTokens);
   }
   const { key } = await createApiKey(db, { organisationId: org!.id, name: 'bench' });
-  return { tokens, nhs, apiKey: key };
+  const questionnaires = await seedQuestionnaires(db, org!.id, connections * QUESTIONNAIRES_PER_CONNECTION);
+  return { tokens, nhs, apiKey: key, questionnaires };
 }
 
 function rssOf(pid: number): number {
@@ -226,6 +258,9 @@ async function main() {
     CODE_HMAC_KEYS: `b1:${Buffer.alloc(32, 7).toString('base64url')}`,
     COOKIE_SECRET: 'bench-cookie-secret-0123456789-0123456789',
     API_RATE_PER_MINUTE: '1000000',
+    // The seeded conversations all count as sent today: at the default limit (5,000) every API send
+    // of scenario 5 would be refused.
+    ORGANISATION_DAILY_SEND_LIMIT: '1000000',
     SMS_RATE_PER_MINUTE: String(PROVIDER_RATE_PER_MINUTE),
     ...notifyConfigFor(notify),
   };
@@ -382,6 +417,81 @@ async function main() {
   const rateLimited = notify.requests.filter((r) => r.status === 429).length;
   rows.push({ scenario: `5. Send ${messageCount} messages (API)`, ceiling: 'write', result: sendResult });
 
+  // 6. Save one questionnaire page: POST one answer to a PHQ-9 question of a verified browser's own
+  //    in-progress response. Each link is first opened once by its browser (date of birth on the first
+  //    device), which makes it verified. Connection w owns its own questionnaires and goes round them
+  //    answering q1 on each, then q2, … q9, then q1 again, so the first round creates the rows and
+  //    later ones merge into them. Question 9 is answered "Not at all": any other answer flags the
+  //    conversation urgent, one more statement a save that is not the path measured here. Runs after
+  //    the send, once every text has gone, so the in-process sender is idle.
+  const questionnaireSessions: string[] = [];
+  for (const [i, q] of seeded.questionnaires.entries()) {
+    const res = await fetch(`${appBase}/${q.token}`, { method: 'POST', headers: form(2, i, ''), body: dobBody(String(Number(d))), redirect: 'manual' });
+    await res.text();
+    const device = cookieValue(res.headers.getSetCookie(), '__Host-dovecote-device');
+    const session = cookieValue(res.headers.getSetCookie(), '__Host-dovecote-session');
+    if (res.status !== 303 || res.headers.get('location') !== `/${q.token}/conversation` || !device || !session) {
+      throw new Error(`questionnaire link ${i} was not verified: ${res.status} ${res.headers.get('location')}`);
+    }
+    questionnaireSessions.push(`__Host-dovecote-device=${device}; __Host-dovecote-session=${session}`);
+  }
+  const savesBy = new Array<number>(connections).fill(0);
+  let savedPages = 0;
+  // A short run may not reach every questionnaire: each one saved at least once must have its row.
+  const answered = new Set<number>();
+  const saveResult = await runLoad(appBase, async (c, w, i) => {
+    const n = savesBy[w]!++;
+    const own = w * QUESTIONNAIRES_PER_CONNECTION + (n % QUESTIONNAIRES_PER_CONNECTION);
+    const question = (Math.floor(n / QUESTIONNAIRES_PER_CONNECTION) % 9) + 1;
+    const { token } = seeded.questionnaires[own]!;
+    const conversationPath = `/${token}/conversation`;
+    const res = await c.call('POST', `${conversationPath}/questions/phq9-q${question}`, {
+      headers: form(w, i, questionnaireSessions[own]!),
+      body: new URLSearchParams({ _csrf: csrfToken, value: question === 9 ? PHQ9_NOT_AT_ALL : PHQ9_SEVERAL_DAYS }).toString(),
+      expect: [303],
+    });
+    // A 303 back to the start page means nothing was saved (closed, or a question it would not ask).
+    const location = String(res.headers.location ?? '');
+    if (res.status !== 303) return;
+    if (location.startsWith(`${conversationPath}/questions/`) || location === `${conversationPath}/check`) {
+      savedPages++;
+      answered.add(own);
+    } else c.errors++;
+  }, loadOpts);
+  // Every save the server answered as saved (warm-up included) is one revision of one row and one
+  // page_saved audit event; otherwise the figure above measured something other than saving.
+  const questionnaireIds = seeded.questionnaires.map((q) => q.conversationId);
+  const { rows: [savedRows] } = await pool.query<{ responses: string; revisions: string | null; in_progress: string }>(
+    `SELECT count(*) AS responses, sum(revision) AS revisions, count(*) FILTER (WHERE submitted_at IS NULL) AS in_progress
+     FROM questionnaire_responses WHERE conversation_id = ANY($1::uuid[])`,
+    [questionnaireIds],
+  );
+  const { rows: [savedAudits] } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM audit_events WHERE type = 'questionnaire.page_saved' AND conversation_id = ANY($1::uuid[])`,
+    [questionnaireIds],
+  );
+  const questionnaireCheck = {
+    conversations: questionnaireIds.length,
+    answered: answered.size,
+    responses: Number(savedRows!.responses),
+    inProgress: Number(savedRows!.in_progress),
+    savedPages,
+    revisions: Number(savedRows!.revisions ?? 0),
+    pageSavedAudits: Number(savedAudits!.n),
+  };
+  const questionnaireProblems = [
+    ...(questionnaireCheck.responses !== answered.size ? [`${questionnaireCheck.responses} responses stored for ${answered.size} questionnaires answered`] : []),
+    ...(questionnaireCheck.inProgress !== questionnaireCheck.responses ? ['a questionnaire response was submitted'] : []),
+    ...(questionnaireCheck.revisions !== savedPages ? [`${savedPages} pages answered as saved, ${questionnaireCheck.revisions} revisions stored`] : []),
+    ...(questionnaireCheck.pageSavedAudits !== savedPages ? [`${savedPages} pages answered as saved, ${questionnaireCheck.pageSavedAudits} page_saved audit events`] : []),
+  ];
+  rows.push({
+    scenario: '6. Save one questionnaire page',
+    ceiling: 'write',
+    result: saveResult,
+    note: `${questionnaireIds.length} PHQ-9s in progress, ${QUESTIONNAIRES_PER_CONNECTION} a connection; ${savedPages} saves (warm-up included), ${questionnaireCheck.revisions} revisions and ${questionnaireCheck.pageSavedAudits} audit events stored`,
+  });
+
   const outboxStates = await pool.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM outbound_sms GROUP BY status');
   const appRssLoad = memUnderLoad;
   await stopProcess(app.child);
@@ -426,6 +536,7 @@ async function main() {
     secondsPerScenario: seconds,
     ceilings: { readRps: Math.round(readCeiling), writeRps: Math.round(writeCeiling) },
     scenarios: table,
+    questionnaireSaves: questionnaireCheck,
     send: {
       messages: messageCount,
       apiAcceptedSeconds: Number((acceptedMs / 1000).toFixed(1)),
@@ -456,6 +567,10 @@ async function main() {
   );
   log(`Start-up (embedded): cold ${summary.startup.embeddedColdSeconds} s, warm ${summary.startup.embeddedWarmSeconds} s`);
   log(`Memory (RSS): embedded idle ${summary.memoryMiB.embeddedIdle} MiB; PostgreSQL idle ${summary.memoryMiB.postgresIdle} MiB, under scenario 1 ${summary.memoryMiB.postgresUnderScenario1} MiB`);
+  log(
+    `Questionnaire saves: ${questionnaireCheck.savedPages} pages answered as saved (warm-up included) to ${questionnaireCheck.answered} of ${questionnaireCheck.conversations} questionnaires; stored ${questionnaireCheck.responses} responses ` +
+      `(${questionnaireCheck.inProgress} in progress), ${questionnaireCheck.revisions} revisions, ${questionnaireCheck.pageSavedAudits} page_saved audit events`,
+  );
   log('Written to bench/results/latest.json');
 
   // The benchmark never fails on a time; it fails when the harness itself no longer works, so a smoke
@@ -464,6 +579,7 @@ async function main() {
     ...table.filter((r) => r.requests - r.errors <= 0).map((r) => `${r.scenario}: no successful request`),
     ...(sent < messageCount ? [`only ${sent} of ${messageCount} texts reached the Notify stand-in`] : []),
     ...(unthrottledRate <= 0 ? ['the unthrottled sender measured nothing'] : []),
+    ...questionnaireProblems.map((p) => `6. Save one questionnaire page: ${p}`),
   ];
   if (broken.length > 0) {
     log(`The benchmark harness is broken:\n  ${broken.join('\n  ')}`);

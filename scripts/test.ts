@@ -1,6 +1,7 @@
 // `npm test`: every suite on the embedded database, then (when TEST_DATABASE_URL is set) the database
 // suites again on PostgreSQL. Browser journeys (test/browser/ and the accessibility suite in test/a11y/)
-// run once, against the embedded database, and need Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
+// run once, against the embedded database, and need Chromium at /usr/bin/chromium (or CHROMIUM_PATH);
+// the end-to-end journeys whose data differs by database (questionnaires) run on PostgreSQL as well.
 import { spawnSync } from 'node:child_process';
 import { existsSync, globSync } from 'node:fs';
 
@@ -8,6 +9,7 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const all = [...globSync('test/**/*.test.ts'), ...globSync('src/**/*.test.ts')].sort();
 const browser = all.filter((f) => f.startsWith('test/browser/') || f.startsWith('test/a11y/'));
 const database = all.filter((f) => !browser.includes(f));
+const browserOnBothDatabases = ['test/browser/questionnaires.test.ts'].filter((f) => all.includes(f));
 const pgUrl = process.env.TEST_DATABASE_URL;
 
 function run(label: string, files: string[], env: NodeJS.ProcessEnv): boolean {
@@ -28,6 +30,9 @@ if (existsSync(chromium)) {
 }
 if (pgUrl) {
   ok = run(`PostgreSQL (${new URL(pgUrl).host})`, database, { ...process.env, TEST_DATABASE_URL: pgUrl }) && ok;
+  if (existsSync(chromium)) {
+    ok = run(`browser journeys on PostgreSQL (${new URL(pgUrl).host})`, browserOnBothDatabases, { ...process.env, TEST_DATABASE_URL: pgUrl }) && ok;
+  }
 } else {
   process.stdout.write('\nPostgreSQL suites not run: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)\n');
 }

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createTestApp, TestClock } from '../helpers/app.ts';
 import { REPLY_LIMITS } from '../../src/features/messages/message-replies.service.ts';
-import { CookieJar, createTestConversation, latestSecurityCode } from '../helpers/factories.ts';
+import { CATALOGUE_URL, CookieJar, createTestConversation, latestSecurityCode } from '../helpers/factories.ts';
 import { dobFields } from '../helpers/patient.ts';
 import { CSRF_COOKIE } from '../../src/platform/http/security.ts';
 import { assertUnchangedRows, createWorld, csrfTokenOf, nextIp, send, snapshotRows, type World } from './security-world.ts';
@@ -418,6 +418,38 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
       assert.match(String(res.headers['content-type']), /application\/problem\+json/, payload);
     }
     assertUnchangedRows(before, await snapshotRows(services), 'POST questionnaire fuzz');
+  });
+
+  await t.test('POST /api/v1/questionnaire-requests: anything goes in, valid ones are sent, and nothing stored changes', async () => {
+    const before = await snapshotRows(services);
+    const requestBody = fc.record(
+      {
+        nhsNumber: fc.oneof(malformedNhs, fc.constant(a.conversation.patient.nhsNumber), jsonValue),
+        questionnaire: fc.oneof(
+          { weight: 3, arbitrary: fc.record({ url: fc.oneof(fc.constant(CATALOGUE_URL('smoking-status')), nasty, jsonValue), version: fc.oneof(fc.constantFrom('1.0.0', '9.9.9', ''), nasty, jsonValue), extra: jsonValue }, { requiredKeys: [] }) },
+          { weight: 1, arbitrary: fc.oneof(nasty, jsonValue) },
+        ),
+        closesAfterDays: fc.oneof(fc.integer({ min: -5, max: 40 }), fc.double(), nasty, jsonValue),
+        extra: jsonValue,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: requestBody }, { weight: 1, arbitrary: jsonValue }), async (body) => {
+        const res = await api('POST', '/api/v1/questionnaire-requests', JSON.stringify(body));
+        const what = `POST /api/v1/questionnaire-requests ${JSON.stringify(body).slice(0, 200)}`;
+        assertHandled(res, what, [201, 400, 404]);
+        assert.match(String(res.headers['content-type']), res.statusCode === 201 ? /^application\/json/ : /^application\/problem\+json/, what);
+        if (res.statusCode === 400) assert.ok((res.json() as { errors?: unknown[] }).errors?.length, `${what}: the wrong fields are named`);
+      }),
+      { numRuns: RUNS },
+    );
+    // Reading a response: another organisation's conversation, a message, and ids that are not ids.
+    for (const id of [world.b.conversation.conversationId, a.conversation.conversationId, 'not-a-uuid', '\u0000', "1' OR '1'='1", '9'.repeat(400), 'x'.repeat(5000)]) {
+      const res = await app.inject({ method: 'GET', url: `/api/v1/questionnaire-requests/${encodeURIComponent(id)}/response`, headers: auth, remoteAddress: nextIp() });
+      assertHandled(res, `GET response of ${id.slice(0, 40)}`, [404, 414]);
+    }
+    assertUnchangedRows(before, await snapshotRows(services), 'POST questionnaire request fuzz');
   });
 
   await t.test('malformed JSON, duplicate keys, wrong content types and empty bodies get problems', async () => {

@@ -13,7 +13,8 @@ import { dobFields } from '../helpers/patient.ts';
 import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-in.ts';
 import { conversationItems, links, questionnaires } from '../../src/platform/db/schema.ts';
 import { addQuestionnaire } from '../../src/features/questionnaires/questionnaires.service.ts';
-import { BODY_A, PATIENT_A, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
+import { CATALOGUE_URL } from '../helpers/factories.ts';
+import { BODY_A, PATIENT_A, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
 type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
 
@@ -61,6 +62,11 @@ const RULES: Record<string, Rule> = {
   'POST /:token/code/resend': 'patient-link',
   'GET /:token/conversation': 'patient-link',
   'POST /:token/conversation/reply': 'patient-link',
+  // A questionnaire's pages: one question a page, Check your answers, Submit.
+  'GET /:token/conversation/questions/:linkId': 'patient-link',
+  'POST /:token/conversation/questions/:linkId': 'patient-link',
+  'GET /:token/conversation/check': 'patient-link',
+  'POST /:token/conversation/submit': 'patient-link',
   // Staff pages: a signed-in staff member, and only their own organisation's patients.
   'GET /staff': 'staff',
   'GET /staff/sign-out': 'staff',
@@ -72,6 +78,9 @@ const RULES: Record<string, Rule> = {
   'GET /staff/conversations/:id': 'staff',
   'POST /staff/conversations/:id/resend': 'staff',
   'POST /staff/conversations/:id/revoke': 'staff',
+  'GET /staff/patients/:patientId/questionnaire': 'staff',
+  'POST /staff/patients/:patientId/questionnaire': 'staff',
+  'GET /staff/conversations/:id/questionnaire-response': 'staff',
   // The integrators' API: an API key, and only the key's organisation.
   'PUT /api/v1/patients/:nhsNumber': 'api-key',
   'POST /api/v1/messages': 'api-key',
@@ -79,6 +88,8 @@ const RULES: Record<string, Rule> = {
   'POST /api/v1/questionnaires': 'api-key',
   'GET /api/v1/questionnaires': 'api-key',
   'GET /api/v1/questionnaires/:id': 'api-key',
+  'POST /api/v1/questionnaire-requests': 'api-key',
+  'GET /api/v1/questionnaire-requests/:id/response': 'api-key',
   // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
   'POST /callbacks/notify/sms': 'notify-bearer',
   // The development phone: never registered in production or with Notify.
@@ -88,6 +99,10 @@ const RULES: Record<string, Rule> = {
   'GET /portal': 'portal',
   'GET /portal/conversations/:id': 'portal',
   'POST /portal/conversations/:id/reply': 'portal',
+  'GET /portal/conversations/:id/questions/:linkId': 'portal',
+  'POST /portal/conversations/:id/questions/:linkId': 'portal',
+  'GET /portal/conversations/:id/check': 'portal',
+  'POST /portal/conversations/:id/submit': 'portal',
 };
 
 const NOTIFY_TOKEN = 'security-suite-notify-callback-token';
@@ -111,11 +126,20 @@ function routeKeys(routes: RouteOptions[]): Set<string> {
   return keys;
 }
 
+/** Routes about a questionnaire conversation: tried against the side's questionnaire, not its message. */
+const isQuestionnaireRoute = (pattern: string) => /\/questions\/:linkId$|\/check$|\/submit$|\/questionnaire-response$|\/response$/.test(pattern);
+
+function questionnaireOf(side: Side) {
+  if (!side.questionnaire) throw new Error('the world has no questionnaires: call addQuestionnaires');
+  return side.questionnaire;
+}
+
 /** The concrete URL of a route pattern, for the resources of one side. */
 function urlFor(pattern: string, side: Side): string {
-  const c = side.conversation;
+  const c = isQuestionnaireRoute(pattern) ? questionnaireOf(side).conversation : side.conversation;
   return pattern
     .replace(':token', c.token)
+    .replace(':linkId', side.questionnaire?.linkId ?? 'q')
     .replace(':patientId', c.patient.id)
     .replace(':id', c.conversationId)
     .replace(':nhsNumber', c.patient.nhsNumber)
@@ -142,6 +166,15 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
       return { searchBy: 'nhs-number', nhsNumber: p.nhsNumber };
     case 'POST /staff/patients/:patientId/message':
       return { body: 'A message that must not be sent', replyMode: 'none' };
+    case 'POST /staff/patients/:patientId/questionnaire':
+      return { questionnaire: `${CATALOGUE_URL('phq-9')}|1.0.0`, closesAfterDays: '7' };
+    case 'POST /:token/conversation/questions/:linkId':
+    case 'POST /portal/conversations/:id/questions/:linkId':
+      // "Nearly every day": unlike the answer already saved, so a stored change would show.
+      return { value: 'LA6570-1' };
+    case 'POST /:token/conversation/submit':
+    case 'POST /portal/conversations/:id/submit':
+      return { revision: '1' };
     default:
       return {};
   }
@@ -152,6 +185,7 @@ function jsonFor(method: string, pattern: string, side: Side): unknown {
   if (pattern === '/api/v1/messages') return { nhsNumber: p.nhsNumber, body: 'A message that must not be sent', replyMode: 'none' };
   if (pattern === '/api/v1/patients/:nhsNumber') return { givenName: 'Mallory', familyName: 'Attacker', dateOfBirth: '1990-01-01', mobileNumber: '07700900999' };
   if (pattern === '/api/v1/questionnaires' && method === 'POST') return MALLORY_QUESTIONNAIRE;
+  if (pattern === '/api/v1/questionnaire-requests') return { nhsNumber: p.nhsNumber, questionnaire: { url: CATALOGUE_URL('phq-9'), version: '1.0.0' } };
   return method === 'GET' ? undefined : {};
 }
 
@@ -214,6 +248,7 @@ test('route matrix: every registered route has an access rule, and each rule hol
 
   const { app, services } = testApp;
   const world = await createWorld(app, services);
+  await addQuestionnaires(app, services, world);
   const { a, b } = world;
 
   await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
@@ -225,6 +260,22 @@ test('route matrix: every registered route has an access rule, and each rule hol
     assert.ok(conversation.body.includes(PATIENT_A.familyName));
     const api = await send(app, 'GET', `/api/v1/messages/${a.conversation.conversationId}`, { headers: { authorization: `Bearer ${a.apiKey}` } });
     assert.equal(api.statusCode, 200);
+    // The questionnaire routes name a questionnaire each owner can open.
+    const q = questionnaireOf(a);
+    for (const pattern of ['/:token/conversation/questions/:linkId', '/:token/conversation/check']) {
+      const page = await send(app, 'GET', urlFor(pattern, a), { jar: q.patientJar.clone() });
+      // Check your answers sends an unfinished questionnaire on to its next question.
+      assert.ok([200, 303].includes(page.statusCode), `${pattern} as its patient: ${page.statusCode}`);
+      if (page.statusCode === 303) assert.match(String(page.headers.location), new RegExp(`^/${q.conversation.token}/conversation/questions/`));
+    }
+    const json = await send(app, 'GET', urlFor('/staff/conversations/:id/questionnaire-response', a), { jar: a.staffJar.clone() });
+    assert.equal(json.statusCode, 200);
+    assert.ok(json.body.includes(PATIENT_A.nhsNumber));
+    const apiResponse = await send(app, 'GET', urlFor('/api/v1/questionnaire-requests/:id/response', a), { headers: { authorization: `Bearer ${a.apiKey}` } });
+    assert.equal(apiResponse.statusCode, 200);
+    assert.equal(apiResponse.json().status, 'in-progress');
+    const sendPage = await send(app, 'GET', urlFor('/staff/patients/:patientId/questionnaire', a), { jar: a.staffJar.clone() });
+    assert.equal(sendPage.statusCode, 200);
   });
 
   const routesOf = (rule: Rule) =>
@@ -260,10 +311,13 @@ test('route matrix: every registered route has an access rule, and each rule hol
 
   await t.test('patient-link: anonymous and another link’s patient are sent to the date of birth page', async () => {
     const before = await snapshot(services);
-    const signIn = new RegExp(`^/${a.conversation.token}(\\?session=expired)?$`);
     for (const { key, method, pattern } of routesOf('patient-link')) {
       const url = urlFor(pattern, a);
-      for (const [who, jar] of [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff A', a.staffJar.clone()]] as const) {
+      const token = (isQuestionnaireRoute(pattern) ? questionnaireOf(a).conversation : a.conversation).token;
+      const signIn = new RegExp(`^/${token}(\\?session=expired)?$`);
+      const refused: Array<readonly [string, CookieJar]> = [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff A', a.staffJar.clone()]];
+      if (isQuestionnaireRoute(pattern)) refused.push(['patient B, in their own questionnaire', questionnaireOf(b).patientJar.clone()]);
+      for (const [who, jar] of refused) {
         const res = await send(app, method, url, { jar, form: formFor(method, pattern, a) });
         assertRefused(res, `${key} as ${who}`, signIn, a);
       }
@@ -370,7 +424,13 @@ test('route matrix: every registered route has an access rule, and each rule hol
       const [method, pattern] = key.split(' ') as [string, string];
       if (method === 'GET' || rule === 'api-key' || rule === 'notify-bearer' || !devKeys.has(key)) continue;
       const owner =
-        rule === 'patient-link' || pattern === '/:token' ? a.patientJar : rule === 'staff' ? a.staffJar : new CookieJar();
+        rule === 'patient-link' && isQuestionnaireRoute(pattern)
+          ? questionnaireOf(a).patientJar
+          : rule === 'patient-link' || pattern === '/:token'
+            ? a.patientJar
+            : rule === 'staff'
+              ? a.staffJar
+              : new CookieJar();
       for (const mode of ['none', 'wrong', 'foreign'] as CsrfMode[]) {
         const res = await send(app, method, urlFor(pattern, a), { jar: owner.clone(), form: formFor(method, pattern, a), csrf: mode, foreignJar: b.staffJar.clone() });
         assert.equal(res.statusCode, 403, `${key} with CSRF ${mode}: ${res.statusCode}`);

@@ -5,9 +5,19 @@ import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../src/services.ts';
 import { createApiKey } from '../../src/features/api/api-keys.service.ts';
-import { auditEvents, conversationItems, conversations, links, outboundSms, patients, securityCodes, staffUsers } from '../../src/platform/db/schema.ts';
-import { CookieJar, createTestConversation, createTestOrganisation, createTestStaff, type TEST_PATIENT, type TestConversation } from '../helpers/factories.ts';
-import { submitDob } from '../helpers/patient.ts';
+import { auditEvents, conversationItems, conversations, links, outboundSms, patients, questionnaireResponses, securityCodes, staffUsers } from '../../src/platform/db/schema.ts';
+import { sendQuestionnaire } from '../../src/features/questionnaires/questionnaire-sending.service.ts';
+import {
+  CATALOGUE_URL,
+  CookieJar,
+  createTestConversation,
+  createTestOrganisation,
+  createTestStaff,
+  latestLinkToken,
+  type TEST_PATIENT,
+  type TestConversation,
+} from '../helpers/factories.ts';
+import { postForm, submitDob } from '../helpers/patient.ts';
 import { signInAsStaff } from '../helpers/staff.ts';
 
 /** The first patient: values unlike the documentation's examples, so a leak cannot be mistaken for one. */
@@ -41,6 +51,18 @@ export interface Side {
   apiKey: string;
   /** Words only this side's pages may show: another side seeing one of them is a leak. */
   secrets: string[];
+  /** A questionnaire sent to the same patient, once addQuestionnaires has run. */
+  questionnaire?: SideQuestionnaire;
+}
+
+export interface SideQuestionnaire {
+  conversation: TestConversation;
+  /** The browser that opened the questionnaire's link first, and saved the answer to its first question. */
+  patientJar: CookieJar;
+  /** A question of it (answered), for routes with :linkId. */
+  linkId: string;
+  /** A valid answer to that question (PHQ-9 "Several days"), so a refused post is about access. */
+  value: string;
 }
 
 export interface World {
@@ -73,6 +95,39 @@ export async function createWorld(app: FastifyInstance, services: Services): Pro
   return { a, b };
 }
 
+export const QUESTIONNAIRE_LINK_ID = 'phq9-q1';
+const PHQ9_SEVERAL_DAYS = 'LA6569-3';
+
+/**
+ * Sends each side's patient a PHQ-9, opens it on a first device and saves the first answer, so the
+ * questionnaire routes (pages, Check your answers, the response as JSON) name something that exists.
+ */
+export async function addQuestionnaires(app: FastifyInstance, services: Services, world: World): Promise<void> {
+  for (const side of [world.a, world.b]) {
+    const { organisation, patient } = side.conversation;
+    const sent = await sendQuestionnaire(services, {
+      organisationId: organisation.id,
+      patient,
+      url: CATALOGUE_URL('phq-9'),
+      version: '1.0.0',
+      sentBy: { staffId: side.staff.id },
+    });
+    const token = await latestLinkToken(services, sent.conversationId);
+    const patientJar = new CookieJar();
+    const opened = await submitDob(app, token, patientJar, patient.dateOfBirth);
+    if (opened.headers.location !== `/${token}/conversation`) throw new Error(`the questionnaire's first device was not let in: ${opened.statusCode}`);
+    const question = `/${token}/conversation/questions/${QUESTIONNAIRE_LINK_ID}`;
+    const saved = await postForm(app, question, patientJar, { value: PHQ9_SEVERAL_DAYS }, { csrfPage: question });
+    if (saved.statusCode !== 303) throw new Error(`the first answer was not saved: ${saved.statusCode}`);
+    side.questionnaire = {
+      conversation: { organisation, patient, conversationId: sent.conversationId, linkId: sent.linkId, token, staffId: side.staff.id },
+      patientJar,
+      linkId: QUESTIONNAIRE_LINK_ID,
+      value: PHQ9_SEVERAL_DAYS,
+    };
+  }
+}
+
 /** Every row of the tables that hold what patients and staff care about, for before/after comparisons. */
 export async function snapshotRows(services: Services): Promise<Record<string, Array<Record<string, unknown>>>> {
   const db = services.db;
@@ -84,6 +139,11 @@ export async function snapshotRows(services: Services): Promise<Record<string, A
     codes: await db.select().from(securityCodes).orderBy(securityCodes.id),
     texts: await db.select({ id: outboundSms.id, kind: outboundSms.kind }).from(outboundSms).orderBy(outboundSms.id),
     staff: await db.select().from(staffUsers).orderBy(staffUsers.id),
+    // Keyed by conversation (the table's primary key), as `id` for assertUnchangedRows.
+    questionnaireResponses: await db
+      .select({ id: questionnaireResponses.conversationId, answers: questionnaireResponses.answers, revision: questionnaireResponses.revision, submittedAt: questionnaireResponses.submittedAt })
+      .from(questionnaireResponses)
+      .orderBy(questionnaireResponses.conversationId),
   };
   return JSON.parse(JSON.stringify(tables)) as Record<string, Array<Record<string, unknown>>>;
 }

@@ -27,20 +27,26 @@ import {
   patientPathParams,
   patientPutBody,
   questionnairePathParams,
+  questionnaireRequestCreateBody,
+  questionnaireRequestPathParams,
   type FieldError,
   type Problem,
 } from './api.schemas.ts';
 import { QUESTIONNAIRE_NOT_FOUND, QuestionnaireRefused } from '../questionnaires/questionnaires.service.ts';
+import { UnknownQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
 import {
   addApiQuestionnaire,
   ApiUnauthorisedError,
   authenticateApiRequest,
   getApiMessage,
   getApiQuestionnaire,
+  getApiQuestionnaireResponse,
   listApiQuestionnaires,
   MESSAGE_NOT_FOUND,
   putPatient,
+  QUESTIONNAIRE_REQUEST_NOT_FOUND,
   sendApiMessage,
+  sendApiQuestionnaire,
   type ApiPrincipal,
 } from './api.service.ts';
 
@@ -115,6 +121,11 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       request.log.info({ status: 400, problems: error.problems.length }, 'API request refused: questionnaire');
       return sendProblem(reply, 400, error.publicMessage, { problems: error.problems });
     }
+    if (error instanceof UnknownQuestionnaire) {
+      // Bad input like any other: the 400 names the field, so a client handles it with the rest.
+      request.log.info({ status: 400, fields: ['questionnaire'] }, 'API request refused: unknown questionnaire');
+      return sendProblem(reply, 400, error.publicMessage, { errors: [{ field: 'questionnaire', message: error.publicMessage }] });
+    }
     if (error instanceof DailySendLimitReached) {
       request.log.info({ status: 429 }, 'API request refused: daily send limit');
       return sendProblem(reply, 429, error.publicMessage, { limit: error.limit, resetsAt: error.resetsAt.toISOString() });
@@ -187,6 +198,20 @@ async function v1Routes(app: FastifyInstance) {
     // A malformed id cannot name a message: the same 404 as an unknown one.
     if (!params.success) throw new NotFound(MESSAGE_NOT_FOUND);
     return reply.send(await getApiMessage(app.services, request.apiPrincipal!, params.data.id));
+  });
+
+  app.post('/questionnaire-requests', { config: { skipCsrf: true } }, async (request, reply) => {
+    const body = questionnaireRequestCreateBody.safeParse(request.body);
+    if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
+    return reply.status(201).send(await sendApiQuestionnaire(app.services, request.apiPrincipal!, body.data));
+  });
+
+  app.get('/questionnaire-requests/:id/response', { config: { skipCsrf: true } }, async (request, reply) => {
+    const params = questionnaireRequestPathParams.safeParse(request.params);
+    // A malformed id cannot name a questionnaire request: the same 404 as an unknown one.
+    if (!params.success) throw new NotFound(QUESTIONNAIRE_REQUEST_NOT_FOUND);
+    const response = await getApiQuestionnaireResponse(app.services, request.apiPrincipal!, params.data.id);
+    return reply.type('application/fhir+json; charset=utf-8').send(response);
   });
 
   await app.register(questionnaireRoutes);

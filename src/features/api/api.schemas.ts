@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { nhsNumberSchema, patientDetails } from '../patients/patients.service.ts';
 import { MESSAGE_BODY_MAX, messageBodySchema, replyModes } from '../messages/messages.service.ts';
+import { CLOSES_AFTER_DAYS_MAX } from '../questionnaires/questionnaire.kind.ts';
 
 // ---- Requests ---------------------------------------------------------------------------------
 
@@ -49,6 +50,31 @@ export const questionnaireCreateBody = z
   });
 
 export const questionnairePathParams = z.strictObject({ id: z.uuid('Questionnaire not found') });
+
+/**
+ * POST /api/v1/questionnaire-requests: send one exact version of a questionnaire to a patient. Strict
+ * JSON types: unlike the staff form, a number of days sent as a string is refused, not converted.
+ */
+export const questionnaireRequestCreateBody = z.strictObject({
+  nhsNumber: nhsNumberSchema.meta({ description: '10-digit NHS number of a patient of your organisation (spaces allowed).' }),
+  questionnaire: z
+    .strictObject(
+      {
+        url: z.string("Enter the questionnaire's url").min(1, "Enter the questionnaire's url").max(2000, "The questionnaire's url must be 2,000 characters or fewer"),
+        version: z.string("Enter the questionnaire's version").min(1, "Enter the questionnaire's version").max(200, "The questionnaire's version must be 200 characters or fewer"),
+      },
+      'Choose the questionnaire: an object with its url and version, as GET /api/v1/questionnaires lists them',
+    )
+    .meta({ description: 'Which questionnaire, exactly: a url and version from GET /api/v1/questionnaires (the built-in catalogue or your own).' }),
+  closesAfterDays: z
+    .int('Enter the number of days as a whole number, like 7')
+    .min(1, 'The questionnaire must stay open for at least 1 day')
+    .max(CLOSES_AFTER_DAYS_MAX, `The questionnaire can stay open for ${CLOSES_AFTER_DAYS_MAX} days at most`)
+    .optional()
+    .meta({ description: `How many days the link opens the questionnaire, 1 to ${CLOSES_AFTER_DAYS_MAX}. Without it, the service's default (7 days unless the operators set another).` }),
+});
+
+export const questionnaireRequestPathParams = z.strictObject({ id: z.uuid('Questionnaire request not found') });
 
 // ---- Responses (describe what the service returns; used for the OpenAPI description and types) --
 
@@ -117,6 +143,47 @@ export const questionnaireListResponse = z.object({
 });
 export type QuestionnaireListResponse = z.output<typeof questionnaireListResponse>;
 
+export const questionnaireRequestCreatedResponse = z.object({
+  id: z.uuid().meta({ description: 'The questionnaire request (conversation) id; use it with GET /api/v1/questionnaire-requests/{id}/response.' }),
+  status: z.literal('queued').meta({ description: 'The text with the link is queued for sending.' }),
+  questionnaire: z.object({ url: z.string(), version: z.string(), title: z.string() }),
+  closesAt: z.iso.datetime().meta({ description: 'When the link stops opening the questionnaire; answers not submitted by then stay in progress.' }),
+  createdAt: z.iso.datetime(),
+});
+export type QuestionnaireRequestCreatedResponse = z.output<typeof questionnaireRequestCreatedResponse>;
+
+const responseAnswer = z.looseObject({}).meta({
+  description: 'One FHIR R4 answer: valueBoolean, valueCoding, valueString, valueInteger, valueDecimal, valueDate or valueQuantity.',
+});
+
+/**
+ * GET /api/v1/questionnaire-requests/{id}/response: a FHIR R4 QuestionnaireResponse (built by
+ * features/questionnaires/response.ts). Only its outline is described; the resource is FHIR's.
+ */
+export const questionnaireResponseResource = z
+  .looseObject({
+    resourceType: z.literal('QuestionnaireResponse'),
+    id: z.uuid().meta({ description: 'The questionnaire request (conversation) id.' }),
+    questionnaire: z.string().meta({ description: 'The exact questionnaire answered, as url|version.' }),
+    status: z.enum(['in-progress', 'completed']).meta({
+      description: 'in-progress: the patient has saved answers but not submitted them (they can still change). completed: submitted; the answers can no longer change.',
+    }),
+    subject: z.object({ identifier: z.object({ system: z.literal('https://fhir.nhs.uk/Id/nhs-number'), value: z.string() }) }),
+    authored: z.iso.datetime().meta({ description: 'When submitted; while in progress, when an answer was last saved.' }),
+    item: z.array(
+      z.looseObject({
+        linkId: z.string(),
+        text: z.string().optional(),
+        answer: z.array(responseAnswer).optional(),
+        item: z.array(z.looseObject({})).optional().meta({ description: "A group's items, in the same shape." }),
+      }),
+    ).meta({
+      description:
+        'Answers to the questions the patient was asked, in the questionnaire\'s order, with calculated values (scores, BMI, averages) worked out by the service. Answers to questions no longer asked are left out.',
+    }),
+  })
+  .meta({ description: 'A FHIR R4 QuestionnaireResponse, sent as application/fhir+json.' });
+
 export const questionnaireProblem = z.object({
   linkId: z.string().meta({ description: 'The item (its linkId), or "questionnaire" for the resource itself.' }),
   message: z.string(),
@@ -176,8 +243,10 @@ export function fieldErrorsFrom(error: z.ZodError, input: unknown): FieldError[]
       continue;
     }
     // A present value of the wrong type (a number for a name, say) gets words that say so, rather than
-    // the "Enter …" words meant for a missing value.
-    if (issue.code === 'invalid_type' && valueAt(input, issue.path) !== undefined) {
+    // the "Enter …" words meant for a missing value. A number that is not whole is the right type: the
+    // schema's own words ("… as a whole number") say what is wrong with it.
+    const present = valueAt(input, issue.path);
+    if (issue.code === 'invalid_type' && present !== undefined && !(issue.expected === 'int' && typeof present === 'number')) {
       out.push({ field, message: `${field} must be a ${issue.expected === 'string' ? 'string' : issue.expected}` });
       continue;
     }
@@ -190,6 +259,12 @@ export function fieldErrorsFrom(error: z.ZodError, input: unknown): FieldError[]
 
 const EXAMPLE_ID = '3f0c6d2e-8a4b-4c1d-9e7f-2b5a6c8d9e01';
 const EXAMPLE_TIME = '2026-11-26T10:00:00.000Z';
+// The built-in weight and height questionnaire answered 72.5 kg and 168 cm: BMI is calculated.
+const EXAMPLE_RESPONSE_ITEMS = [
+  { linkId: 'body-weight', text: 'What is your weight?', answer: [{ valueDecimal: 72.5 }] },
+  { linkId: 'body-height', text: 'What is your height?', answer: [{ valueDecimal: 168 }] },
+  { linkId: 'bmi', text: 'Body mass index (BMI)', answer: [{ valueDecimal: 25.7 }] },
+];
 const EXAMPLES = {
   PatientDetails: { givenName: 'Priya', familyName: 'Shah', dateOfBirth: '1984-03-12', mobileNumber: '07700 900001' },
   Patient: { nhsNumber: '9990000018', givenName: 'Priya', familyName: 'Shah', dateOfBirth: '1984-03-12', mobileNumber: '+447700900001' },
@@ -218,6 +293,28 @@ const EXAMPLES = {
       { url: 'https://dovecote.example/fhir/Questionnaire/phq-9', version: '1.0.0', title: 'PHQ-9', source: 'catalogue' },
       { id: EXAMPLE_ID, url: 'https://example.org/fhir/Questionnaire/hay-fever', version: '1.0.0', title: 'Hay fever', source: 'organisation' },
     ],
+  },
+  QuestionnaireRequestCreate: {
+    nhsNumber: '9990000018',
+    questionnaire: { url: 'https://dovecote.example/fhir/Questionnaire/weight-height-bmi', version: '1.0.0' },
+    closesAfterDays: 14,
+  },
+  QuestionnaireRequestCreated: {
+    id: EXAMPLE_ID,
+    status: 'queued',
+    questionnaire: { url: 'https://dovecote.example/fhir/Questionnaire/weight-height-bmi', version: '1.0.0', title: 'Weight and height' },
+    closesAt: '2026-12-10T10:00:00.000Z',
+    createdAt: EXAMPLE_TIME,
+  },
+  // What the service returns for it once submitted (api-questionnaires.test.ts checks it is).
+  QuestionnaireResponse: {
+    resourceType: 'QuestionnaireResponse',
+    id: EXAMPLE_ID,
+    questionnaire: 'https://dovecote.example/fhir/Questionnaire/weight-height-bmi|1.0.0',
+    status: 'completed',
+    subject: { identifier: { system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9990000018' } },
+    authored: '2026-11-26T18:42:07.000Z',
+    item: EXAMPLE_RESPONSE_ITEMS,
   },
 } satisfies Record<string, unknown>;
 
@@ -257,7 +354,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       title: 'Dovecote API',
       version: '1.0.0',
       description: [
-        'Send patients secure messages by text from your own systems.',
+        'Send patients secure messages and questionnaires by text from your own systems, and read their answers.',
         '',
         'Authenticate with your organisation\'s API key: `Authorization: Bearer dck_…`. Operators create keys with `npm run admin -- api-keys create`; a key is shown once.',
         'Everything you send or read is limited to your organisation: another organisation\'s patients and messages answer 404.',
@@ -282,6 +379,9 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         QuestionnaireCreate: jsonSchema(questionnaireCreateBody, 'input'),
         QuestionnaireAdded: jsonSchema(questionnaireAddedResponse, 'output'),
         QuestionnaireList: jsonSchema(questionnaireListResponse, 'output'),
+        QuestionnaireRequestCreate: jsonSchema(questionnaireRequestCreateBody, 'input'),
+        QuestionnaireRequestCreated: jsonSchema(questionnaireRequestCreatedResponse, 'output'),
+        QuestionnaireResponse: jsonSchema(questionnaireResponseResource, 'output'),
         Problem: jsonSchema(problem, 'output'),
       },
     },
@@ -396,6 +496,50 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             },
             ...commonProblems,
             '404': problemResponse('No such questionnaire in your organisation.'),
+          },
+        },
+      },
+      '/api/v1/questionnaire-requests': {
+        post: {
+          operationId: 'sendQuestionnaire',
+          summary: 'Send a questionnaire to a patient',
+          description:
+            'Texts the patient a secure link to one exact version of a questionnaire (from GET /api/v1/questionnaires). The patient answers it one question a page; read the answers with GET /api/v1/questionnaire-requests/{id}/response. The patient must already exist in your organisation (PUT the patient first). Each questionnaire sent counts towards your organisation\'s daily send limit, as messages do.',
+          requestBody: { required: true, content: json('QuestionnaireRequestCreate') },
+          responses: {
+            '201': { description: 'Queued for sending.', content: json('QuestionnaireRequestCreated') },
+            '400': problemResponse(
+              'A field of the body is not valid, or there is no questionnaire with this url and version in your organisation or the catalogue; `errors` names each field.',
+            ),
+            ...commonProblems,
+            '429': {
+              ...problemResponse(
+                'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages and questionnaires today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',
+              ),
+              headers: commonProblems['429'].headers,
+            },
+            '404': problemResponse('No patient with this NHS number in your organisation.'),
+            '413': problemResponse('The body is larger than 64 KB.'),
+            '415': problemResponse('The body is not JSON.'),
+          },
+        },
+      },
+      '/api/v1/questionnaire-requests/{id}/response': {
+        get: {
+          operationId: 'getQuestionnaireResponse',
+          summary: "Read the patient's answers as a FHIR QuestionnaireResponse",
+          description:
+            'The answers saved so far (`status` in-progress: the patient may still change them) or submitted (`status` completed: final). The patient is the `subject`, identified by NHS number. Each read is recorded in the audit trail.',
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'The id returned when the questionnaire was sent.', schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': {
+              description: 'The FHIR R4 QuestionnaireResponse.',
+              content: { 'application/fhir+json': { schema: { $ref: '#/components/schemas/QuestionnaireResponse' }, example: EXAMPLES.QuestionnaireResponse } },
+            },
+            ...commonProblems,
+            '404': problemResponse(
+              'No questionnaire request with this id in your organisation (`detail`: "There is no questionnaire request with this id in your organisation."), or the patient has not answered any question yet (`detail`: "The patient has not answered any questions yet."; ask again later).',
+            ),
           },
         },
       },

@@ -8,12 +8,23 @@ import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { findOrganisationConversation, listItems } from '../conversations/conversations.repository.ts';
 import { conversationLinks, currentLink, linkState, type LinkState } from '../links/links.service.ts';
 import { messageKind, PATIENT_REPLY } from '../messages/message.kind.ts';
+import { questionnaireKind } from '../questionnaires/questionnaire.kind.ts';
 import { sendMessage, type ReplyMode } from '../messages/messages.service.ts';
 import { findPatientByNhsNumber, getPatient, upsertPatient, type Patient, type PatientDetails } from '../patients/patients.service.ts';
 import { latestLinkTextStatus, type OutboundSmsStatus } from '../sms/outbox.repository.ts';
 import { addQuestionnaire, getQuestionnaire, listQuestionnaires } from '../questionnaires/questionnaires.service.ts';
+import { sendQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
+import { NotAnsweredYet, readQuestionnaireResponse } from '../questionnaires/staff-questionnaire.service.ts';
+import type { QuestionnaireResponse } from '../questionnaires/response.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
-import type { MessageCreatedResponse, MessageResponse, PatientResponse, QuestionnaireAddedResponse, QuestionnaireListResponse } from './api.schemas.ts';
+import type {
+  MessageCreatedResponse,
+  MessageResponse,
+  PatientResponse,
+  QuestionnaireAddedResponse,
+  QuestionnaireListResponse,
+  QuestionnaireRequestCreatedResponse,
+} from './api.schemas.ts';
 
 /** Requests a minute for each API key. */
 /** The default of API_RATE_PER_MINUTE. */
@@ -201,4 +212,65 @@ export async function getApiQuestionnaire(services: Services, principal: ApiPrin
     details: { questionnaireId: questionnaire.id },
   });
   return questionnaire.resource;
+}
+
+// ---- Questionnaire requests: a questionnaire sent to a patient, and its answers -----------------
+
+/**
+ * POST /api/v1/questionnaire-requests: text the patient a link to one exact version of a
+ * questionnaire. Throws UnknownQuestionnaire (an InvalidInput) for a url and version the organisation
+ * cannot send, and DailySendLimitReached as messages do.
+ */
+export async function sendApiQuestionnaire(
+  services: Services,
+  principal: ApiPrincipal,
+  input: { nhsNumber: string; questionnaire: { url: string; version: string }; closesAfterDays?: number },
+): Promise<QuestionnaireRequestCreatedResponse> {
+  const patient = await findPatientByNhsNumber(services.db, principal.organisationId, input.nhsNumber);
+  if (!patient) throw new NotFound(PATIENT_NOT_FOUND);
+  const sent = await sendQuestionnaire(services, {
+    organisationId: principal.organisationId,
+    patient,
+    url: input.questionnaire.url,
+    version: input.questionnaire.version,
+    ...(input.closesAfterDays !== undefined && { closesAfterDays: input.closesAfterDays }),
+    sentBy: { apiKeyId: principal.apiKeyId },
+    ip: principal.ip ?? null,
+  });
+  const [conversation, links] = await Promise.all([
+    findOrganisationConversation(services.db, principal.organisationId, sent.conversationId),
+    conversationLinks(services.db, sent.conversationId),
+  ]);
+  const link = currentLink(links);
+  if (!conversation || !link) throw new Error(`questionnaire request ${sent.conversationId} has no conversation or no link`);
+  const { title } = questionnaireKind.payloadSchema.parse(conversation.payload);
+  return {
+    id: sent.conversationId,
+    status: 'queued',
+    questionnaire: { url: input.questionnaire.url, version: input.questionnaire.version, title },
+    closesAt: link.expiresAt.toISOString(),
+    createdAt: sent.createdAt.toISOString(),
+  };
+}
+
+export const QUESTIONNAIRE_REQUEST_NOT_FOUND = 'There is no questionnaire request with this id in your organisation.';
+
+/**
+ * GET /api/v1/questionnaire-requests/{id}/response: the FHIR QuestionnaireResponse, in progress or
+ * completed; each read audited. Another organisation's conversation, or a message, is not found;
+ * NotAnsweredYet (also a 404, with its own words) before the patient has saved an answer.
+ */
+export async function getApiQuestionnaireResponse(services: Services, principal: ApiPrincipal, id: string): Promise<QuestionnaireResponse> {
+  try {
+    return await readQuestionnaireResponse(services, {
+      organisationId: principal.organisationId,
+      conversationId: id,
+      actor: actorOf(principal),
+      auditType: 'api.questionnaire_response_viewed',
+    });
+  } catch (error) {
+    // The service's words name "a questionnaire", which in this API is the definition at /questionnaires.
+    if (error instanceof NotFound && !(error instanceof NotAnsweredYet)) throw new NotFound(QUESTIONNAIRE_REQUEST_NOT_FOUND);
+    throw error;
+  }
 }

@@ -424,6 +424,8 @@ test('OpenAPI JSON describes bearer auth, the endpoints and their schemas', asyn
     '/api/v1/messages',
     '/api/v1/messages/{id}',
     '/api/v1/patients/{nhsNumber}',
+    '/api/v1/questionnaire-requests',
+    '/api/v1/questionnaire-requests/{id}/response',
     '/api/v1/questionnaires',
     '/api/v1/questionnaires/{id}',
   ]);

@@ -57,6 +57,9 @@ export type AuditEventType =
   // A questionnaire conversation: each page the patient saves (which question, never the answer), and
   // reads of its QuestionnaireResponse by staff (download) and through the API.
   | 'questionnaire.page_saved'
+  // The maintenance job texted a reminder (details: which one, and any earlier one skipped because it
+  // was missed), with a new link to the same questionnaire that closes when it does.
+  | 'questionnaire.reminder_sent'
   | 'questionnaire_response.viewed'
   | 'api.questionnaire_response_viewed'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details

@@ -1,7 +1,7 @@
 // Secure links: a 128-bit token in the URL opens one conversation, after verification. Only the
 // token's SHA-256 is stored; the token itself exists only in the text message that carries it.
 import { and, desc, eq, isNull, lte, or, sql } from 'drizzle-orm';
-import { links } from '../../platform/db/schema.ts';
+import { conversations, links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newLinkToken, sha256Hex } from '../../platform/crypto/tokens.ts';
 
@@ -13,9 +13,13 @@ export interface IssuedLink {
   token: string;
 }
 
+/**
+ * A new link for the conversation: open for `ttlDays` from now, or until `expiresAt` when given (a
+ * reminder's link closes when the questionnaire does, never later).
+ */
 export async function issueLink(
   on: Queryable,
-  input: { conversationId: string; phoneE164: string; ttlDays: number; now: Date },
+  input: { conversationId: string; phoneE164: string; now: Date } & ({ ttlDays: number } | { expiresAt: Date }),
 ): Promise<IssuedLink> {
   const token = newLinkToken();
   const [link] = await on
@@ -24,10 +28,16 @@ export async function issueLink(
       conversationId: input.conversationId,
       tokenHash: sha256Hex(token),
       phoneE164: input.phoneE164,
-      expiresAt: new Date(input.now.getTime() + input.ttlDays * 86_400_000),
+      expiresAt: 'expiresAt' in input ? input.expiresAt : new Date(input.now.getTime() + input.ttlDays * 86_400_000),
     })
     .returning();
   return { link: link!, token };
+}
+
+/** See revokeConversationLinks: whoever adds or revokes a conversation's links takes this first. */
+export async function lockConversationForLinks(on: Queryable, conversationId: string): Promise<boolean> {
+  const rows = await on.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, conversationId)).for('no key update');
+  return rows.length === 1;
 }
 
 export function linkUrl(publicBaseUrl: string, token: string): string {
@@ -41,6 +51,11 @@ export async function findLinkByToken(on: Queryable, token: string): Promise<Lin
 
 /** Revoke every live link of a conversation (staff revoke, or before a re-send). */
 export async function revokeConversationLinks(on: Queryable, conversationId: string, now: Date): Promise<number> {
+  // Holding the conversation's row (until the caller's transaction ends) waits for anything adding a
+  // link to it under the same lock — a reminder — so that link is revoked too, not left working
+  // because it was committed after this UPDATE's snapshot was taken. NO KEY UPDATE: rows that merely
+  // reference the conversation (items, texts) can still be written meanwhile.
+  await lockConversationForLinks(on, conversationId);
   const rows = await on
     .update(links)
     .set({ revokedAt: now })

@@ -6,17 +6,23 @@
 // Not deleted here, on purpose: audit events (append-only by trigger; retention is the organisation's
 // records policy), conversations and their texts (the clinical record), and security codes (kept as
 // HMACs only, and their history is what the per-link code limits count).
+//
+// The same timer texts the reminders that are due (questionnaires not sent back): each is claimed by
+// a row whose primary key says "once", so instances running it together still send one.
 import type { Services } from '../../services.ts';
 import { deleteExpiredRateLimitWindows } from '../../platform/http/rate-limiter.ts';
 import { deleteExpiredStaffSessions } from '../staff/staff-sessions.service.ts';
 import { deleteEndedPatientSessions } from '../verification/patient-sessions.service.ts';
 import { deleteOldNhsLoginTransactions } from '../nhs-login/nhs-login.service.ts';
+import { sendDueQuestionnaireReminders } from '../questionnaires/questionnaire-reminders.service.ts';
 
 export interface MaintenanceReport {
   rateLimitWindows: number;
   staffSessions: number;
   patientSessions: number;
   nhsLoginTransactions: number;
+  /** Reminder texts queued (not a deletion). */
+  questionnaireReminders: number;
 }
 
 export interface MaintenanceLog {
@@ -24,13 +30,14 @@ export interface MaintenanceLog {
   error(obj: object, msg: string): void;
 }
 
-export async function runMaintenance(services: Pick<Services, 'db' | 'now'>): Promise<MaintenanceReport> {
+export async function runMaintenance(services: Pick<Services, 'db' | 'now' | 'jobs' | 'config'>): Promise<MaintenanceReport> {
   const now = services.now();
   return {
     rateLimitWindows: await deleteExpiredRateLimitWindows(services.db, now),
     staffSessions: await deleteExpiredStaffSessions(services.db, now),
     patientSessions: await deleteEndedPatientSessions(services.db, now),
     nhsLoginTransactions: await deleteOldNhsLoginTransactions({ db: services.db, now: services.now }),
+    questionnaireReminders: await sendDueQuestionnaireReminders(services),
   };
 }
 

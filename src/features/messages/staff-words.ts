@@ -49,6 +49,7 @@ export function smsStatusWords(status: string | null): StatusWords {
 export const SMS_KIND_WORDS: Record<string, string> = {
   message_link: 'Link to the message',
   security_code: 'Security code',
+  reminder: 'Reminder with a new link',
 };
 
 /** Audit event types shown on the conversation page, and how staff read them. */
@@ -67,6 +68,7 @@ export const LINK_EVENT_WORDS: Record<string, string> = {
   'message.read': 'Message read',
   'reply.sent': 'Patient replied',
   'api.message_viewed': 'Viewed through the API',
+  'questionnaire.reminder_sent': 'Reminder sent with a new link',
 };
 
 /** A patient as staff pages show one: never the whole mobile number. */

@@ -48,7 +48,8 @@ export function questionLabel(definition: QuestionnaireDefinition, item: Questio
   for (let parent = item.parentLinkId; parent; parent = definition.byLinkId.get(parent)?.parentLinkId) {
     const group = definition.byLinkId.get(parent);
     // Long group texts are the stem of every question in them ("Over the last 2 weeks…"): leave them out.
-    if (group?.text && group.text.length <= 40) groups.unshift(group.text);
+    // A group text that leads into its questions ("In the last month:") keeps one colon, not two.
+    if (group?.text && group.text.length <= 40) groups.unshift(group.text.replace(/:\s*$/, ''));
   }
   const text = `${item.prefix ? `${item.prefix} ` : ''}${item.text ?? item.linkId}`;
   return [...groups, text].join(': ');

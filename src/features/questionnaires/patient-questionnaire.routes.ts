@@ -10,12 +10,14 @@ import { conversationPageContext } from '../conversations/conversation-pages.ts'
 import { conversationLinks, currentLink } from '../links/links.service.ts';
 import { firstUnanswered, parseAnswer, type AnswerError, type FormInput } from './answers.ts';
 import { answerRows } from './answer-words.ts';
-import { isPatientAnswered, type QuestionnaireItem } from './definition.ts';
+import { isPatientAnswered, type AnswerValue, type QuestionnaireItem } from './definition.ts';
 import { enabledItems } from './enable-when.ts';
 import {
   afterQuestion,
+  askedWhateverTheAnswers,
   beforeQuestion,
   countQuestions,
+  definitionOf,
   firstMissing,
   loadJourney,
   resolvedJourney,
@@ -99,7 +101,9 @@ export const questionnaireHome: KindHandler<QuestionnairePayload> = async (reque
     ...pageContext(context, journey),
     pageTitle: `${context.conversation.payload.title} from ${context.access.organisation.name}`,
     description: typeof description === 'string' ? description : undefined,
-    minutes: minutesToAnswer(countQuestions(journey.definition)),
+    // A description that says how long it takes knows better (home blood pressure: the readings take
+    // 10 minutes); two different times on one page would confuse.
+    minutes: typeof description === 'string' && /\btakes? about\b/i.test(description) ? undefined : minutesToAnswer(countQuestions(journey.definition)),
     closesAt: await closesAt(context),
     sentAt: context.conversation.createdAt,
     started: journey.answers.size > 0,
@@ -177,6 +181,18 @@ function formInput(request: FastifyRequest): FormInput {
 
 export const questionPagePost: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
   const { linkId } = linkIdParams.parse(request.params);
+  // A valid answer to a question asked whatever the answers are is saved without first reading the
+  // stored answers: the save itself refuses a submitted questionnaire (and then goes to the start page,
+  // as below), and the answers it returns decide the next page. Anything else takes the full path.
+  if (context.access.mayAnswer) {
+    const definition = await definitionOf(context.services, context.conversation.organisationId, context.conversation.payload);
+    const item = definition.byLinkId.get(linkId);
+    if (item && isPatientAnswered(item) && askedWhateverTheAnswers(definition, item)) {
+      const input = formInput(request);
+      const parsed = parseAnswer(item, input);
+      if (parsed.ok) return saveAndContinue(reply, context, { definition, linkId, values: parsed.answers, fromCheck: input.change === '1' });
+    }
+  }
   const journey = await loadJourney(context.services, context.conversation);
   if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
   const found = askable(journey, linkId);
@@ -185,11 +201,21 @@ export const questionPagePost: KindHandler<QuestionnairePayload> = async (reques
   const fromCheck = input.change === '1';
   const parsed = parseAnswer(found.item, input);
   if (!parsed.ok) return renderQuestion(reply, context, journey, found.item, { fromCheck, posted: input, error: parsed.error }, 400);
-  const saved = await saveQuestionPage(context.services, { access: context.access, definition: journey.definition, linkId, values: parsed.answers });
-  if (!saved.saved) return reply.redirect(context.access.basePath, 303);
-  const next = afterQuestion(journey.definition, saved.answers, linkId, fromCheck);
-  return redirectFor(reply, context, next.at === 'check' ? 'check' : { linkId: next.item.linkId });
+  return saveAndContinue(reply, context, { definition: journey.definition, linkId, values: parsed.answers, fromCheck });
 };
+
+/** Saves the page's answer, then on to the next page (or to the start page if it was submitted meanwhile). */
+async function saveAndContinue(
+  reply: FastifyReply,
+  context: Context,
+  input: { definition: Journey['definition']; linkId: string; values: AnswerValue[]; fromCheck: boolean },
+) {
+  const { definition, linkId, values, fromCheck } = input;
+  const saved = await saveQuestionPage(context.services, { access: context.access, definition, linkId, values });
+  if (!saved.saved) return reply.redirect(context.access.basePath, 303);
+  const next = afterQuestion(definition, saved.answers, linkId, fromCheck);
+  return redirectFor(reply, context, next.at === 'check' ? 'check' : { linkId: next.item.linkId });
+}
 
 function renderCheck(reply: FastifyReply, context: Context, journey: Journey, extra: { changed?: boolean } = {}, status = 200) {
   return reply.page(

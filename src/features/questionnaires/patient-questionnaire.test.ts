@@ -48,7 +48,9 @@ test('the start page says who sent it, what it is, about how long it takes and w
   assert.match(text, new RegExp(`Questionnaire from ${c.organisation.name}`));
   assert.match(text, /Depression questionnaire \(PHQ-9\)/);
   assert.match(text, /sent you this on 1 August 2026/, 'the UK date, whatever the machine time zone');
-  assert.match(text, /It takes about 3 minutes/);
+  // PHQ-9's own description says how long it takes, so Dovecote's estimate is not shown as well.
+  assert.match(text, /It takes about 5 minutes\./);
+  assert.equal(text.match(/takes about/g)?.length, 1);
   assert.match(text, /until .*8 August 2026/, '7 days by default');
   assert.match(res.body, new RegExp(`href="${question(c, 'phq9-q1')}"[^>]*>\\s*Start now`));
 });

@@ -475,7 +475,7 @@ function bmiOf(weight: number, height: number, forged?: number): AnswerValue[] |
   return resolveAnswers(fromCatalogue('weight-height-bmi'), answers).answers.get('bmi');
 }
 
-test('property: BMI is weight / (height in metres)² with round(1), as the questionnaire says, never the browser\'s value', () => {
+test('property: BMI is weight / (height in metres)² rounded half up to 1 decimal place, exactly, never the browser\'s value', () => {
   const definition = fromCatalogue('weight-height-bmi');
   const weight = definition.byLinkId.get('body-weight')!;
   const height = definition.byLinkId.get('body-height')!;
@@ -486,20 +486,38 @@ test('property: BMI is weight / (height in metres)² with round(1), as the quest
     fc.property(tenths(weight), tenths(height), fc.option(fc.double({ noNaN: true }), { nil: undefined }), (w, h, forged) => {
       const expected = exactBmi(w, h);
       const got = bmiOf(w / 10, h / 10, forged);
-      // Exactly on a half (rare: 80 kg and 160 cm give 31.25) binary floating point can round down;
-      // that is the bug in the todo test below, so here it is only reported, not failed.
-      if (expected.onHalf && got?.[0]?.value === Math.round(expected.value * 10 - 1) / 10) return;
       assert.deepEqual(got, [{ type: 'decimal', value: expected.value }], `${w / 10} kg, ${h / 10} cm`);
     }),
     RUNS,
   );
 });
 
-test('BMI exactly on a half rounds up, as FHIRPath round() does with decimals', { todo: 'engine bug: fhirpath.js works in binary floating point, so 80 / (1.6 * 1.6) = 31.249999… and round(1) gives 31.2, not 31.3 (also 48 kg/160 cm, 105.8 kg/184 cm)' }, () => {
+test('BMI exactly on a half rounds up, as FHIRPath round() does with decimals', () => {
+  // Worked in binary floating point, 80 / (1.6 * 1.6) = 31.249999… and round(1) gave 31.2.
   assert.deepEqual(exactBmi(800, 1600), { value: 31.3, onHalf: true });
   assert.deepEqual(bmiOf(80, 160), [{ type: 'decimal', value: 31.3 }]);
   assert.deepEqual(bmiOf(48, 160), [{ type: 'decimal', value: 18.8 }]);
   assert.deepEqual(bmiOf(105.8, 184), [{ type: 'decimal', value: 31.3 }]);
+});
+
+test('BMI: every allowed weight and height that lands exactly on a half rounds up', () => {
+  const definition = fromCatalogue('weight-height-bmi');
+  const tenths = (bound: unknown) => Math.round((bound as number) * 10);
+  const weight = definition.byLinkId.get('body-weight')!;
+  const height = definition.byLinkId.get('body-height')!;
+  let halves = 0;
+  for (let w = tenths(weight.minValue); w <= tenths(weight.maxValue); w++) {
+    for (let h = tenths(height.minValue); h <= tenths(height.maxValue); h++) {
+      // On a half when 2·W·10⁶ / H² is an odd whole number; every number here is below 2⁵³, so exact.
+      const twice = 2 * w * 1e6;
+      if (twice % (h * h) !== 0 || (twice / (h * h)) % 2 !== 1) continue;
+      halves++;
+      const expected = exactBmi(w, h);
+      assert.equal(expected.onHalf, true);
+      assert.deepEqual(bmiOf(w / 10, h / 10), [{ type: 'decimal', value: expected.value }], `${w / 10} kg, ${h / 10} cm`);
+    }
+  }
+  assert.ok(halves > 1000, `found ${halves} weights and heights on a half`);
 });
 
 test('property: home blood pressure averages are the mean of the readings given, round(0), as the questionnaire says, never the browser\'s value', () => {

@@ -22,6 +22,8 @@ const describe = (json: unknown) => {
 
 /** What each published questionnaire gives, as it was published. */
 const AS_PUBLISHED: Record<string, 'OK' | string[]> = {
+  // Ours, not published elsewhere: every question type the pages support, for test/a11y/questionnaire-pages.test.ts.
+  'dovecote-every-type.json': 'OK',
   'lhcforms-enable-when-expression.json': [
     "questionnaire: url: needs a url (Questionnaire.url), so responses can say what they answer",
     "questionnaire: version: needs a version (Questionnaire.version), so each response records which version it answered",

@@ -122,7 +122,9 @@ export function questionPage(
 ): QuestionPageView {
   const control = controlOf(item);
   const filled = filledIn(item, source.stored, source.posted);
-  const heading = `${item.prefix ? `${item.prefix} ` : ''}${item.text ?? 'Question'}${item.required ? '' : ' (optional)'}`;
+  // A question may already say it is optional (the catalogue's "Pulse (optional)"): say it once.
+  const saysOptional = /\(optional\)\s*$/i.test(item.text ?? '');
+  const heading = `${item.prefix ? `${item.prefix} ` : ''}${item.text ?? 'Question'}${item.required || saysOptional ? '' : ' (optional)'}`;
   const options =
     item.type === 'boolean'
       ? [

@@ -15,7 +15,7 @@ import { enabledItems } from './enable-when.ts';
 import { buildResponse, nhsNumberSubject, type QuestionnaireResponse } from './response.ts';
 import { ensureResponse, findResponse, flagConversationUrgent, markSubmitted, saveAnswer, type StoredResponse } from './questionnaire-responses.repository.ts';
 import { findQuestionnaire } from './questionnaires.service.ts';
-import { urgentFlags, type UrgentFlag } from './urgent-flags.ts';
+import { URGENT_RULES, urgentFlags, type UrgentFlag } from './urgent-flags.ts';
 import type { QuestionnairePayload } from './questionnaire.kind.ts';
 
 /** The conversation item that records a submission (counted as something the patient sent). */
@@ -109,6 +109,34 @@ export function beforeQuestion(definition: QuestionnaireDefinition, answers: Ans
   return index > 0 ? sequence[index - 1] : undefined;
 }
 
+/**
+ * Whether the question is asked whatever the answers are: neither it nor any group it is in has an
+ * enableWhen. Its page can then be saved without first reading the stored answers.
+ */
+export function askedWhateverTheAnswers(definition: QuestionnaireDefinition, item: QuestionnaireItem): boolean {
+  for (let at: QuestionnaireItem | undefined = item; at; at = at.parentLinkId ? definition.byLinkId.get(at.parentLinkId) : undefined) {
+    if (at.enableWhen.length > 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The urgent flags of the patient's answers, as urgentFlags of the resolved answers would give them.
+ * Resolving runs every calculation (FHIRPath; about a millisecond for PHQ-9), so it is skipped when no
+ * rule could hold: a rule's question the patient answers directly keeps the patient's answer or, when
+ * not enabled, none, so a rule that holds for neither cannot hold for the resolved answers.
+ */
+function urgentFlagsOf(definition: QuestionnaireDefinition, answers: Answers): UrgentFlag[] {
+  const mightHold = URGENT_RULES.some((rule) => {
+    if (rule.questionnaireUrl !== definition.url) return false;
+    const item = definition.byLinkId.get(rule.linkId);
+    // Calculated, read-only or hidden: its resolved value is not the patient's answer.
+    if (!item || !isPatientAnswered(item)) return true;
+    return rule.holds(definition, answers.get(rule.linkId) ?? []) || rule.holds(definition, []);
+  });
+  return mightHold ? urgentFlags(definition, resolveAnswers(definition, answers).answers) : [];
+}
+
 /** What the response holds now: enabled answers only, calculations done. */
 export function resolvedJourney(journey: Pick<Journey, 'definition' | 'answers'>) {
   const resolved = resolveAnswers(journey.definition, journey.answers);
@@ -140,7 +168,7 @@ export async function saveQuestionPage(
     });
     if (!row) return { saved: false, reason: 'submitted' } as const;
     const answers = answersFromJson(definition, row.answers);
-    const flags = urgentFlags(definition, resolveAnswers(definition, answers).answers);
+    const flags = urgentFlagsOf(definition, answers);
     if (flags.length > 0) await flagConversationUrgent(tx, access.conversation.id, now);
     await recordAudit(tx, {
       type: 'questionnaire.page_saved',

@@ -10,11 +10,15 @@ import { QUESTIONNAIRE_REQUEST } from './questionnaire-journey.service.ts';
 import { CLOSES_AFTER_DAYS_MAX, questionnaireKind } from './questionnaire.kind.ts';
 import { findQuestionnaire, listQuestionnaires, type QuestionnaireSummary } from './questionnaires.service.ts';
 
-export const closesAfterDaysSchema = z.coerce
-  .number('Enter the number of days as a whole number')
-  .int('Enter the number of days as a whole number')
+export const closesAfterDaysSchema = z
+  // Digits only: Number() would also take "1e1", "0x1C" or "+7".
+  .union([z.number(), z.string().trim().regex(/^\d{1,3}$/, 'Enter the number of days as a whole number, like 7')])
+  .pipe(z.coerce.number())
+  .pipe(z.number()
+  .int('Enter the number of days as a whole number, like 7')
   .min(1, 'The questionnaire must stay open for at least 1 day')
-  .max(CLOSES_AFTER_DAYS_MAX, `The questionnaire can stay open for ${CLOSES_AFTER_DAYS_MAX} days at most`);
+  .max(CLOSES_AFTER_DAYS_MAX, `The questionnaire can stay open for ${CLOSES_AFTER_DAYS_MAX} days at most`),
+  );
 
 export class UnknownQuestionnaire extends InvalidInput {
   constructor() {

@@ -5,19 +5,25 @@
 // item kind's fixed words and values Dovecote makes (the organisation's name as operators set it, the
 // link, the code): never anything staff or patients wrote. A text never carries the message itself or
 // any clinical detail: only who it is from, what kind of thing is waiting, and the link.
-export type SmsKind = 'message_link' | 'security_code';
+export type SmsKind = 'message_link' | 'security_code' | 'reminder';
 
 export interface SmsPersonalisation {
   /** waiting: the item kind's words for what the link opens ("you have a new message"). */
   message_link: { organisation_name: string; waiting: string; link: string };
   /** thing: the item kind's word for what the code opens ("message"). */
   security_code: { organisation_name: string; thing: string; code: string };
+  /**
+   * A reminder with a fresh link to something still waiting (a questionnaire not sent back): thing is
+   * the item kind's word ("questionnaire"), closes when it closes ("5:29pm on 9 December", UK time).
+   */
+  reminder: { organisation_name: string; thing: string; closes: string; link: string };
 }
 
 export const SMS_TEMPLATES: Record<SmsKind, string> = {
   message_link: 'Message from ((organisation_name)): ((waiting)). Open it here: ((link))',
   security_code:
     '((code)) is your security code to open your ((thing)) from ((organisation_name)). It expires in 10 minutes. Do not share this code with anyone.',
+  reminder: 'Reminder from ((organisation_name)): please fill in your ((thing)) by ((closes)). Open it here: ((link))',
 };
 
 // Texts queued before item kinds named what they open were all messages.

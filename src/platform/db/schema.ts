@@ -106,6 +106,8 @@ export const conversations = pgTable(
   (t) => [
     index('conversations_org_created_idx').on(t.organisationId, t.createdAt),
     index('conversations_patient_idx').on(t.patientId),
+    // The maintenance job's reminder search: questionnaires sent in the last weeks, across organisations.
+    index('conversations_questionnaire_created_idx').on(t.createdAt).where(sql`kind = 'questionnaire'`),
   ],
 );
 
@@ -211,7 +213,7 @@ export const outboundSms = pgTable(
     organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
     conversationId: uuid('conversation_id').references(() => conversations.id),
     linkId: uuid('link_id').references(() => links.id),
-    kind: text('kind', { enum: ['message_link', 'security_code'] }).notNull(),
+    kind: text('kind', { enum: ['message_link', 'security_code', 'reminder'] }).notNull(),
     phoneE164: text('phone_e164').notNull(),
     // Template values. Security codes and links are wiped from here once the text has been handed over.
     personalisation: jsonb('personalisation').$type<Record<string, string>>().notNull(),

@@ -1,3 +1,5 @@
+-- Questionnaires behind the link (issue 11): the answers of each questionnaire conversation, saved page by
+-- page; reminder texts, one row per reminder so none is sent twice; the urgent flag the inbox sorts by.
 CREATE TABLE "conversation_reminders" (
 	"conversation_id" uuid NOT NULL,
 	"reminder" text NOT NULL,
@@ -22,4 +24,5 @@ ALTER TABLE "conversations" ADD COLUMN "urgent_since" timestamp with time zone;-
 ALTER TABLE "conversation_reminders" ADD CONSTRAINT "conversation_reminders_conversation_id_conversations_id_fk" FOREIGN KEY ("conversation_id") REFERENCES "public"."conversations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "questionnaire_responses" ADD CONSTRAINT "questionnaire_responses_conversation_id_conversations_id_fk" FOREIGN KEY ("conversation_id") REFERENCES "public"."conversations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "questionnaire_responses" ADD CONSTRAINT "questionnaire_responses_organisation_id_organisations_id_fk" FOREIGN KEY ("organisation_id") REFERENCES "public"."organisations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "questionnaire_responses_org_idx" ON "questionnaire_responses" USING btree ("organisation_id");
+CREATE INDEX "questionnaire_responses_org_idx" ON "questionnaire_responses" USING btree ("organisation_id");--> statement-breakpoint
+CREATE INDEX "conversations_questionnaire_created_idx" ON "conversations" USING btree ("created_at") WHERE kind = 'questionnaire';
