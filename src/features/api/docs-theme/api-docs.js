@@ -16,5 +16,18 @@ function nameServersList() {
   }
 }
 
-new MutationObserver(nameServersList).observe(document.body, { childList: true, subtree: true });
-nameServersList();
+// Long examples (a FHIR QuestionnaireResponse) scroll inside their box; a keyboard user must be able to
+// reach and scroll them (WCAG 2.1.1, axe scrollable-region-focusable), so each example box takes focus.
+function focusableExamples() {
+  for (const example of document.querySelectorAll('.swagger-ui .highlight-code > .microlight:not([tabindex])')) {
+    example.setAttribute('tabindex', '0');
+  }
+}
+
+function improve() {
+  nameServersList();
+  focusableExamples();
+}
+
+new MutationObserver(improve).observe(document.body, { childList: true, subtree: true });
+improve();
