@@ -51,6 +51,8 @@ export interface StaffDescription {
   what: string;
   settingsLabel: string;
   settings: string;
+  /** The inbox's words for what the patient sent: "Reply waiting" / "2 replies" unless the kind says. */
+  fromPatient?: { waiting: string; sent: (count: number) => string };
 }
 
 export interface StaffItemDescription {

@@ -18,7 +18,8 @@ function conversationContext(view: ConversationForStaff) {
     items: view.items,
     texts: view.texts.map((t) => ({
       ...t,
-      kindText: SMS_KIND_WORDS[t.kind] ?? t.kind,
+      // The link's text names what it opens: "Link to the questionnaire".
+      kindText: t.kind === 'message_link' ? `Link to the ${view.conversation.thing}` : (SMS_KIND_WORDS[t.kind] ?? t.kind),
       to: maskedMobile(t.phoneE164),
       status: smsStatusWords(t.status),
     })),

@@ -35,7 +35,12 @@ export const questionnaireKind: ItemKind<QuestionnairePayload> = {
   ],
   waitingForPatient: ({ items }) =>
     items.some((i) => i.kind === QUESTIONNAIRE_ANSWERS) ? { waiting: false } : { waiting: true, tag: 'Answers needed' },
-  describeForStaff: (payload) => ({ what: 'Questionnaire', settingsLabel: 'Questionnaire', settings: payload.title }),
+  describeForStaff: (payload) => ({
+    what: 'Questionnaire',
+    settingsLabel: 'Questionnaire',
+    settings: payload.title,
+    fromPatient: { waiting: 'Answers waiting', sent: () => 'Answered' },
+  }),
   describeItemForStaff: (item, names) =>
     item.kind === QUESTIONNAIRE_ANSWERS
       ? { fromPatient: true, tag: 'Questionnaire answers', heading: `Answers from ${names.patientName}` }

@@ -257,8 +257,12 @@ test('the panel: not started, then the answers saved so far, then Urgent (first 
   await answer(app, c, patientJar, 'phq9-difficulty', '');
   clock.advance(60 * 1000);
   await submit(app, c, patientJar);
+  // The inbox names what the patient sent in the kind's words: answers, not a reply.
+  assert.match(pageText((await staffGet(app, staffJar, '/staff')).body), /Patient reply Answers waiting/);
   const done = await page();
   const text = pageText(done.body);
+  assert.match(pageText((await staffGet(app, staffJar, '/staff')).body), /Patient reply Answered/);
+  assert.match(text, /Link to the questionnaire Sent to Mobile ending/);
   assert.match(text, /Submitted Submitted on .* \(version 1\.0\.0\)/);
   assert.match(text, /Urgent .*The patient was shown where to get help now/);
   // Scores before the questions and answers.

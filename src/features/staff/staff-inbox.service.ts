@@ -26,6 +26,9 @@ export interface InboxRow {
   replyWaiting: boolean;
   /** Something the patient sent needs a clinician soon; these rows come first. */
   urgent: boolean;
+  /** The kind's words for what the patient sent: "Reply waiting", "2 replies"; "Answers waiting", "Answered". */
+  fromPatientWaiting: string;
+  fromPatientSent: string;
 }
 
 export interface InboxPage {
@@ -62,6 +65,8 @@ export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, orga
         replies: r.patientItems,
         replyWaiting: r.patientItemWaiting,
         urgent: r.conversation.urgentSince !== null,
+        fromPatientWaiting: described.fromPatient?.waiting ?? 'Reply waiting',
+        fromPatientSent: described.fromPatient?.sent(r.patientItems) ?? `${r.patientItems} ${r.patientItems === 1 ? 'reply' : 'replies'}`,
       };
     }),
     page: p,
