@@ -169,6 +169,11 @@ test('POST questionnaire request: each kind of bad input gets a problem that say
     assert.equal(unknown.detail, 'There is no questionnaire with this url and version in your organisation or the catalogue.', what);
     assert.deepEqual(unknown.errors, [{ field: 'questionnaire', message: unknown.detail }], what);
   }
+  // PostgreSQL text cannot hold NUL: a field error, never a 500.
+  for (const questionnaire of [{ url: 'https://example.org/\u0000', version: '1.0.0' }, { url: 'https://example.org/Questionnaire/x', version: '1\u0000' }]) {
+    const nul = assertProblem(await post({ ...valid, questionnaire }), 400);
+    assert.match(JSON.stringify(nul.errors), /must not contain control characters/);
+  }
   const unknownUrl = assertProblem(await post({ ...valid, questionnaire: { url: 'https://example.org/Questionnaire/nope', version: '1.0.0' } }), 400);
   assert.match(unknownUrl.detail, /no questionnaire with this url and version/);
 

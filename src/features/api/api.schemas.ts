@@ -6,6 +6,9 @@ import { nhsNumberSchema, patientDetails } from '../patients/patients.service.ts
 import { MESSAGE_BODY_MAX, messageBodySchema, replyModes } from '../messages/messages.service.ts';
 import { CLOSES_AFTER_DAYS_MAX } from '../questionnaires/questionnaire.kind.ts';
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001F\u007F]*$/;
+
 // ---- Requests ---------------------------------------------------------------------------------
 
 export const patientPathParams = z.strictObject({ nhsNumber: nhsNumberSchema });
@@ -60,8 +63,11 @@ export const questionnaireRequestCreateBody = z.strictObject({
   questionnaire: z
     .strictObject(
       {
-        url: z.string("Enter the questionnaire's url").min(1, "Enter the questionnaire's url").max(2000, "The questionnaire's url must be 2,000 characters or fewer"),
-        version: z.string("Enter the questionnaire's version").min(1, "Enter the questionnaire's version").max(200, "The questionnaire's version must be 200 characters or fewer"),
+        url: z.string("Enter the questionnaire's url").min(1, "Enter the questionnaire's url").max(2000, "The questionnaire's url must be 2,000 characters or fewer")
+          // PostgreSQL text cannot hold NUL (a 500), and no canonical url has control characters.
+          .regex(NO_CONTROL_CHARACTERS, "The questionnaire's url must not contain control characters"),
+        version: z.string("Enter the questionnaire's version").min(1, "Enter the questionnaire's version").max(200, "The questionnaire's version must be 200 characters or fewer")
+          .regex(NO_CONTROL_CHARACTERS, "The questionnaire's version must not contain control characters"),
       },
       'Choose the questionnaire: an object with its url and version, as GET /api/v1/questionnaires lists them',
     )

@@ -32,6 +32,10 @@ export const formatDate = (iso: string) => {
   return `${day} ${MONTHS[month! - 1]} ${year}`;
 };
 const characters = (s: string) => [...s].length;
+// Control characters other than tab and new line are not text a person types, and PostgreSQL cannot
+// store NUL in jsonb (a 500, not an answer).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_TEXT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
 function first(input: FormInput, field: string): string {
   const value = input[field];
@@ -141,6 +145,7 @@ function options(item: QuestionnaireItem, input: FormInput): ParsedAnswer {
   }
   if (otherChosen) {
     if (other === '') return fail(item, words.label ? `Enter ${words.label}` : 'Enter your answer for "Other"', 'other');
+    if (NOT_TEXT.test(other)) return fail(item, `${words.subject('Your answer')} must not contain special characters`, 'other');
     answers.push({ type: 'string', value: other });
   }
   if (answers.length === 0) return missing(item);
@@ -163,7 +168,8 @@ export function parseAnswer(item: QuestionnaireItem, input: FormInput): ParsedAn
     case 'text': {
       const raw = first(input, 'value').replace(/\r\n?/g, '\n');
       const value = item.type === 'string' ? raw.replace(/\s+/g, ' ') : raw;
-      parsed = value === '' ? missing(item) : { ok: true, answers: [{ type: 'string', value }] };
+      if (NOT_TEXT.test(value)) parsed = fail(item, `${new Words(item).subject('Your answer')} must not contain special characters`);
+      else parsed = value === '' ? missing(item) : { ok: true, answers: [{ type: 'string', value }] };
       break;
     }
     case 'integer':

@@ -332,3 +332,10 @@ test('limits: items nested too deep, too many items, and over-long expressions a
   for (let i = 0; i < 100; i++) nested = { nested };
   hasProblem(refused(questionnaire([{ linkId: 'x', type: 'string', text: 'X', _text: nested }])), 'x', /nested more than 40 levels deep/);
 });
+
+test("linkIds that are JSON objects' own machinery (__proto__, constructor, prototype) are refused: an answer under one would be lost", () => {
+  for (const linkId of ['__proto__', 'constructor', 'prototype']) {
+    const problems = refused(questionnaire([{ linkId, type: 'string', text: 'Name', required: true }]));
+    assert.ok(problems.some((p) => /linkId must not be __proto__, constructor or prototype/.test(p.message)), `${linkId}: ${JSON.stringify(problems)}`);
+  }
+});

@@ -133,7 +133,12 @@ const unitSchema = z
   .looseObject({ system: z.string().optional(), code: z.string().min(1).optional(), display: z.string().min(1).optional() })
   .refine((u) => u.code !== undefined || u.display !== undefined);
 const itemShape = z.looseObject({
-  linkId: z.string().min(1, 'linkId must not be empty'),
+  linkId: z
+    .string()
+    .min(1, 'linkId must not be empty')
+    // Answers are kept in JSON objects keyed by linkId: these names are the objects' own machinery, so an
+    // answer under one would be lost and a required question could never be completed.
+    .refine((id) => !['__proto__', 'constructor', 'prototype'].includes(id), 'linkId must not be __proto__, constructor or prototype'),
   type: z.string(),
   text: z.string().optional(),
   prefix: z.string().optional(),

@@ -261,6 +261,8 @@ export const submitAnswers: KindHandler<QuestionnairePayload> = async (request, 
     case 'changed': {
       // Another tab saved an answer since this page was drawn: show the answers as they are now.
       const now = await loadJourney(context.services, context.conversation);
+      // A double tap: the other request submitted them. Show the answers sent, not "changed".
+      if (now.submittedAt) return reply.redirect(context.access.basePath, 303);
       const missing = firstMissing(now.definition, now.answers);
       if (missing) return redirectFor(reply, context, { linkId: missing.linkId });
       return renderCheck(reply, context, now, { changed: true }, 409);

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { CookieJar, createTestQuestionnaireConversation, csrfFrom, type TestConversation } from '../../../test/helpers/factories.ts';
+import { CookieJar, createTestOrganisation, createTestQuestionnaireConversation, csrfFrom, type TestConversation } from '../../../test/helpers/factories.ts';
+import { addQuestionnaire } from './questionnaires.service.ts';
 import { firstDevice, get, postForm, textOf } from '../../../test/helpers/patient.ts';
 import { auditEvents, conversationItems, conversations, questionnaireResponses } from '../../platform/db/schema.ts';
 import type { Services } from '../../services.ts';
@@ -254,4 +255,32 @@ test('who may not: no session, another patient\'s link, a wrong CSRF token, a cl
   assert.equal(await stored(services, c.conversationId), undefined);
   const closed = await get(app, `/${c.token}`, new CookieJar());
   assert.match(textOf(closed.body), /expired/i);
+});
+
+test('control characters in a typed answer (NUL cannot be stored) are an error to fix, never a 500', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const organisation = await createTestOrganisation(services);
+  const url = 'https://example.org/fhir/Questionnaire/typed';
+  await addQuestionnaire(services, {
+    organisationId: organisation.id,
+    author: { type: 'operator', operator: 'test' },
+    json: {
+      resourceType: 'Questionnaire', url, version: '1', status: 'active', title: 'Typed answers',
+      item: [
+        { linkId: 'name', type: 'string', text: 'What should we call you?', required: true },
+        { linkId: 'where', type: 'open-choice', text: 'Where do you live?', required: true, answerOption: [{ valueString: 'At home' }] },
+      ],
+    },
+  });
+  const c = await createTestQuestionnaireConversation(services, { questionnaire: { url, version: '1' }, organisation });
+  const jar = await firstDevice(app, c.token);
+  const nul = await answer(app, c, jar, 'name', { value: 'a\u0000b' });
+  assert.equal(nul.statusCode, 400);
+  assert.match(textOf(nul.body), /must not contain special characters/);
+  assert.equal((await answer(app, c, jar, 'name', { value: 'Sam' })).statusCode, 303);
+  const other = await answer(app, c, jar, 'where', { value: '__other__', other: 'x\u0007' });
+  assert.equal(other.statusCode, 400);
+  assert.match(other.body, /href="#other"/);
+  assert.deepEqual(Object.keys((await stored(services, c.conversationId))!.answers), ['name']);
 });

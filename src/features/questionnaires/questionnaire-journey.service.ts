@@ -5,6 +5,7 @@
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { insertItem } from '../conversations/conversations.repository.ts';
+import { lockConversationForLinks } from '../links/links.service.ts';
 import type { KindConversation } from '../conversations/item-kinds.ts';
 import { getPatient } from '../patients/patients.service.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
@@ -199,6 +200,9 @@ export async function submitQuestionnaire(
   const { access, definition } = input;
   const now = services.now();
   return services.db.transaction(async (tx) => {
+    // The reminder job takes the same lock and then checks for a submission: a reminder cannot be
+    // queued for answers that were being sent at that moment.
+    await lockConversationForLinks(tx, access.conversation.id);
     await ensureResponse(tx, {
       conversationId: access.conversation.id,
       organisationId: access.organisation.id,

@@ -108,6 +108,8 @@ export const conversations = pgTable(
     index('conversations_patient_idx').on(t.patientId),
     // The maintenance job's reminder search: questionnaires sent in the last weeks, across organisations.
     index('conversations_questionnaire_created_idx').on(t.createdAt).where(sql`kind = 'questionnaire'`),
+    // The inbox's order: urgent first, then newest (an index scan, not a sort of every conversation).
+    index('conversations_org_inbox_idx').on(t.organisationId, sql`(urgent_since IS NULL)`, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   ],
 );
 

@@ -25,4 +25,5 @@ ALTER TABLE "conversation_reminders" ADD CONSTRAINT "conversation_reminders_conv
 ALTER TABLE "questionnaire_responses" ADD CONSTRAINT "questionnaire_responses_conversation_id_conversations_id_fk" FOREIGN KEY ("conversation_id") REFERENCES "public"."conversations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "questionnaire_responses" ADD CONSTRAINT "questionnaire_responses_organisation_id_organisations_id_fk" FOREIGN KEY ("organisation_id") REFERENCES "public"."organisations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "questionnaire_responses_org_idx" ON "questionnaire_responses" USING btree ("organisation_id");--> statement-breakpoint
-CREATE INDEX "conversations_questionnaire_created_idx" ON "conversations" USING btree ("created_at") WHERE kind = 'questionnaire';
+CREATE INDEX "conversations_questionnaire_created_idx" ON "conversations" USING btree ("created_at") WHERE kind = 'questionnaire';--> statement-breakpoint
+CREATE INDEX "conversations_org_inbox_idx" ON "conversations" USING btree ("organisation_id",(urgent_since IS NULL),"created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST);
