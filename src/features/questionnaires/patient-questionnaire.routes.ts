@@ -20,6 +20,7 @@ import {
   definitionOf,
   firstMissing,
   loadJourney,
+  questionSequence,
   resolvedJourney,
   saveQuestionPage,
   submitQuestionnaire,
@@ -181,6 +182,8 @@ function formInput(request: FastifyRequest): FormInput {
 
 export const questionPagePost: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
   const { linkId } = linkIdParams.parse(request.params);
+  const input = formInput(request);
+  const fromCheck = input.change === '1';
   // A valid answer to a question asked whatever the answers are is saved without first reading the
   // stored answers: the save itself refuses a submitted questionnaire (and then goes to the start page,
   // as below), and the answers it returns decide the next page. Anything else takes the full path.
@@ -188,17 +191,14 @@ export const questionPagePost: KindHandler<QuestionnairePayload> = async (reques
     const definition = await definitionOf(context.services, context.conversation.organisationId, context.conversation.payload);
     const item = definition.byLinkId.get(linkId);
     if (item && isPatientAnswered(item) && askedWhateverTheAnswers(definition, item)) {
-      const input = formInput(request);
       const parsed = parseAnswer(item, input);
-      if (parsed.ok) return saveAndContinue(reply, context, { definition, linkId, values: parsed.answers, fromCheck: input.change === '1' });
+      if (parsed.ok) return saveAndContinue(reply, context, { definition, linkId, values: parsed.answers, fromCheck });
     }
   }
   const journey = await loadJourney(context.services, context.conversation);
   if (closedFor(journey, context)) return reply.redirect(context.access.basePath, 303);
   const found = askable(journey, linkId);
   if ('redirectTo' in found) return redirectFor(reply, context, found.redirectTo);
-  const input = formInput(request);
-  const fromCheck = input.change === '1';
   const parsed = parseAnswer(found.item, input);
   if (!parsed.ok) return renderQuestion(reply, context, journey, found.item, { fromCheck, posted: input, error: parsed.error }, 400);
   return saveAndContinue(reply, context, { definition: journey.definition, linkId, values: parsed.answers, fromCheck });
@@ -228,9 +228,7 @@ function renderCheck(reply: FastifyReply, context: Context, journey: Journey, ex
       action: `${context.access.basePath}/submit`,
       changed: extra.changed ?? false,
       backHref: (() => {
-        const sequence = [...journey.definition.order].map((id) => journey.definition.byLinkId.get(id)!);
-        const enabled = enabledItems(journey.definition, journey.answers);
-        const last = sequence.filter((i) => isPatientAnswered(i) && enabled.has(i.linkId)).at(-1);
+        const last = questionSequence(journey.definition, journey.answers).at(-1);
         return last ? questionPath(context, last.linkId) : context.access.basePath;
       })(),
     },

@@ -242,14 +242,18 @@ export async function submitQuestionnaire(
   });
 }
 
-/** The QuestionnaireResponse of a conversation as it stands (in progress or completed), for staff and the API. */
+/**
+ * The QuestionnaireResponse of a conversation as it stands (in progress or completed), for staff and the
+ * API. Callers that have the patient already (the staff conversation page) pass the NHS number.
+ */
 export async function storedQuestionnaireResponse(
   services: Pick<Services, 'db'>,
   conversation: KindConversation<QuestionnairePayload>['conversation'],
+  known: { nhsNumber: string } | undefined = undefined,
 ): Promise<{ journey: Journey; response: QuestionnaireResponse } | undefined> {
   const journey = await loadJourney(services, conversation);
   if (!journey.stored) return undefined;
-  const patient = await getPatient(services.db, conversation.organisationId, conversation.patientId);
+  const patient = known ?? (await getPatient(services.db, conversation.organisationId, conversation.patientId));
   const response = buildResponse(journey.definition, journey.answers, {
     id: conversation.id,
     status: journey.submittedAt ? 'completed' : 'in-progress',

@@ -10,8 +10,12 @@ import type { QuestionnairePayload } from './questionnaire.kind.ts';
 
 const londonDateTime = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit' });
 
-export async function questionnaireStaffPanel(services: Services, at: KindConversation<QuestionnairePayload>): Promise<StaffPanel> {
-  const stored = await storedQuestionnaireResponse(services, at.conversation);
+export async function questionnaireStaffPanel(
+  services: Services,
+  at: KindConversation<QuestionnairePayload>,
+  patient: { nhsNumber: string },
+): Promise<StaffPanel> {
+  const stored = await storedQuestionnaireResponse(services, at.conversation, patient);
   if (!stored) {
     return { view: 'questionnaires/views/staff-questionnaire-panel.njk', data: { state: 'not_started', title: at.conversation.payload.title } };
   }
