@@ -13,11 +13,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { fromPool } from '../src/platform/db/client.ts';
-import { conversationItems, conversations, links, organisations, patients } from '../src/platform/db/schema.ts';
+import { appointmentTypes, bookingClinicians, bookingLocations, bookingSessions, bookingSlots, conversationItems, conversations, links, organisations, patients } from '../src/platform/db/schema.ts';
 import { newLinkToken, sha256Hex } from '../src/platform/crypto/tokens.ts';
 import { createApiKey } from '../src/features/api/api-keys.service.ts';
 import { catalogueQuestionnaires } from '../src/features/questionnaires/questionnaires.service.ts';
 import { QUESTIONNAIRE_REQUEST } from '../src/features/questionnaires/questionnaire-journey.service.ts';
+import { BOOKING_INVITATION } from '../src/features/booking/booking-items.ts';
+import { addDays, londonDate } from '../src/features/booking/booking-times.ts';
 import { startNotifyStandIn, notifyConfigFor, type NotifyStandIn } from '../test/helpers/notify-stand-in.ts';
 import { freePort } from '../test/helpers/server.ts';
 import { runLoad, type BenchClient, type LoadResult } from './load.ts';
@@ -52,6 +54,9 @@ const DOB = '1984-03-12';
 // goes to a distinct in-progress response and no two connections ever write the same row.
 const QUESTIONNAIRES_PER_CONNECTION = smoke ? 2 : 20;
 const PHQ9_URL = 'https://dovecote.example/fhir/Questionnaire/phq-9';
+// Scenario 7 ("book a slot"): each connection books with its own invitations, each a distinct slot of
+// its own clinician, so the figure is the booking path, not contention (the race tests prove that).
+const BOOKINGS_PER_CONNECTION = smoke ? 4 : 160;
 const PHQ9_SEVERAL_DAYS = 'LA6569-3';
 const PHQ9_NOT_AT_ALL = 'LA6568-5';
 
@@ -91,6 +96,61 @@ interface Seeded {
   apiKey: string;
   /** Links to PHQ-9 questionnaires (scenario 6), with their conversations. */
   questionnaires: Array<{ token: string; conversationId: string }>;
+  /** Invitations to book and the slot each books (scenario 7), BOOKINGS_PER_CONNECTION a connection in order. */
+  bookings: Array<{ token: string; conversationId: string; slotId: string }>;
+}
+
+/**
+ * A clinic with one clinician per connection, each with BOOKINGS_PER_CONNECTION 10-minute slots from
+ * tomorrow, and as many invitations to book (sent as sendInvitation stores them) to patients after the
+ * questionnaires' ones.
+ */
+async function seedBookings(db: ReturnType<typeof fromPool>['db'], organisationId: string, perConnection: number, skipPatients: number) {
+  const [type] = await db
+    .insert(appointmentTypes)
+    .values({ organisationId, name: 'Flu vaccination', lengthMinutes: 10, mode: 'face_to_face', patientInfo: 'Wear a top with short sleeves.' })
+    .returning();
+  const [location] = await db.insert(bookingLocations).values({ organisationId, name: 'Bench Surgery', address: '1 High Street', phone: '01234 567890' }).returning();
+  const clinicians = await db
+    .insert(bookingClinicians)
+    .values(Array.from({ length: connections }, (_, w) => ({ organisationId, name: `Nurse ${w}`, role: 'Practice nurse' })))
+    .returning();
+  const today = londonDate(new Date());
+  const firstStart = Date.parse(`${addDays(today, 1)}T07:00:00Z`);
+  const slotIds: string[][] = [];
+  for (const clinician of clinicians) {
+    const [session] = await db
+      .insert(bookingSessions)
+      .values({ organisationId, clinicianId: clinician.id, locationId: location!.id, appointmentTypeId: type!.id, firstDate: addDays(today, 1), lastDate: addDays(today, 1), weekly: false, startTime: '07:00', endTime: '23:00' })
+      .returning();
+    const rows = await db
+      .insert(bookingSlots)
+      .values(
+        Array.from({ length: perConnection }, (_, k) => ({
+          organisationId,
+          sessionId: session!.id,
+          clinicianId: clinician.id,
+          locationId: location!.id,
+          appointmentTypeId: type!.id,
+          startsAt: new Date(firstStart + k * 600_000),
+          endsAt: new Date(firstStart + (k + 1) * 600_000),
+        })),
+      )
+      .returning({ id: bookingSlots.id });
+    slotIds.push(rows.map((r) => r.id));
+  }
+  const people = await db.select({ id: patients.id, mobileE164: patients.mobileE164 }).from(patients).offset(skipPatients).limit(connections * perConnection);
+  const payload = { appointmentTypeId: type!.id, typeName: type!.name, clinicianIds: [], earliest: today, latest: addDays(today, 41), bookForDays: 7 };
+  const convRows = await db
+    .insert(conversations)
+    .values(people.map((p) => ({ organisationId, patientId: p.id, kind: 'booking', payload })))
+    .returning({ id: conversations.id });
+  await db.insert(conversationItems).values(convRows.map((c) => ({ conversationId: c.id, kind: BOOKING_INVITATION, body: type!.name })));
+  const tokens = convRows.map(() => newLinkToken());
+  await db.insert(links).values(
+    convRows.map((c, k) => ({ conversationId: c.id, tokenHash: sha256Hex(tokens[k]!), phoneE164: people[k]!.mobileE164, expiresAt: new Date(Date.now() + 7 * 86_400_000) })),
+  );
+  return convRows.map((c, k) => ({ token: tokens[k]!, conversationId: c.id, slotId: slotIds[Math.floor(k / perConnection)]![k % perConnection]! }));
 }
 
 /**
@@ -157,7 +217,8 @@ async function seed(pool: pg.Pool): Promise<Seeded> {
   }
   const { key } = await createApiKey(db, { organisationId: org!.id, name: 'bench' });
   const questionnaires = await seedQuestionnaires(db, org!.id, connections * QUESTIONNAIRES_PER_CONNECTION);
-  return { tokens, nhs, apiKey: key, questionnaires };
+  const bookings = await seedBookings(db, org!.id, BOOKINGS_PER_CONNECTION, connections * QUESTIONNAIRES_PER_CONNECTION);
+  return { tokens, nhs, apiKey: key, questionnaires, bookings };
 }
 
 function rssOf(pid: number): number {
@@ -492,6 +553,60 @@ async function main() {
     note: `${questionnaireIds.length} PHQ-9s in progress, ${QUESTIONNAIRES_PER_CONNECTION} a connection; ${savedPages} saves (warm-up included), ${questionnaireCheck.revisions} revisions and ${questionnaireCheck.pageSavedAudits} audit events stored`,
   });
 
+  // 7. Book a slot: POST the confirm form of a verified browser's own invitation, each request a new
+  //    invitation and a new slot (distinct clinicians a connection). Each invitation is first opened
+  //    once by its browser (date of birth on the first device), connections in parallel.
+  const bookingSessionsOf: string[] = new Array<string>(seeded.bookings.length);
+  await Promise.all(
+    Array.from({ length: connections }, async (_, w) => {
+      for (let k = w * BOOKINGS_PER_CONNECTION; k < (w + 1) * BOOKINGS_PER_CONNECTION; k++) {
+        const { token } = seeded.bookings[k]!;
+        const res = await fetch(`${appBase}/${token}`, { method: 'POST', headers: form(3, k, ''), body: dobBody(String(Number(d))), redirect: 'manual' });
+        await res.text();
+        const device = cookieValue(res.headers.getSetCookie(), '__Host-dovecote-device');
+        const session = cookieValue(res.headers.getSetCookie(), '__Host-dovecote-session');
+        if (res.status !== 303 || !device || !session) throw new Error(`booking link ${k} was not verified: ${res.status} ${res.headers.get('location')}`);
+        bookingSessionsOf[k] = `__Host-dovecote-device=${device}; __Host-dovecote-session=${session}`;
+      }
+    }),
+  );
+  const bookingsBy = new Array<number>(connections).fill(0);
+  let booked = 0;
+  const bookResult = await runLoad(appBase, async (c, w, i) => {
+    const n = bookingsBy[w]!++;
+    if (n >= BOOKINGS_PER_CONNECTION) {
+      // This connection has used every invitation it owns: a request now would measure something else.
+      c.errors++;
+      return;
+    }
+    const k = w * BOOKINGS_PER_CONNECTION + n;
+    const { token, slotId } = seeded.bookings[k]!;
+    const conversationPath = `/${token}/conversation`;
+    const res = await c.call('POST', `${conversationPath}/appointment/confirm`, {
+      headers: form(w, i, bookingSessionsOf[k]!),
+      body: new URLSearchParams({ _csrf: csrfToken, slotId }).toString(),
+      expect: [303],
+    });
+    if (res.status !== 303) return; // counted as an error by call()
+    if (String(res.headers.location ?? '').startsWith(`${conversationPath}?booked=1`)) booked++;
+    else c.errors++;
+  }, loadOpts);
+  const bookingIds = seeded.bookings.map((b) => b.conversationId);
+  const { rows: [storedBookings] } = await pool.query<{ n: string; slots: string }>(
+    'SELECT count(*) AS n, count(DISTINCT slot_id) AS slots FROM bookings WHERE cancelled_at IS NULL AND conversation_id = ANY($1::uuid[])',
+    [bookingIds],
+  );
+  const bookingProblems = [
+    ...(Number(storedBookings!.n) !== booked ? [`${booked} bookings answered as booked, ${storedBookings!.n} stored`] : []),
+    ...(Number(storedBookings!.slots) !== Number(storedBookings!.n) ? ['two bookings share a slot'] : []),
+  ];
+  rows.push({
+    scenario: '7. Book a slot',
+    ceiling: 'write',
+    result: bookResult,
+    note: `${seeded.bookings.length} invitations, ${BOOKINGS_PER_CONNECTION} a connection; ${booked} booked (warm-up included), ${storedBookings!.n} stored`,
+  });
+
   const outboxStates = await pool.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM outbound_sms GROUP BY status');
   const appRssLoad = memUnderLoad;
   await stopProcess(app.child);
@@ -580,6 +695,7 @@ async function main() {
     ...(sent < messageCount ? [`only ${sent} of ${messageCount} texts reached the Notify stand-in`] : []),
     ...(unthrottledRate <= 0 ? ['the unthrottled sender measured nothing'] : []),
     ...questionnaireProblems.map((p) => `6. Save one questionnaire page: ${p}`),
+    ...bookingProblems.map((p) => `7. Book a slot: ${p}`),
   ];
   if (broken.length > 0) {
     log(`The benchmark harness is broken:\n  ${broken.join('\n  ')}`);

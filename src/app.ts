@@ -27,6 +27,8 @@ import { staffRoutes } from './features/staff/staff.routes.ts';
 import { staffMessageRoutes } from './features/messages/staff-messages.routes.ts';
 import { questionnaireKind } from './features/questionnaires/questionnaire.kind.ts';
 import { staffQuestionnaireRoutes } from './features/questionnaires/staff-questionnaire.routes.ts';
+import { staffBookingRoutes } from './features/booking/staff-booking.routes.ts';
+import { bookingKind } from './features/booking/booking.kind.ts';
 import { devPhoneEnabled } from './features/sms/dev-phone.service.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startMaintenance } from './features/maintenance/maintenance.service.ts';
@@ -43,6 +45,7 @@ export function itemKindRegistry(extra: readonly ItemKind<never>[] = []): ItemKi
   const registry = new ItemKindRegistry();
   registry.register(messageKind);
   registry.register(questionnaireKind);
+  registry.register(bookingKind);
   for (const kind of extra) registry.register(kind);
   return registry;
 }
@@ -117,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(staffMessageRoutes);
   await app.register(staffConversationRoutes);
   await app.register(staffQuestionnaireRoutes);
+  await app.register(staffBookingRoutes);
   // Development only: the module is not even loaded otherwise.
   if (devPhoneEnabled(config)) await app.register((await import('./features/sms/dev-phone.routes.ts')).devPhoneRoutes);
   if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });

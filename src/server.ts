@@ -45,6 +45,7 @@ async function main() {
   // loaded only when used, so a production process never has them in memory at all.
   const demo = config.demoData ? await import('./dev/demo-data.ts') : undefined;
   const seeded = demo ? await demo.seedDemoData(database.db, { isProduction: config.isProduction }) : false;
+  if (demo) await demo.seedDemoClinic(database.db, new Date());
 
   // Development: the local NHS login stand-in (its own port), started before the app that uses it.
   let standIn: { issuer: string; close(): Promise<void> } | undefined;

@@ -39,6 +39,10 @@ const envSchema = z.object({
   COOKIE_SECRET: z.string().min(32).optional(),
   LINK_TTL_DAYS: z.coerce.number().int().min(1).max(90).default(7),
   QUESTIONNAIRE_LINK_TTL_DAYS: z.coerce.number().int().min(1).max(28).default(7),
+  BOOKING_LINK_TTL_DAYS: z.coerce.number().int().min(1).max(28).default(7),
+  BOOKING_HOLD_MINUTES: z.coerce.number().int().min(1).max(60).default(10),
+  BOOKING_HOLDS_PER_INVITATION: z.coerce.number().int().min(1).max(100).default(10),
+  BOOKING_REMINDER_DAYS_BEFORE: z.coerce.number().int().min(0).max(7).default(1),
   API_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   ORGANISATION_DAILY_SEND_LIMIT: z.coerce.number().int().min(1).default(5000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(60).optional(),
@@ -115,6 +119,16 @@ export interface Config {
   linkTtlDays: number;
   /** How long a questionnaire stays open when the sender does not choose (issue 11: 7 days). */
   questionnaireLinkTtlDays: number;
+  booking: {
+    /** How long an invitation can be used to book (issue 12: 7 days). Once booked, the link works until the appointment. */
+    linkTtlDays: number;
+    /** How long a chosen time is kept for the patient while they confirm. */
+    holdMinutes: number;
+    /** Times one invitation may hold, so choosing again and again cannot keep a time from others for ever. */
+    holdsPerInvitation: number;
+    /** The reminder text goes this many days before (on that UK day, from 10am); 0 sends none. */
+    reminderDaysBefore: number;
+  };
   /** Requests a minute allowed for one API key. */
   apiRatePerMinute: number;
   /**
@@ -437,6 +451,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cookieSecret: e.COOKIE_SECRET ?? devSecrets!.cookieSecret,
     linkTtlDays: e.LINK_TTL_DAYS,
     questionnaireLinkTtlDays: e.QUESTIONNAIRE_LINK_TTL_DAYS,
+    booking: {
+      linkTtlDays: e.BOOKING_LINK_TTL_DAYS,
+      holdMinutes: e.BOOKING_HOLD_MINUTES,
+      holdsPerInvitation: e.BOOKING_HOLDS_PER_INVITATION,
+      reminderDaysBefore: e.BOOKING_REMINDER_DAYS_BEFORE,
+    },
     apiRatePerMinute: e.API_RATE_PER_MINUTE,
     organisationDailySendLimit: e.ORGANISATION_DAILY_SEND_LIMIT,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { fromPglite, fromPool, migrationsFolder, type Database } from '../../src/platform/db/client.ts';
+import { fromPglite, fromPool, migrationsFolder, pgliteExtensions, type Database } from '../../src/platform/db/client.ts';
 import { startJobs } from '../../src/platform/jobs/jobs.ts';
 
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL;
@@ -23,7 +23,7 @@ function migrationsFingerprint(): string {
 let pgliteTemplate: Promise<PGlite> | undefined;
 
 async function makePgliteTemplate(): Promise<PGlite> {
-  const template = await PGlite.create();
+  const template = await PGlite.create({ extensions: pgliteExtensions });
   const database = fromPglite(template);
   await database.migrate();
   // pg-boss creates its own schema on first start; do it once here so clones start quickly.

@@ -11,6 +11,7 @@ import { createTestApp, TestClock } from '../helpers/app.ts';
 import { REPLY_LIMITS } from '../../src/features/messages/message-replies.service.ts';
 import { CATALOGUE_URL, CookieJar, createTestConversation, latestSecurityCode } from '../helpers/factories.ts';
 import { dobFields } from '../helpers/patient.ts';
+import { createTestClinic } from '../helpers/booking.ts';
 import { CSRF_COOKIE } from '../../src/platform/http/security.ts';
 import { assertUnchangedRows, createWorld, csrfTokenOf, nextIp, send, snapshotRows, type World } from './security-world.ts';
 
@@ -450,6 +451,53 @@ test('API bodies, oversized bodies and odd content types', async (t) => {
       assertHandled(res, `GET response of ${id.slice(0, 40)}`, [404, 414]);
     }
     assertUnchangedRows(before, await snapshotRows(services), 'POST questionnaire request fuzz');
+  });
+
+  await t.test('POST /api/v1/booking-invitations and the booking queries: anything goes in, valid ones are sent, and nothing stored changes', async () => {
+    const clinic = await createTestClinic(services, { organisation: a.conversation.organisation });
+    const theirs = await createTestClinic(services, { organisation: world.b.conversation.organisation });
+    const before = await snapshotRows(services);
+    const id = fc.oneof(fc.constantFrom(clinic.type.id, clinic.clinician.id, theirs.type.id, theirs.clinician.id, '00000000-0000-0000-0000-000000000000'), nasty, jsonValue);
+    const date = fc.oneof(fc.constantFrom('2026-11-26', '2026-12-03', '2027-03-01', '2026-02-30', '2026-11-01', '03/12/2026', '2026-12-3', ''), nasty, jsonValue);
+    const invitationBody = fc.record(
+      {
+        nhsNumber: fc.oneof(malformedNhs, fc.constant(a.conversation.patient.nhsNumber), jsonValue),
+        appointmentTypeId: fc.oneof({ weight: 3, arbitrary: fc.constant(clinic.type.id) }, { weight: 2, arbitrary: id }),
+        clinicianIds: fc.oneof(fc.array(id, { maxLength: 3 }), jsonValue),
+        earliest: date,
+        latest: date,
+        extra: jsonValue,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: invitationBody }, { weight: 1, arbitrary: jsonValue }), async (body) => {
+        const res = await api('POST', '/api/v1/booking-invitations', JSON.stringify(body));
+        const what = `POST /api/v1/booking-invitations ${JSON.stringify(body).slice(0, 200)}`;
+        assertHandled(res, what, [201, 400, 404]);
+        assert.match(String(res.headers['content-type']), res.statusCode === 201 ? /^application\/json/ : /^application\/problem\+json/, what);
+        if (res.statusCode === 400) assert.ok((res.json() as { errors?: unknown[] }).errors?.length, `${what}: the wrong fields are named`);
+      }),
+      { numRuns: RUNS },
+    );
+    // Query strings: every parameter may be missing, repeated, or anything at all.
+    const ids = [clinic.type.id, clinic.clinician.id, theirs.type.id, theirs.clinician.id];
+    const word = fc.oneof(fc.constantFrom(...ids, '2026-11-26', '2026-12-03', '2027-03-01', '2026-02-30', '03/12/2026', '', 'true', 'false', 'TRUE', '1'), nasty);
+    const param = fc.oneof({ weight: 3, arbitrary: word }, { weight: 1, arbitrary: fc.array(word, { minLength: 2, maxLength: 2 }) });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/api/v1/booking-slots', '/api/v1/bookings'),
+        fc.record({ appointmentTypeId: param, clinicianId: param, from: param, to: param, includeCancelled: param, extra: param }, { requiredKeys: [] }),
+        async (path, query) => {
+          const url = `${path}?${encodeForm(query as Record<string, unknown>)}`;
+          const res = await app.inject({ method: 'GET', url, headers: auth, remoteAddress: nextIp() });
+          assertHandled(res, `GET ${url.slice(0, 200)}`, [200, 400, 414]);
+          if (res.statusCode === 400) assert.ok((res.json() as { errors?: unknown[] }).errors?.length, `GET ${url.slice(0, 200)}: the wrong parameters are named`);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    assertUnchangedRows(before, await snapshotRows(services), 'booking API fuzz');
   });
 
   await t.test('malformed JSON, duplicate keys, wrong content types and empty bodies get problems', async () => {

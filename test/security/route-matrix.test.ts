@@ -14,7 +14,7 @@ import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-
 import { conversationItems, links, questionnaires } from '../../src/platform/db/schema.ts';
 import { addQuestionnaire } from '../../src/features/questionnaires/questionnaires.service.ts';
 import { CATALOGUE_URL } from '../helpers/factories.ts';
-import { BODY_A, PATIENT_A, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
+import { BODY_A, PATIENT_A, addBookings, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
 type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
 
@@ -67,6 +67,14 @@ const RULES: Record<string, Rule> = {
   'POST /:token/conversation/questions/:linkId': 'patient-link',
   'GET /:token/conversation/check': 'patient-link',
   'POST /:token/conversation/submit': 'patient-link',
+  // An invitation to book: times of a day, check, confirm, cancel, the calendar file.
+  'GET /:token/conversation/appointment/times': 'patient-link',
+  'POST /:token/conversation/appointment/times': 'patient-link',
+  'GET /:token/conversation/appointment/check': 'patient-link',
+  'POST /:token/conversation/appointment/confirm': 'patient-link',
+  'GET /:token/conversation/appointment/cancel': 'patient-link',
+  'POST /:token/conversation/appointment/cancel': 'patient-link',
+  'GET /:token/conversation/appointment/calendar.ics': 'patient-link',
   // Staff pages: a signed-in staff member, and only their own organisation's patients.
   'GET /staff': 'staff',
   'GET /staff/sign-out': 'staff',
@@ -81,6 +89,25 @@ const RULES: Record<string, Rule> = {
   'GET /staff/patients/:patientId/questionnaire': 'staff',
   'POST /staff/patients/:patientId/questionnaire': 'staff',
   'GET /staff/conversations/:id/questionnaire-response': 'staff',
+  // Booking: setting up clinics, the diary, a booking's cancel and move pages, inviting a patient.
+  'GET /staff/clinic': 'staff',
+  'GET /staff/clinic/clinicians/new': 'staff',
+  'POST /staff/clinic/clinicians/new': 'staff',
+  'GET /staff/clinic/locations/new': 'staff',
+  'POST /staff/clinic/locations/new': 'staff',
+  'GET /staff/clinic/appointment-types/new': 'staff',
+  'POST /staff/clinic/appointment-types/new': 'staff',
+  'GET /staff/clinic/sessions/new': 'staff',
+  'POST /staff/clinic/sessions/new': 'staff',
+  'GET /staff/diary': 'staff',
+  'POST /staff/diary/slots/:slotId/block': 'staff',
+  'POST /staff/diary/slots/:slotId/unblock': 'staff',
+  'GET /staff/bookings/:bookingId/cancel': 'staff',
+  'POST /staff/bookings/:bookingId/cancel': 'staff',
+  'GET /staff/bookings/:bookingId/move': 'staff',
+  'POST /staff/bookings/:bookingId/move': 'staff',
+  'GET /staff/patients/:patientId/booking': 'staff',
+  'POST /staff/patients/:patientId/booking': 'staff',
   // The integrators' API: an API key, and only the key's organisation.
   'PUT /api/v1/patients/:nhsNumber': 'api-key',
   'POST /api/v1/messages': 'api-key',
@@ -90,6 +117,10 @@ const RULES: Record<string, Rule> = {
   'GET /api/v1/questionnaires/:id': 'api-key',
   'POST /api/v1/questionnaire-requests': 'api-key',
   'GET /api/v1/questionnaire-requests/:id/response': 'api-key',
+  'GET /api/v1/appointment-types': 'api-key',
+  'GET /api/v1/booking-slots': 'api-key',
+  'POST /api/v1/booking-invitations': 'api-key',
+  'GET /api/v1/bookings': 'api-key',
   // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
   'POST /callbacks/notify/sms': 'notify-bearer',
   // The development phone: never registered in production or with Notify.
@@ -103,6 +134,13 @@ const RULES: Record<string, Rule> = {
   'POST /portal/conversations/:id/questions/:linkId': 'portal',
   'GET /portal/conversations/:id/check': 'portal',
   'POST /portal/conversations/:id/submit': 'portal',
+  'GET /portal/conversations/:id/appointment/times': 'portal',
+  'POST /portal/conversations/:id/appointment/times': 'portal',
+  'GET /portal/conversations/:id/appointment/check': 'portal',
+  'POST /portal/conversations/:id/appointment/confirm': 'portal',
+  'GET /portal/conversations/:id/appointment/cancel': 'portal',
+  'POST /portal/conversations/:id/appointment/cancel': 'portal',
+  'GET /portal/conversations/:id/appointment/calendar.ics': 'portal',
 };
 
 const NOTIFY_TOKEN = 'security-suite-notify-callback-token';
@@ -129,6 +167,14 @@ function routeKeys(routes: RouteOptions[]): Set<string> {
 /** Routes about a questionnaire conversation: tried against the side's questionnaire, not its message. */
 const isQuestionnaireRoute = (pattern: string) => /\/questions\/:linkId$|\/check$|\/submit$|\/questionnaire-response$|\/response$/.test(pattern);
 
+/** Routes about a booking invitation or a booking: tried against the side's invitation and clinic. */
+const isBookingRoute = (pattern: string) => /\/appointment\/|\/staff\/bookings\/|\/staff\/diary\/slots\//.test(pattern);
+
+function bookingOf(side: Side) {
+  if (!side.booking) throw new Error('the world has no bookings: call addBookings');
+  return side.booking;
+}
+
 function questionnaireOf(side: Side) {
   if (!side.questionnaire) throw new Error('the world has no questionnaires: call addQuestionnaires');
   return side.questionnaire;
@@ -136,9 +182,19 @@ function questionnaireOf(side: Side) {
 
 /** The concrete URL of a route pattern, for the resources of one side. */
 function urlFor(pattern: string, side: Side): string {
-  const c = isQuestionnaireRoute(pattern) ? questionnaireOf(side).conversation : side.conversation;
+  const c = isQuestionnaireRoute(pattern) ? questionnaireOf(side).conversation : isBookingRoute(pattern) ? bookingOf(side).conversation : side.conversation;
+  const query = (() => {
+    const b = side.booking;
+    if (!b) return '';
+    if (pattern === '/api/v1/booking-slots') return `?appointmentTypeId=${b.clinic.type.id}&from=2026-12-01&to=2026-12-20`;
+    if (pattern === '/api/v1/bookings') return '?from=2026-12-01&to=2026-12-20&includeCancelled=true';
+    if (pattern.endsWith('/appointment/times')) return '?date=2026-12-03';
+    return '';
+  })();
   return pattern
     .replace(':token', c.token)
+    .replace(':slotId', side.booking?.freeSlotId ?? 'slot')
+    .replace(':bookingId', side.booking?.bookingId ?? 'booking')
     .replace(':linkId', side.questionnaire?.linkId ?? 'q')
     .replace(':patientId', c.patient.id)
     .replace(':id', c.conversationId)
@@ -146,7 +202,7 @@ function urlFor(pattern: string, side: Side): string {
     .replace(':number', c.patient.mobileE164.slice(1))
     .replace('/assets/nhsuk/*', '/assets/nhsuk/nhsuk-frontend.min.css')
     .replace('/assets/app/*', '/assets/app/app.css')
-    .replace('/api/docs/static/*', '/api/docs/static/swagger-ui.css');
+    .replace('/api/docs/static/*', '/api/docs/static/swagger-ui.css') + query;
 }
 
 /** A well-formed body for each state-changing route, so a refusal is about access, not bad input. */
@@ -175,6 +231,24 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
     case 'POST /:token/conversation/submit':
     case 'POST /portal/conversations/:id/submit':
       return { revision: '1' };
+    case 'POST /:token/conversation/appointment/times':
+    case 'POST /portal/conversations/:id/appointment/times':
+    case 'POST /:token/conversation/appointment/confirm':
+    case 'POST /portal/conversations/:id/appointment/confirm':
+      return { slotId: bookingOf(side).freeSlotId, date: '2026-12-03' };
+    case 'POST /:token/conversation/appointment/cancel':
+    case 'POST /portal/conversations/:id/appointment/cancel':
+    case 'POST /staff/bookings/:bookingId/cancel':
+      return { reason: 'A cancellation that must not happen' };
+    case 'POST /staff/bookings/:bookingId/move':
+      return { slotId: bookingOf(side).freeSlotId };
+    // Another organisation's staff name this side's clinician, place and type: refused as unknown.
+    case 'POST /staff/clinic/sessions/new': {
+      const { clinic } = bookingOf(side);
+      return { clinicianId: clinic.clinician.id, locationId: clinic.location.id, appointmentTypeId: clinic.type.id, firstDate: '2026-12-10', startTime: '09:00', endTime: '10:00' };
+    }
+    case 'POST /staff/patients/:patientId/booking':
+      return { appointmentTypeId: bookingOf(side).clinic.type.id };
     default:
       return {};
   }
@@ -186,6 +260,7 @@ function jsonFor(method: string, pattern: string, side: Side): unknown {
   if (pattern === '/api/v1/patients/:nhsNumber') return { givenName: 'Mallory', familyName: 'Attacker', dateOfBirth: '1990-01-01', mobileNumber: '07700900999' };
   if (pattern === '/api/v1/questionnaires' && method === 'POST') return MALLORY_QUESTIONNAIRE;
   if (pattern === '/api/v1/questionnaire-requests') return { nhsNumber: p.nhsNumber, questionnaire: { url: CATALOGUE_URL('phq-9'), version: '1.0.0' } };
+  if (pattern === '/api/v1/booking-invitations') return { nhsNumber: p.nhsNumber, appointmentTypeId: bookingOf(side).clinic.type.id };
   return method === 'GET' ? undefined : {};
 }
 
@@ -249,6 +324,7 @@ test('route matrix: every registered route has an access rule, and each rule hol
   const { app, services } = testApp;
   const world = await createWorld(app, services);
   await addQuestionnaires(app, services, world);
+  await addBookings(app, services, world);
   const { a, b } = world;
 
   await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
@@ -313,10 +389,11 @@ test('route matrix: every registered route has an access rule, and each rule hol
     const before = await snapshot(services);
     for (const { key, method, pattern } of routesOf('patient-link')) {
       const url = urlFor(pattern, a);
-      const token = (isQuestionnaireRoute(pattern) ? questionnaireOf(a).conversation : a.conversation).token;
+      const token = (isQuestionnaireRoute(pattern) ? questionnaireOf(a).conversation : isBookingRoute(pattern) ? bookingOf(a).conversation : a.conversation).token;
       const signIn = new RegExp(`^/${token}(\\?session=expired)?$`);
       const refused: Array<readonly [string, CookieJar]> = [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff A', a.staffJar.clone()]];
       if (isQuestionnaireRoute(pattern)) refused.push(['patient B, in their own questionnaire', questionnaireOf(b).patientJar.clone()]);
+      if (isBookingRoute(pattern)) refused.push(['patient B, in their own invitation', bookingOf(b).patientJar.clone()], ['patient A, in their message', a.patientJar.clone()]);
       for (const [who, jar] of refused) {
         const res = await send(app, method, url, { jar, form: formFor(method, pattern, a) });
         assertRefused(res, `${key} as ${who}`, signIn, a);
@@ -379,6 +456,15 @@ test('route matrix: every registered route has an access rule, and each rule hol
       }
       if (method === 'PUT') continue; // checked below: B's own record of the NHS number, not A's
       if (pattern === '/api/v1/questionnaires') continue; // B's own collection: checked below
+      if (['/api/v1/appointment-types', '/api/v1/booking-slots', '/api/v1/bookings'].includes(pattern)) {
+        // B's own collections: with A's ids in the query they hold nothing of A's.
+        const own = await send(app, method, url, { headers: { authorization: `Bearer ${b.apiKey}` } });
+        assert.ok([200, 400].includes(own.statusCode), `${key} with B's key: ${own.statusCode}`);
+        for (const secret of [...a.secrets, bookingOf(a).clinic.type.id, bookingOf(a).bookedSlotId, bookingOf(a).freeSlotId, bookingOf(a).bookingId]) {
+          assert.ok(!own.body.includes(secret), `${key} with B's key shows "${secret}"`);
+        }
+        continue;
+      }
       const other = await send(app, method, url, { headers: { authorization: `Bearer ${b.apiKey}` }, json });
       assert.equal(other.statusCode, 404, `${key} with B's key`);
       assertRefused(other, `${key} with B's key`, /^$/, a);
@@ -426,7 +512,9 @@ test('route matrix: every registered route has an access rule, and each rule hol
       const owner =
         rule === 'patient-link' && isQuestionnaireRoute(pattern)
           ? questionnaireOf(a).patientJar
-          : rule === 'patient-link' || pattern === '/:token'
+          : rule === 'patient-link' && isBookingRoute(pattern)
+            ? bookingOf(a).patientJar
+            : rule === 'patient-link' || pattern === '/:token'
             ? a.patientJar
             : rule === 'staff'
               ? a.staffJar

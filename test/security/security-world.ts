@@ -5,7 +5,20 @@ import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../src/services.ts';
 import { createApiKey } from '../../src/features/api/api-keys.service.ts';
-import { auditEvents, conversationItems, conversations, links, outboundSms, patients, questionnaireResponses, securityCodes, staffUsers } from '../../src/platform/db/schema.ts';
+import {
+  auditEvents,
+  bookingHolds,
+  bookings,
+  bookingSlots,
+  conversationItems,
+  conversations,
+  links,
+  outboundSms,
+  patients,
+  questionnaireResponses,
+  securityCodes,
+  staffUsers,
+} from '../../src/platform/db/schema.ts';
 import { sendQuestionnaire } from '../../src/features/questionnaires/questionnaire-sending.service.ts';
 import {
   CATALOGUE_URL,
@@ -19,6 +32,10 @@ import {
 } from '../helpers/factories.ts';
 import { postForm, submitDob } from '../helpers/patient.ts';
 import { signInAsStaff } from '../helpers/staff.ts';
+import { createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
+import { bookingPayloadSchema } from '../../src/features/booking/booking.kind.ts';
+import { bookTime } from '../../src/features/booking/booking.service.ts';
+import { findOrganisationConversation } from '../../src/features/conversations/conversations.repository.ts';
 
 /** The first patient: values unlike the documentation's examples, so a leak cannot be mistaken for one. */
 export const PATIENT_A = {
@@ -53,6 +70,19 @@ export interface Side {
   secrets: string[];
   /** A questionnaire sent to the same patient, once addQuestionnaires has run. */
   questionnaire?: SideQuestionnaire;
+  /** An invitation to book sent to the same patient, with one booking made, once addBookings has run. */
+  booking?: SideBooking;
+}
+
+export interface SideBooking {
+  conversation: TestConversation;
+  clinic: TestClinic;
+  /** The browser that opened the invitation's link first (trusted, verified). */
+  patientJar: CookieJar;
+  bookingId: string;
+  /** The booked slot, and a free one of the same clinic. */
+  bookedSlotId: string;
+  freeSlotId: string;
 }
 
 export interface SideQuestionnaire {
@@ -128,6 +158,38 @@ export async function addQuestionnaires(app: FastifyInstance, services: Services
   }
 }
 
+/**
+ * Gives each side a clinic (on the test clock's next week), sends its patient an invitation to book,
+ * opens it on a first device and books the first time, so the booking routes (patient pages, the
+ * diary, a booking's cancel and move pages) name something that exists.
+ */
+export async function addBookings(app: FastifyInstance, services: Services, world: World): Promise<void> {
+  for (const side of [world.a, world.b]) {
+    const { organisation, patient } = side.conversation;
+    const clinic = await createTestClinic(services, { organisation });
+    const invitation = await createTestInvitation(services, clinic, { patient });
+    const patientJar = new CookieJar();
+    const opened = await submitDob(app, invitation.token, patientJar, patient.dateOfBirth);
+    if (opened.headers.location !== `/${invitation.token}/conversation`) throw new Error(`the invitation's first device was not let in: ${opened.statusCode}`);
+    const row = await findOrganisationConversation(services.db, organisation.id, invitation.conversationId);
+    const booked = await bookTime(services, {
+      invitation: { ...row!, payload: bookingPayloadSchema.parse(row!.payload) },
+      slotId: clinic.slots[0]!.id,
+      actor: { type: 'patient_link', id: invitation.linkId, ip: null },
+      subject: { organisationId: organisation.id, patientId: patient.id, conversationId: invitation.conversationId, linkId: invitation.linkId },
+    });
+    if (!('booked' in booked)) throw new Error(`the first booking was refused: ${JSON.stringify(booked)}`);
+    side.booking = {
+      conversation: invitation,
+      clinic,
+      patientJar,
+      bookingId: booked.booked.booking.id,
+      bookedSlotId: clinic.slots[0]!.id,
+      freeSlotId: clinic.slots[1]!.id,
+    };
+  }
+}
+
 /** Every row of the tables that hold what patients and staff care about, for before/after comparisons. */
 export async function snapshotRows(services: Services): Promise<Record<string, Array<Record<string, unknown>>>> {
   const db = services.db;
@@ -144,6 +206,9 @@ export async function snapshotRows(services: Services): Promise<Record<string, A
       .select({ id: questionnaireResponses.conversationId, answers: questionnaireResponses.answers, revision: questionnaireResponses.revision, submittedAt: questionnaireResponses.submittedAt })
       .from(questionnaireResponses)
       .orderBy(questionnaireResponses.conversationId),
+    bookings: await db.select().from(bookings).orderBy(bookings.id),
+    slots: await db.select({ id: bookingSlots.id, blockedAt: bookingSlots.blockedAt }).from(bookingSlots).orderBy(bookingSlots.id),
+    holds: await db.select({ id: bookingHolds.conversationId, slotId: bookingHolds.slotId, expiresAt: bookingHolds.expiresAt }).from(bookingHolds).orderBy(bookingHolds.conversationId),
   };
   return JSON.parse(JSON.stringify(tables)) as Record<string, Array<Record<string, unknown>>>;
 }

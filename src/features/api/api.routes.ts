@@ -20,6 +20,9 @@ import { AppError, httpStatusOf } from '../../platform/http/errors.ts';
 import { DomainError, NotFound, RateLimited } from '../../platform/errors.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import {
+  bookingInvitationCreateBody,
+  bookingSlotsQuery,
+  bookingsQuery,
   buildOpenApiDocument,
   fieldErrorsFrom,
   messageCreateBody,
@@ -36,15 +39,20 @@ import { QUESTIONNAIRE_NOT_FOUND, QuestionnaireRefused } from '../questionnaires
 import { UnknownQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
 import {
   addApiQuestionnaire,
+  ApiFieldInvalid,
   ApiUnauthorisedError,
   authenticateApiRequest,
   getApiMessage,
   getApiQuestionnaire,
   getApiQuestionnaireResponse,
+  listApiAppointmentTypes,
+  listApiBookings,
+  listApiBookingSlots,
   listApiQuestionnaires,
   MESSAGE_NOT_FOUND,
   putPatient,
   QUESTIONNAIRE_REQUEST_NOT_FOUND,
+  sendApiBookingInvitation,
   sendApiMessage,
   sendApiQuestionnaire,
   type ApiPrincipal,
@@ -125,6 +133,11 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       // Bad input like any other: the 400 names the field, so a client handles it with the rest.
       request.log.info({ status: 400, fields: ['questionnaire'] }, 'API request refused: unknown questionnaire');
       return sendProblem(reply, 400, error.publicMessage, { errors: [{ field: 'questionnaire', message: error.publicMessage }] });
+    }
+    if (error instanceof ApiFieldInvalid) {
+      // An id that is well formed but names nothing of the caller's: a 400 naming the field, like the rest.
+      request.log.info({ status: 400, fields: [error.field] }, 'API request refused');
+      return sendProblem(reply, 400, error.publicMessage, { errors: [{ field: error.field, message: error.publicMessage }] });
     }
     if (error instanceof DailySendLimitReached) {
       request.log.info({ status: 429 }, 'API request refused: daily send limit');
@@ -212,6 +225,32 @@ async function v1Routes(app: FastifyInstance) {
     if (!params.success) throw new NotFound(QUESTIONNAIRE_REQUEST_NOT_FOUND);
     const response = await getApiQuestionnaireResponse(app.services, request.apiPrincipal!, params.data.id);
     return reply.type('application/fhir+json; charset=utf-8').send(response);
+  });
+
+  // Booking. Queries are checked as strictly as bodies: an unknown parameter is refused, not ignored.
+  app.get('/appointment-types', { config: { skipCsrf: true } }, async (request, reply) => {
+    return reply.send(await listApiAppointmentTypes(app.services, request.apiPrincipal!));
+  });
+
+  app.get('/booking-slots', { config: { skipCsrf: true } }, async (request, reply) => {
+    const query = bookingSlotsQuery.safeParse(request.query);
+    if (!query.success) throw new ApiValidationError(fieldErrorsFrom(query.error, request.query));
+    return reply.send(await listApiBookingSlots(app.services, request.apiPrincipal!, query.data));
+  });
+
+  app.post('/booking-invitations', { config: { skipCsrf: true } }, async (request, reply) => {
+    const body = bookingInvitationCreateBody.safeParse(request.body);
+    if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
+    const created = await sendApiBookingInvitation(app.services, request.apiPrincipal!, body.data);
+    // No Location: an invitation has no address of its own yet; its bookings are listed by
+    // GET /api/v1/bookings, each with its invitationId.
+    return reply.status(201).send(created);
+  });
+
+  app.get('/bookings', { config: { skipCsrf: true } }, async (request, reply) => {
+    const query = bookingsQuery.safeParse(request.query);
+    if (!query.success) throw new ApiValidationError(fieldErrorsFrom(query.error, request.query));
+    return reply.send(await listApiBookings(app.services, request.apiPrincipal!, query.data));
   });
 
   await app.register(questionnaireRoutes);

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { nhsNumberSchema, patientDetails } from '../patients/patients.service.ts';
 import { MESSAGE_BODY_MAX, messageBodySchema, replyModes } from '../messages/messages.service.ts';
 import { CLOSES_AFTER_DAYS_MAX } from '../questionnaires/questionnaire.kind.ts';
+import { isCalendarDate } from '../booking/booking-times.ts';
+import { WINDOW_MAX_WEEKS } from '../booking/booking-invitations.service.ts';
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001F\u007F]*$/;
@@ -82,6 +84,76 @@ export const questionnaireRequestCreateBody = z.strictObject({
 
 export const questionnaireRequestPathParams = z.strictObject({ id: z.uuid('Questionnaire request not found') });
 
+/** The most a booking query may cover: the same 12 weeks an invitation's window may span. */
+export const BOOKING_QUERY_MAX_WEEKS = WINDOW_MAX_WEEKS;
+
+/** A London calendar date, YYYY-MM-DD, that exists (not 2026-02-30). */
+const calendarDate = (label: string) =>
+  z
+    .string(`Enter the ${label} as YYYY-MM-DD`)
+    .regex(/^\d{4}-\d{2}-\d{2}$/, `Enter the ${label} as YYYY-MM-DD, like 2026-12-03`)
+    .refine(isCalendarDate, `The ${label} must be a real date`)
+    .meta({ format: 'date' });
+
+const appointmentTypeIdSchema = z
+  .uuid('Enter the id of one of your appointment types, from GET /api/v1/appointment-types')
+  .meta({ description: 'One of your appointment types, from GET /api/v1/appointment-types.' });
+
+/**
+ * A query's dates, both London calendar dates and both included: `to` on or after `from`, at most 12
+ * weeks in all. Checked after each field, so a wrong field is named before the range is judged.
+ */
+function withDateRange<S extends z.ZodType<{ from: string; to: string }>>(query: S): S {
+  return query.superRefine((q, ctx) => {
+    if (q.to < q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'The to date must be the same as or after the from date' });
+    else if ((Date.parse(`${q.to}T00:00:00Z`) - Date.parse(`${q.from}T00:00:00Z`)) / 86_400_000 >= BOOKING_QUERY_MAX_WEEKS * 7) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `The to date must be within ${BOOKING_QUERY_MAX_WEEKS} weeks of the from date` });
+    }
+  });
+}
+
+/** GET /api/v1/booking-slots: query parameters (unknown ones are refused, as body fields are). */
+export const bookingSlotsQuery = withDateRange(
+  z.strictObject({
+    appointmentTypeId: appointmentTypeIdSchema,
+    from: calendarDate('from date'),
+    to: calendarDate('to date'),
+    clinicianId: z.uuid('Enter the id of one of your clinicians, from GET /api/v1/appointment-types').optional(),
+  }),
+);
+
+/** GET /api/v1/bookings: query parameters. */
+export const bookingsQuery = withDateRange(
+  z.strictObject({
+    from: calendarDate('from date'),
+    to: calendarDate('to date'),
+    includeCancelled: z
+      .enum(['true', 'false'], "includeCancelled must be 'true' or 'false'")
+      .optional()
+      .transform((v) => v === 'true'),
+  }),
+);
+
+/**
+ * POST /api/v1/booking-invitations: invite a patient to book a time of one appointment type. Strict
+ * JSON types: clinicianIds is an array even for one clinician.
+ */
+export const bookingInvitationCreateBody = z.strictObject({
+  nhsNumber: nhsNumberSchema.meta({ description: '10-digit NHS number of a patient of your organisation (spaces allowed).' }),
+  appointmentTypeId: appointmentTypeIdSchema,
+  clinicianIds: z
+    .array(z.uuid('Enter clinician ids from GET /api/v1/appointment-types'), 'clinicianIds must be an array of clinician ids')
+    .max(50, 'Choose 50 clinicians at most')
+    .optional()
+    .meta({ description: 'Only these clinicians\' times are offered (ids from GET /api/v1/appointment-types). Without it, or empty: any clinician\'s.' }),
+  earliest: calendarDate('earliest date')
+    .optional()
+    .meta({ description: 'The first London date the patient may book, YYYY-MM-DD, today or later. Without it: today.' }),
+  latest: calendarDate('latest date')
+    .optional()
+    .meta({ description: `The last London date the patient may book, YYYY-MM-DD, within ${WINDOW_MAX_WEEKS} weeks of the earliest. Without it: 6 weeks from the earliest.` }),
+});
+
 // ---- Responses (describe what the service returns; used for the OpenAPI description and types) --
 
 export const patientResponse = z.object({
@@ -157,6 +229,71 @@ export const questionnaireRequestCreatedResponse = z.object({
   createdAt: z.iso.datetime(),
 });
 export type QuestionnaireRequestCreatedResponse = z.output<typeof questionnaireRequestCreatedResponse>;
+
+// ---- Booking responses ----
+
+const clinicianRef = z.object({ id: z.uuid(), name: z.string(), role: z.string() });
+const locationRef = z.object({ id: z.uuid(), name: z.string() });
+
+export const appointmentTypesResponse = z.object({
+  appointmentTypes: z.array(
+    z.object({
+      id: z.uuid(),
+      name: z.string(),
+      lengthMinutes: z.int(),
+      mode: z.enum(['face_to_face', 'telephone', 'video']),
+      cancelCutoffMinutes: z.int().meta({ description: 'The patient may change or cancel a booking themselves until this many minutes before it starts.' }),
+    }),
+  ),
+  clinicians: z.array(clinicianRef),
+  locations: z.array(z.object({ id: z.uuid(), name: z.string(), address: z.string(), phone: z.string() })),
+});
+export type AppointmentTypesResponse = z.output<typeof appointmentTypesResponse>;
+
+export const bookingSlotsResponse = z.object({
+  slots: z.array(
+    z.object({
+      id: z.uuid(),
+      start: z.iso.datetime().meta({ description: 'UTC instant (ends in Z).' }),
+      end: z.iso.datetime().meta({ description: 'UTC instant (ends in Z).' }),
+      clinician: clinicianRef,
+      location: locationRef,
+    }),
+  ),
+});
+export type BookingSlotsResponse = z.output<typeof bookingSlotsResponse>;
+
+export const bookingInvitationCreatedResponse = z.object({
+  id: z.uuid().meta({ description: 'The invitation (conversation) id; its booking, once made, lists it as invitationId in GET /api/v1/bookings.' }),
+  status: z.literal('queued').meta({ description: 'The text with the link is queued for sending.' }),
+  appointmentType: z.object({ id: z.uuid(), name: z.string() }),
+  earliest: z.iso.date().meta({ description: 'The first London date the patient may book.' }),
+  latest: z.iso.date().meta({ description: 'The last London date the patient may book.' }),
+  linkExpiresAt: z.iso.datetime().meta({ description: 'When the link stops opening the invitation if nothing is booked (a booking keeps it working until the appointment).' }),
+  createdAt: z.iso.datetime(),
+});
+export type BookingInvitationCreatedResponse = z.output<typeof bookingInvitationCreatedResponse>;
+
+export const bookingsResponse = z.object({
+  bookings: z.array(
+    z.object({
+      id: z.uuid(),
+      invitationId: z.uuid().meta({ description: 'The invitation (conversation) the booking was made from.' }),
+      status: z.enum(['booked', 'cancelled']),
+      patient: z.object({ nhsNumber: z.string() }),
+      start: z.iso.datetime(),
+      end: z.iso.datetime(),
+      clinician: clinicianRef,
+      location: locationRef,
+      appointmentType: z.object({ id: z.uuid(), name: z.string() }),
+      bookedAt: z.iso.datetime(),
+      cancelledAt: z.iso.datetime().nullable(),
+      cancelledBy: z.enum(['patient', 'staff']).nullable().meta({ description: 'Who cancelled it: the patient, or your staff. null while booked.' }),
+      cancelReason: z.string().nullable().meta({ description: 'The reason given when it was cancelled, if any.' }),
+    }),
+  ),
+});
+export type BookingsResponse = z.output<typeof bookingsResponse>;
 
 const responseAnswer = z.looseObject({}).meta({
   description: 'One FHIR R4 answer: valueBoolean, valueCoding, valueString, valueInteger, valueDecimal, valueDate or valueQuantity.',
@@ -265,6 +402,10 @@ export function fieldErrorsFrom(error: z.ZodError, input: unknown): FieldError[]
 
 const EXAMPLE_ID = '3f0c6d2e-8a4b-4c1d-9e7f-2b5a6c8d9e01';
 const EXAMPLE_TIME = '2026-11-26T10:00:00.000Z';
+const EXAMPLE_TYPE_ID = '5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+const EXAMPLE_CLINICIAN_ID = '6b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e';
+const EXAMPLE_LOCATION_ID = '7c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f';
+const EXAMPLE_SLOT_ID = '8d4e5f6a-7b8c-4d9e-9f0a-2b3c4d5e6f70';
 // The built-in weight and height questionnaire answered 72.5 kg and 168 cm: BMI is calculated.
 const EXAMPLE_RESPONSE_ITEMS = [
   { linkId: 'body-weight', text: 'What is your weight?', answer: [{ valueDecimal: 72.5 }] },
@@ -322,6 +463,51 @@ const EXAMPLES = {
     authored: '2026-11-26T18:42:07.000Z',
     item: EXAMPLE_RESPONSE_ITEMS,
   },
+  AppointmentTypes: {
+    appointmentTypes: [{ id: EXAMPLE_TYPE_ID, name: 'Flu vaccination', lengthMinutes: 10, mode: 'face_to_face', cancelCutoffMinutes: 60 }],
+    clinicians: [{ id: EXAMPLE_CLINICIAN_ID, name: 'Sam Patel', role: 'Practice nurse' }],
+    locations: [{ id: EXAMPLE_LOCATION_ID, name: 'Riverside Surgery', address: '1 River Street, Leeds LS1 1AA', phone: '01632 960 001' }],
+  },
+  BookingSlots: {
+    slots: [
+      {
+        id: EXAMPLE_SLOT_ID,
+        start: '2026-12-03T09:00:00.000Z',
+        end: '2026-12-03T09:10:00.000Z',
+        clinician: { id: EXAMPLE_CLINICIAN_ID, name: 'Sam Patel', role: 'Practice nurse' },
+        location: { id: EXAMPLE_LOCATION_ID, name: 'Riverside Surgery' },
+      },
+    ],
+  },
+  BookingInvitationCreate: { nhsNumber: '9990000018', appointmentTypeId: EXAMPLE_TYPE_ID, clinicianIds: [EXAMPLE_CLINICIAN_ID], earliest: '2026-11-30', latest: '2026-12-18' },
+  BookingInvitationCreated: {
+    id: EXAMPLE_ID,
+    status: 'queued',
+    appointmentType: { id: EXAMPLE_TYPE_ID, name: 'Flu vaccination' },
+    earliest: '2026-11-30',
+    latest: '2026-12-18',
+    linkExpiresAt: '2026-12-10T10:00:00.000Z',
+    createdAt: EXAMPLE_TIME,
+  },
+  Bookings: {
+    bookings: [
+      {
+        id: 'b2d4f6a8-1c3e-4a5b-9d7f-0e2c4a6b8d10',
+        invitationId: EXAMPLE_ID,
+        status: 'booked',
+        patient: { nhsNumber: '9990000018' },
+        start: '2026-12-03T09:00:00.000Z',
+        end: '2026-12-03T09:10:00.000Z',
+        clinician: { id: EXAMPLE_CLINICIAN_ID, name: 'Sam Patel', role: 'Practice nurse' },
+        location: { id: EXAMPLE_LOCATION_ID, name: 'Riverside Surgery' },
+        appointmentType: { id: EXAMPLE_TYPE_ID, name: 'Flu vaccination' },
+        bookedAt: '2026-11-26T12:15:00.000Z',
+        cancelledAt: null,
+        cancelledBy: null,
+        cancelReason: null,
+      },
+    ],
+  },
 } satisfies Record<string, unknown>;
 
 const json = (name: keyof typeof EXAMPLES) => ({
@@ -360,7 +546,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       title: 'Dovecote API',
       version: '1.0.0',
       description: [
-        'Send patients secure messages and questionnaires by text from your own systems, and read their answers.',
+        'Send patients secure messages, questionnaires and invitations to book appointments by text from your own systems, and read their answers and bookings.',
         '',
         'Authenticate with your organisation\'s API key: `Authorization: Bearer dck_…`. Operators create keys with `npm run admin -- api-keys create`; a key is shown once.',
         'Everything you send or read is limited to your organisation: another organisation\'s patients and messages answer 404.',
@@ -388,6 +574,11 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         QuestionnaireRequestCreate: jsonSchema(questionnaireRequestCreateBody, 'input'),
         QuestionnaireRequestCreated: jsonSchema(questionnaireRequestCreatedResponse, 'output'),
         QuestionnaireResponse: jsonSchema(questionnaireResponseResource, 'output'),
+        AppointmentTypes: jsonSchema(appointmentTypesResponse, 'output'),
+        BookingSlots: jsonSchema(bookingSlotsResponse, 'output'),
+        BookingInvitationCreate: jsonSchema(bookingInvitationCreateBody, 'input'),
+        BookingInvitationCreated: jsonSchema(bookingInvitationCreatedResponse, 'output'),
+        Bookings: jsonSchema(bookingsResponse, 'output'),
         Problem: jsonSchema(problem, 'output'),
       },
     },
@@ -546,6 +737,89 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             '404': problemResponse(
               'No questionnaire request with this id in your organisation (`detail`: "There is no questionnaire request with this id in your organisation."), or the patient has not answered any question yet (`detail`: "The patient has not answered any questions yet."; ask again later).',
             ),
+          },
+        },
+      },
+      '/api/v1/appointment-types': {
+        get: {
+          operationId: 'listAppointmentTypes',
+          summary: 'List your appointment types, clinicians and locations',
+          description:
+            "Your organisation's appointment types, clinicians and locations as staff set them up, with the ids the other booking endpoints take. Another organisation's never appear.",
+          responses: { '200': { description: 'The types, clinicians and locations.', content: json('AppointmentTypes') }, ...commonProblems },
+        },
+      },
+      '/api/v1/booking-slots': {
+        get: {
+          operationId: 'listBookingSlots',
+          summary: 'List the free times of an appointment type',
+          description: [
+            `Times of the type starting on the London dates from \`from\` to \`to\` (both included, at most ${BOOKING_QUERY_MAX_WEEKS} weeks) that a patient could book now: in the future, not booked, not blocked by staff, and not held by a patient who is choosing it (a hold lasts a few minutes).`,
+            '`start` and `end` are UTC instants (ending in Z); a slot has the same length of time whatever the clocks do.',
+            'A list is a snapshot: a free time can be booked a moment later. A slot is booked at most once, and a clinician never has two bookings at the same time: the database enforces both, so of two patients choosing the same time only one gets it. Each list is recorded in the audit trail.',
+          ].join(' '),
+          parameters: [
+            { name: 'appointmentTypeId', in: 'query', required: true, description: 'One of your appointment types (GET /api/v1/appointment-types).', schema: { type: 'string', format: 'uuid' } },
+            { name: 'from', in: 'query', required: true, description: 'First London date, YYYY-MM-DD.', schema: { type: 'string', format: 'date' }, example: '2026-12-01' },
+            { name: 'to', in: 'query', required: true, description: `Last London date, YYYY-MM-DD: on or after \`from\`, within ${BOOKING_QUERY_MAX_WEEKS} weeks of it.`, schema: { type: 'string', format: 'date' }, example: '2026-12-14' },
+            { name: 'clinicianId', in: 'query', required: false, description: "Only this clinician's times.", schema: { type: 'string', format: 'uuid' } },
+          ],
+          responses: {
+            '200': { description: 'The free times, earliest first.', content: json('BookingSlots') },
+            '400': problemResponse('A query parameter is missing or not valid, the dates span more than 12 weeks, or the type or clinician is not one of yours; `errors` names each parameter.'),
+            ...commonProblems,
+          },
+        },
+      },
+      '/api/v1/booking-invitations': {
+        post: {
+          operationId: 'sendBookingInvitation',
+          summary: 'Invite a patient to book an appointment',
+          description: [
+            "Texts the patient a secure link to choose a time of the appointment type, from your clinic's free times between `earliest` and `latest` (London dates), optionally with only some clinicians.",
+            'The patient books, changes or cancels it themselves with the link; see the result with GET /api/v1/bookings. Each invitation has at most one booking at a time, and a slot is booked at most once (the database enforces both).',
+            "The patient must already exist in your organisation (PUT the patient first). Each invitation sent counts towards your organisation's daily send limit, as messages do.",
+          ].join(' '),
+          requestBody: { required: true, content: json('BookingInvitationCreate') },
+          responses: {
+            '201': {
+              description: 'Queued for sending.',
+              content: json('BookingInvitationCreated'),
+            },
+            '400': problemResponse(
+              'A field of the body is not valid, the dates are in the past or span more than 12 weeks, or the appointment type or a clinician is not one of yours; `errors` names each field.',
+            ),
+            ...commonProblems,
+            '429': {
+              ...problemResponse(
+                'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages, questionnaires and invitations today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',
+              ),
+              headers: commonProblems['429'].headers,
+            },
+            '404': problemResponse('No patient with this NHS number in your organisation.'),
+            '413': problemResponse('The body is larger than 64 KB.'),
+            '415': problemResponse('The body is not JSON.'),
+          },
+        },
+      },
+      '/api/v1/bookings': {
+        get: {
+          operationId: 'listBookings',
+          summary: 'List the bookings made',
+          description: [
+            `Your organisation's bookings starting on the London dates from \`from\` to \`to\` (both included, at most ${BOOKING_QUERY_MAX_WEEKS} weeks), earliest first.`,
+            'By default only those still booked; with `includeCancelled=true`, cancelled ones too (by the patient or your staff, with any reason given). When a booking is changed to another time, only the new booking is listed.',
+            'A slot is booked at most once and a clinician is never booked twice at the same time: the database enforces both. Each list is recorded in the audit trail.',
+          ].join(' '),
+          parameters: [
+            { name: 'from', in: 'query', required: true, description: 'First London date, YYYY-MM-DD.', schema: { type: 'string', format: 'date' }, example: '2026-12-01' },
+            { name: 'to', in: 'query', required: true, description: `Last London date, YYYY-MM-DD: on or after \`from\`, within ${BOOKING_QUERY_MAX_WEEKS} weeks of it.`, schema: { type: 'string', format: 'date' }, example: '2026-12-14' },
+            { name: 'includeCancelled', in: 'query', required: false, description: 'true: cancelled bookings too. Default false.', schema: { type: 'string', enum: ['true', 'false'], default: 'false' } },
+          ],
+          responses: {
+            '200': { description: 'The bookings.', content: json('Bookings') },
+            '400': problemResponse('A query parameter is missing or not valid, or the dates span more than 12 weeks; `errors` names each parameter.'),
+            ...commonProblems,
           },
         },
       },

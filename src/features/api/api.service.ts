@@ -2,7 +2,7 @@
 // key that called it: another organisation's patients and messages are simply "not found", so the API
 // never reveals that they exist.
 import type { Services } from '../../services.ts';
-import { NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.ts';
+import { InvalidInput, NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { findOrganisationConversation, listItems } from '../conversations/conversations.repository.ts';
@@ -16,8 +16,26 @@ import { addQuestionnaire, getQuestionnaire, listQuestionnaires } from '../quest
 import { sendQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
 import { NotAnsweredYet, readQuestionnaireResponse } from '../questionnaires/staff-questionnaire.service.ts';
 import type { QuestionnaireResponse } from '../questionnaires/response.ts';
+import { sendInvitation, invitationWindowDates } from '../booking/booking-invitations.service.ts';
+import { bookingPayloadSchema } from '../booking/booking.kind.ts';
+import {
+  findAppointmentType,
+  findSlot,
+  freeSlots,
+  listAppointmentTypes,
+  listClinicians,
+  listLocations,
+  organisationBookings,
+  type AppointmentMode,
+  type Slot,
+} from '../booking/booking.repository.ts';
+import { addDays, londonInstant } from '../booking/booking-times.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
 import type {
+  AppointmentTypesResponse,
+  BookingInvitationCreatedResponse,
+  BookingSlotsResponse,
+  BookingsResponse,
   MessageCreatedResponse,
   MessageResponse,
   PatientResponse,
@@ -273,4 +291,202 @@ export async function getApiQuestionnaireResponse(services: Services, principal:
     if (error instanceof NotFound && !(error instanceof NotAnsweredYet)) throw new NotFound(QUESTIONNAIRE_REQUEST_NOT_FOUND);
     throw error;
   }
+}
+
+// ---- Booking: what can be booked, invitations to book, and the bookings made ---------------------
+
+/** Bad input about one field, found only by looking in the database (an id of no type of yours). */
+export class ApiFieldInvalid extends InvalidInput {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+const UNKNOWN_TYPE = 'There is no appointment type with this id in your organisation. See GET /api/v1/appointment-types.';
+const UNKNOWN_CLINICIAN = 'There is no clinician with this id in your organisation. See GET /api/v1/appointment-types.';
+// freeSlots() leaves out times held by other invitations than this one; the API holds nothing, so no
+// invitation is "this one" and every live hold counts.
+const NO_INVITATION = '00000000-0000-0000-0000-000000000000';
+
+/** London dates, both included, as the instants [from midnight, the midnight after `to`). */
+function londonRange(from: string, to: string): { from: Date; to: Date } {
+  return { from: londonInstant(from, '00:00')!, to: londonInstant(addDays(to, 1), '00:00')! };
+}
+
+/** GET /api/v1/appointment-types: the ids an integrator needs for the other booking endpoints. */
+export async function listApiAppointmentTypes(services: Services, principal: ApiPrincipal): Promise<AppointmentTypesResponse> {
+  const [types, clinicians, locations] = await Promise.all([
+    listAppointmentTypes(services.db, principal.organisationId),
+    listClinicians(services.db, principal.organisationId),
+    listLocations(services.db, principal.organisationId),
+  ]);
+  return {
+    appointmentTypes: types.map((t) => ({ id: t.id, name: t.name, lengthMinutes: t.lengthMinutes, mode: t.mode as AppointmentMode, cancelCutoffMinutes: t.cancelCutoffMinutes })),
+    clinicians: clinicians.map((c) => ({ id: c.id, name: c.name, role: c.role })),
+    locations: locations.map((l) => ({ id: l.id, name: l.name, address: l.address, phone: l.phone })),
+  };
+}
+
+/**
+ * GET /api/v1/booking-slots: times a patient could book now (future, not blocked, booked or held).
+ * Only a guide: an invitation's patient may still lose a time to someone quicker, and the database
+ * refuses the second booking of a slot whoever makes it.
+ */
+export async function listApiBookingSlots(
+  services: Services,
+  principal: ApiPrincipal,
+  query: { appointmentTypeId: string; from: string; to: string; clinicianId?: string },
+): Promise<BookingSlotsResponse> {
+  const { organisationId } = principal;
+  const type = await findAppointmentType(services.db, organisationId, query.appointmentTypeId);
+  if (!type) throw new ApiFieldInvalid('appointmentTypeId', UNKNOWN_TYPE);
+  const clinicians = await listClinicians(services.db, organisationId);
+  if (query.clinicianId && !clinicians.some((c) => c.id === query.clinicianId)) throw new ApiFieldInvalid('clinicianId', UNKNOWN_CLINICIAN);
+  const slots = await freeSlots(services.db, {
+    organisationId,
+    appointmentTypeId: type.id,
+    ...(query.clinicianId && { clinicianIds: [query.clinicianId] }),
+    ...londonRange(query.from, query.to),
+    now: services.now(),
+    conversationId: NO_INVITATION,
+  });
+  await recordAudit(services.db, {
+    type: 'api.booking_slots_listed',
+    actor: actorOf(principal),
+    organisationId,
+    details: { appointmentTypeId: type.id, from: query.from, to: query.to, ...(query.clinicianId && { clinicianId: query.clinicianId }), count: slots.length },
+  });
+  return {
+    slots: slots.map((s) => ({
+      id: s.id,
+      start: s.startsAt.toISOString(),
+      end: s.endsAt.toISOString(),
+      clinician: { id: s.clinicianId, name: s.clinicianName, role: s.clinicianRole },
+      location: { id: s.locationId, name: s.locationName },
+    })),
+  };
+}
+
+/**
+ * POST /api/v1/booking-invitations: text the patient a link to book a time of one appointment type.
+ * The type and clinicians are looked up in the caller's organisation first, so another organisation's
+ * ids are refused naming the field, exactly as unknown ones are.
+ */
+export async function sendApiBookingInvitation(
+  services: Services,
+  principal: ApiPrincipal,
+  input: { nhsNumber: string; appointmentTypeId: string; clinicianIds?: string[]; earliest?: string; latest?: string },
+): Promise<BookingInvitationCreatedResponse> {
+  const { organisationId } = principal;
+  // The patient first, as every other send does: another organisation's patient is 404 whatever else is sent.
+  const patient = await findPatientByNhsNumber(services.db, organisationId, input.nhsNumber);
+  if (!patient) throw new NotFound(PATIENT_NOT_FOUND);
+  const type = await findAppointmentType(services.db, organisationId, input.appointmentTypeId);
+  if (!type) throw new ApiFieldInvalid('appointmentTypeId', UNKNOWN_TYPE);
+  const clinicianIds = [...new Set(input.clinicianIds ?? [])];
+  if (clinicianIds.length > 0) {
+    const known = new Set((await listClinicians(services.db, organisationId)).map((c) => c.id));
+    const unknown = input.clinicianIds!.findIndex((id) => !known.has(id));
+    if (unknown >= 0) throw new ApiFieldInvalid(`clinicianIds.${unknown}`, UNKNOWN_CLINICIAN);
+  }
+  try {
+    invitationWindowDates({ earliest: input.earliest, latest: input.latest }, services.now());
+  } catch (error) {
+    // The window's words say which date is wrong ("The earliest date must be …").
+    if (error instanceof InvalidInput) throw new ApiFieldInvalid(error.publicMessage.startsWith('The earliest') ? 'earliest' : 'latest', error.publicMessage);
+    throw error;
+  }
+  const sent = await sendInvitation(services, {
+    organisationId,
+    patient,
+    invitation: { appointmentTypeId: type.id, clinicianIds, earliest: input.earliest, latest: input.latest },
+    sentBy: { apiKeyId: principal.apiKeyId },
+    ip: principal.ip ?? null,
+  });
+  const [conversation, links] = await Promise.all([
+    findOrganisationConversation(services.db, organisationId, sent.conversationId),
+    conversationLinks(services.db, sent.conversationId),
+  ]);
+  const link = currentLink(links);
+  if (!conversation || !link) throw new Error(`booking invitation ${sent.conversationId} has no conversation or no link`);
+  const payload = bookingPayloadSchema.parse(conversation.payload);
+  return {
+    id: sent.conversationId,
+    status: 'queued',
+    appointmentType: { id: type.id, name: type.name },
+    earliest: payload.earliest,
+    latest: payload.latest,
+    linkExpiresAt: link.expiresAt.toISOString(),
+    createdAt: sent.createdAt.toISOString(),
+  };
+}
+
+/**
+ * GET /api/v1/bookings: the organisation's bookings starting on the London dates asked (a change of
+ * time shows only as the new booking). The audit records ids only, never patient details.
+ */
+export async function listApiBookings(
+  services: Services,
+  principal: ApiPrincipal,
+  query: { from: string; to: string; includeCancelled: boolean },
+): Promise<BookingsResponse> {
+  const { organisationId } = principal;
+  const [rows, types, clinicians, locations] = await Promise.all([
+    organisationBookings(services.db, { organisationId, ...londonRange(query.from, query.to), includeCancelled: query.includeCancelled }),
+    listAppointmentTypes(services.db, organisationId),
+    listClinicians(services.db, organisationId),
+    listLocations(services.db, organisationId),
+  ]);
+  const typeById = new Map(types.map((t) => [t.id, t]));
+  const clinicianById = new Map(clinicians.map((c) => [c.id, c]));
+  const locationById = new Map(locations.map((l) => [l.id, l]));
+  // One look-up per slot and per patient, each once: a booking row names neither its place nor its patient.
+  const slots = new Map<string, Slot>();
+  const nhsNumbers = new Map<string, string>();
+  const bookings: BookingsResponse['bookings'] = [];
+  for (const row of rows) {
+    let slot = slots.get(row.slotId);
+    if (!slot) {
+      slot = await findSlot(services.db, organisationId, row.slotId);
+      if (!slot) throw new Error(`booking ${row.id} has no slot`);
+      slots.set(slot.id, slot);
+    }
+    const conversation = await findOrganisationConversation(services.db, organisationId, row.conversationId);
+    if (!conversation) throw new Error(`booking ${row.id} has no conversation`);
+    let nhsNumber = nhsNumbers.get(conversation.patientId);
+    if (!nhsNumber) {
+      const patient = await getPatient(services.db, organisationId, conversation.patientId);
+      if (!patient) throw new Error(`booking ${row.id} has no patient`);
+      nhsNumber = patient.nhsNumber;
+      nhsNumbers.set(patient.id, nhsNumber);
+    }
+    const type = typeById.get(slot.appointmentTypeId);
+    const clinician = clinicianById.get(row.clinicianId);
+    const location = locationById.get(slot.locationId);
+    if (!type || !clinician || !location) throw new Error(`booking ${row.id} has no type, clinician or location`);
+    bookings.push({
+      id: row.id,
+      invitationId: row.conversationId,
+      status: row.cancelledAt ? 'cancelled' : 'booked',
+      patient: { nhsNumber },
+      start: row.startsAt.toISOString(),
+      end: row.endsAt.toISOString(),
+      clinician: { id: clinician.id, name: clinician.name, role: clinician.role },
+      location: { id: location.id, name: location.name },
+      appointmentType: { id: type.id, name: type.name },
+      bookedAt: row.bookedAt.toISOString(),
+      cancelledAt: row.cancelledAt?.toISOString() ?? null,
+      cancelledBy: row.cancelledAt ? (row.cancelledBy as 'patient' | 'staff') : null,
+      cancelReason: row.cancelReason,
+    });
+  }
+  await recordAudit(services.db, {
+    type: 'api.bookings_listed',
+    actor: actorOf(principal),
+    organisationId,
+    details: { from: query.from, to: query.to, includeCancelled: query.includeCancelled, bookingIds: bookings.map((b) => b.id) },
+  });
+  return { bookings };
 }

@@ -421,6 +421,10 @@ test('OpenAPI JSON describes bearer auth, the endpoints and their schemas', asyn
     description: 'Organisation API key.',
   });
   assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/api/v1/appointment-types',
+    '/api/v1/booking-invitations',
+    '/api/v1/booking-slots',
+    '/api/v1/bookings',
     '/api/v1/messages',
     '/api/v1/messages/{id}',
     '/api/v1/patients/{nhsNumber}',

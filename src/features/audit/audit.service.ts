@@ -60,6 +60,20 @@ export type AuditEventType =
   // The maintenance job texted a reminder (details: which one, and any earlier one skipped because it
   // was missed), with a new link to the same questionnaire that closes when it does.
   | 'questionnaire.reminder_sent'
+  // Booking (features/booking): staff set-up, invitations, and each booking's life. details carry ids
+  // and times, never what the appointment is for beyond the type's id.
+  | 'booking.invited'
+  | 'booking.clinic_changed'
+  | 'booking.slot_blocked'
+  | 'booking.slot_unblocked'
+  | 'booking.booked'
+  | 'booking.changed'
+  | 'booking.cancelled'
+  | 'booking.reminder_sent'
+  | 'booking.calendar_downloaded'
+  | 'booking.diary_viewed'
+  | 'api.booking_slots_listed'
+  | 'api.bookings_listed'
   | 'questionnaire_response.viewed'
   | 'api.questionnaire_response_viewed'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details

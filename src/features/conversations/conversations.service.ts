@@ -88,10 +88,12 @@ async function sendNewLink(
   input: { conversation: ConversationRow; patient: Patient; organisation: Organisation; actor: AuditActor; kind: KindBasics; now: Date; resent: boolean },
 ): Promise<{ linkId: string; outboundSmsId: string }> {
   const { conversation, patient, organisation, kind } = input;
+  const ttlEnds = new Date(input.now.getTime() + kind.linkTtlDays(services.config, kind.payloadSchema.parse(conversation.payload)) * 86_400_000);
+  const keepUntil = await kind.keepLinksUntil?.(tx, conversation.id);
   const { link, token } = await issueLink(tx, {
     conversationId: conversation.id,
     phoneE164: patient.mobileE164,
-    ttlDays: kind.linkTtlDays(services.config, kind.payloadSchema.parse(conversation.payload)),
+    expiresAt: keepUntil && keepUntil > ttlEnds ? keepUntil : ttlEnds,
     now: input.now,
   });
   const sms = await enqueueSms(tx, services.jobs, {

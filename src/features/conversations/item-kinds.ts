@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Config } from '../../config/config.ts';
 import type { Services } from '../../services.ts';
+import type { Queryable } from '../../platform/db/client.ts';
 import type { AuditEventType } from '../audit/audit.service.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
 import type { ConversationItem, ConversationRow } from './conversations.repository.ts';
@@ -73,6 +74,11 @@ export interface ItemKind<P = unknown> {
   readonly payloadSchema: z.ZodType<P>;
   /** How long a link to a conversation of this kind works (DESIGN.md §3: per kind, configurable; a kind may let the sender choose). */
   linkTtlDays(config: Config, payload: P): number;
+  /**
+   * A moment the conversation's links must keep working until, whatever linkTtlDays says: a booked
+   * appointment, changed or cancelled with its link. A re-sent link lasts at least as long.
+   */
+  keepLinksUntil?(on: Queryable, conversationId: string): Promise<Date | undefined>;
   /** The page at the base path: what the patient lands on once verification lets them in. */
   page: KindHandler<P>;
   /** Further patient routes under the base path; answered only for conversations of this kind. */
@@ -96,7 +102,7 @@ export interface StaffPanel {
 }
 
 /** What sending needs of a kind; none of it depends on the kind's payload type. */
-export type KindBasics = Pick<ItemKind, 'name' | 'words' | 'sentAuditType' | 'linkTtlDays' | 'payloadSchema'>;
+export type KindBasics = Pick<ItemKind, 'name' | 'words' | 'sentAuditType' | 'linkTtlDays' | 'payloadSchema' | 'keepLinksUntil'>;
 
 export class ItemKindRegistry {
   private readonly kinds = new Map<string, ItemKind>();

@@ -1,6 +1,6 @@
 // Secure links: a 128-bit token in the URL opens one conversation, after verification. Only the
 // token's SHA-256 is stored; the token itself exists only in the text message that carries it.
-import { and, desc, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { conversations, links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newLinkToken, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -62,6 +62,18 @@ export async function revokeConversationLinks(on: Queryable, conversationId: str
     .where(and(eq(links.conversationId, conversationId), isNull(links.revokedAt)))
     .returning({ id: links.id });
   return rows.length;
+}
+
+/**
+ * Keeps a conversation's live links working until at least `until` (a booked appointment: the patient
+ * changes or cancels it with the link they booked with, which must not expire before the day).
+ */
+export async function extendConversationLinks(on: Queryable, conversationId: string, until: Date, now: Date): Promise<void> {
+  // Only links that still work: one that has expired stays expired.
+  await on
+    .update(links)
+    .set({ expiresAt: sql`GREATEST(${links.expiresAt}, ${until})` })
+    .where(and(eq(links.conversationId, conversationId), isNull(links.revokedAt), gt(links.expiresAt, now)));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import { deleteExpiredStaffSessions } from '../staff/staff-sessions.service.ts';
 import { deleteEndedPatientSessions } from '../verification/patient-sessions.service.ts';
 import { deleteOldNhsLoginTransactions } from '../nhs-login/nhs-login.service.ts';
 import { sendDueQuestionnaireReminders } from '../questionnaires/questionnaire-reminders.service.ts';
+import { sendBookingReminders } from '../booking/booking-reminders.service.ts';
 
 export interface MaintenanceReport {
   rateLimitWindows: number;
@@ -23,6 +24,8 @@ export interface MaintenanceReport {
   nhsLoginTransactions: number;
   /** Reminder texts queued (not a deletion). */
   questionnaireReminders: number;
+  /** Day-before appointment reminders queued. */
+  bookingReminders: number;
 }
 
 export interface MaintenanceLog {
@@ -38,6 +41,7 @@ export async function runMaintenance(services: Pick<Services, 'db' | 'now' | 'jo
     patientSessions: await deleteEndedPatientSessions(services.db, now),
     nhsLoginTransactions: await deleteOldNhsLoginTransactions({ db: services.db, now: services.now }),
     questionnaireReminders: await sendDueQuestionnaireReminders(services),
+    bookingReminders: await sendBookingReminders(services),
   };
 }
 

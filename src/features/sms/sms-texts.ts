@@ -5,7 +5,7 @@
 // item kind's fixed words and values Dovecote makes (the organisation's name as operators set it, the
 // link, the code): never anything staff or patients wrote. A text never carries the message itself or
 // any clinical detail: only who it is from, what kind of thing is waiting, and the link.
-export type SmsKind = 'message_link' | 'security_code' | 'reminder';
+export type SmsKind = 'message_link' | 'security_code' | 'reminder' | 'booking_confirmed' | 'booking_reminder' | 'booking_cancelled' | 'booking_moved';
 
 export interface SmsPersonalisation {
   /** waiting: the item kind's words for what the link opens ("you have a new message"). */
@@ -17,6 +17,14 @@ export interface SmsPersonalisation {
    * the item kind's word ("questionnaire"), closes when it closes ("5:29pm on 9 December", UK time).
    */
   reminder: { organisation_name: string; thing: string; closes: string; link: string };
+  /**
+   * Appointments (features/booking): `when` is "9:30am on Tuesday 8 December" (UK time), `phone` the
+   * place's number. Never the appointment's type or place, which could say what it is for.
+   */
+  booking_confirmed: { organisation_name: string; when: string; phone: string };
+  booking_reminder: { organisation_name: string; when: string; phone: string };
+  booking_cancelled: { organisation_name: string; when: string; phone: string };
+  booking_moved: { organisation_name: string; when: string; phone: string };
 }
 
 export const SMS_TEMPLATES: Record<SmsKind, string> = {
@@ -24,6 +32,10 @@ export const SMS_TEMPLATES: Record<SmsKind, string> = {
   security_code:
     '((code)) is your security code to open your ((thing)) from ((organisation_name)). It expires in 10 minutes. Do not share this code with anyone.',
   reminder: 'Reminder from ((organisation_name)): please fill in your ((thing)) by ((closes)). Open it here: ((link))',
+  booking_confirmed: 'Your appointment with ((organisation_name)) is booked for ((when)). To change or cancel it, use the link we sent you or call ((phone)).',
+  booking_reminder: 'Reminder: you have an appointment with ((organisation_name)) at ((when)). To change or cancel it, use the link we sent you or call ((phone)).',
+  booking_cancelled: '((organisation_name)) has cancelled your appointment at ((when)). Call ((phone)) if you need another appointment.',
+  booking_moved: '((organisation_name)) has moved your appointment to ((when)). To change or cancel it, use the link we sent you or call ((phone)).',
 };
 
 // Texts queued before item kinds named what they open were all messages.

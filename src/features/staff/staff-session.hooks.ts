@@ -64,6 +64,15 @@ export function staffLayout(staff: StaffContext | null): Record<string, unknown>
               { href: '/staff/sign-out', text: 'Sign out' },
             ],
           },
+          navigation: {
+            ariaLabel: 'Staff menu',
+            items: [
+              { href: '/staff', text: 'Inbox' },
+              { href: '/staff/messages/new', text: 'Find a patient' },
+              { href: '/staff/diary', text: 'Diary' },
+              { href: '/staff/clinic', text: 'Clinics' },
+            ],
+          },
         }
       : {}),
   };

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite, type PGliteInterface } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -33,6 +34,9 @@ export interface Database {
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The PostgreSQL extensions the migrations create; PGlite must be given them when it opens a database. */
+export const pgliteExtensions = { btree_gist };
 
 export function fromPglite(client: PGlite | PGliteInterface): Database {
   const db = drizzlePglite(client as PGlite, { schema }) as unknown as Db;
@@ -151,7 +155,7 @@ export async function openDatabase(opts: {
   }
   const dir = path.join(opts.dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
-  return fromPglite(await PGlite.create(dir));
+  return fromPglite(await PGlite.create(dir, { extensions: pgliteExtensions }));
 }
 
 /** Raw SQL for the few statements the query builder cannot say; both drivers return `{ rows }`. */

@@ -2,6 +2,8 @@
 // PGlite (PostgreSQL 18) and on the PostgreSQL 15 servers, so keep to features both have.
 import {
   bigserial,
+  boolean,
+  check,
   date,
   index,
   integer,
@@ -215,7 +217,7 @@ export const outboundSms = pgTable(
     organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
     conversationId: uuid('conversation_id').references(() => conversations.id),
     linkId: uuid('link_id').references(() => links.id),
-    kind: text('kind', { enum: ['message_link', 'security_code', 'reminder'] }).notNull(),
+    kind: text('kind', { enum: ['message_link', 'security_code', 'reminder', 'booking_confirmed', 'booking_reminder', 'booking_cancelled', 'booking_moved'] }).notNull(),
     phoneE164: text('phone_e164').notNull(),
     // Template values. Security codes and links are wiped from here once the text has been handed over.
     personalisation: jsonb('personalisation').$type<Record<string, string>>().notNull(),
@@ -361,4 +363,156 @@ export const conversationReminders = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.conversationId, t.reminder] })],
+);
+
+// Appointment booking (features/booking). Staff set up who sees patients (clinicians), where
+// (locations), what (appointment types) and when (sessions); a session's slots are made once, when it is
+// added, as rows: a slot is a UTC instant range, worked out from London wall-clock times on its own day,
+// so the days the clocks change are right.
+export const bookingClinicians = pgTable(
+  'booking_clinicians',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    name: text('name').notNull(),
+    role: text('role').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('booking_clinicians_org_idx').on(t.organisationId, t.name)],
+);
+
+export const bookingLocations = pgTable(
+  'booking_locations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    name: text('name').notNull(),
+    address: text('address').notNull(),
+    phone: text('phone').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('booking_locations_org_idx').on(t.organisationId, t.name)],
+);
+
+export const appointmentTypes = pgTable(
+  'appointment_types',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    name: text('name').notNull(),
+    lengthMinutes: integer('length_minutes').notNull(),
+    // 'face_to_face' | 'telephone' | 'video'
+    mode: text('mode').notNull(),
+    // What the patient should know before they come ("Wear a short-sleeved top"); shown before they confirm.
+    patientInfo: text('patient_info').notNull().default(''),
+    // Until how long before the start the patient may change or cancel it themselves.
+    cancelCutoffMinutes: integer('cancel_cutoff_minutes').notNull().default(60),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('appointment_types_org_idx').on(t.organisationId, t.name),
+    check('appointment_types_length_check', sql`${t.lengthMinutes} BETWEEN 5 AND 480`),
+    check('appointment_types_mode_check', sql`${t.mode} IN ('face_to_face', 'telephone', 'video')`),
+    check('appointment_types_cutoff_check', sql`${t.cancelCutoffMinutes} BETWEEN 0 AND 10080`),
+  ],
+);
+
+export const bookingSessions = pgTable(
+  'booking_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    clinicianId: uuid('clinician_id').notNull().references(() => bookingClinicians.id),
+    locationId: uuid('location_id').notNull().references(() => bookingLocations.id),
+    appointmentTypeId: uuid('appointment_type_id').notNull().references(() => appointmentTypes.id),
+    // London calendar dates and wall-clock times ('09:00'), as staff gave them; `weekly` repeats the
+    // session every 7 days from first_date to last_date.
+    firstDate: date('first_date', { mode: 'string' }).notNull(),
+    lastDate: date('last_date', { mode: 'string' }).notNull(),
+    weekly: boolean('weekly').notNull(),
+    startTime: text('start_time').notNull(),
+    endTime: text('end_time').notNull(),
+    createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+  },
+  (t) => [index('booking_sessions_org_idx').on(t.organisationId, t.firstDate)],
+);
+
+export const bookingSlots = pgTable(
+  'booking_slots',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    sessionId: uuid('session_id').notNull().references(() => bookingSessions.id),
+    clinicianId: uuid('clinician_id').notNull().references(() => bookingClinicians.id),
+    locationId: uuid('location_id').notNull().references(() => bookingLocations.id),
+    appointmentTypeId: uuid('appointment_type_id').notNull().references(() => appointmentTypes.id),
+    startsAt: tz('starts_at').notNull(),
+    endsAt: tz('ends_at').notNull(),
+    // Staff took it out of use (a meeting, leave): never offered, never booked.
+    blockedAt: tz('blocked_at'),
+    blockedByStaffId: uuid('blocked_by_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('booking_slots_type_starts_idx').on(t.organisationId, t.appointmentTypeId, t.startsAt),
+    index('booking_slots_clinician_starts_idx').on(t.clinicianId, t.startsAt),
+    index('booking_slots_location_starts_idx').on(t.locationId, t.startsAt),
+    check('booking_slots_range_check', sql`${t.endsAt} > ${t.startsAt}`),
+  ],
+);
+
+// A time held for one invitation while the patient confirms. The primary key is "each invitation holds
+// at most one time"; the unique slot is "a held time is held by one invitation". A hold past expires_at
+// holds nothing: whoever takes the slot next deletes it first. `taken` counts the holds an invitation
+// has taken, so choosing times again and again cannot keep a time away from others for ever.
+export const bookingHolds = pgTable(
+  'booking_holds',
+  {
+    conversationId: uuid('conversation_id').primaryKey().references(() => conversations.id),
+    slotId: uuid('slot_id').references(() => bookingSlots.id),
+    expiresAt: tz('expires_at').notNull(),
+    taken: integer('taken').notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('booking_holds_slot_idx').on(t.slotId)],
+);
+
+// Bookings. The guarantee "no double booking" is held here by PostgreSQL, not by a check before the
+// insert: a slot has at most one live booking (bookings_slot_live_idx), an invitation at most one
+// (conversation unique index), and a clinician's live bookings never overlap, even across two sessions
+// (the exclusion constraint bookings_clinician_no_overlap, added in the migration: drizzle cannot say
+// it). A change of time is a new row with the old one cancelled in the same transaction; `sequence`
+// carries on from the old row so calendar files update one event (RFC 5545 SEQUENCE).
+export const bookings = pgTable(
+  'bookings',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    slotId: uuid('slot_id').notNull().references(() => bookingSlots.id),
+    clinicianId: uuid('clinician_id').notNull().references(() => bookingClinicians.id),
+    startsAt: tz('starts_at').notNull(),
+    endsAt: tz('ends_at').notNull(),
+    sequence: integer('sequence').notNull().default(0),
+    // 'patient' | 'staff'
+    bookedBy: text('booked_by').notNull(),
+    bookedByStaffId: uuid('booked_by_staff_id').references(() => staffUsers.id),
+    bookedAt: tz('booked_at').notNull(),
+    cancelledAt: tz('cancelled_at'),
+    // 'patient' | 'staff' | 'changed' (replaced by another time)
+    cancelledBy: text('cancelled_by'),
+    cancelledByStaffId: uuid('cancelled_by_staff_id').references(() => staffUsers.id),
+    cancelReason: text('cancel_reason'),
+    reminderSentAt: tz('reminder_sent_at'),
+  },
+  (t) => [
+    uniqueIndex('bookings_slot_live_idx').on(t.slotId).where(sql`cancelled_at IS NULL`),
+    uniqueIndex('bookings_conversation_live_idx').on(t.conversationId).where(sql`cancelled_at IS NULL`),
+    index('bookings_conversation_idx').on(t.conversationId, t.bookedAt),
+    index('bookings_org_starts_idx').on(t.organisationId, t.startsAt),
+    // The reminder search: live bookings starting soon.
+    index('bookings_live_starts_idx').on(t.startsAt).where(sql`cancelled_at IS NULL AND reminder_sent_at IS NULL`),
+    check('bookings_range_check', sql`${t.endsAt} > ${t.startsAt}`),
+  ],
 );

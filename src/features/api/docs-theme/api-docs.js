@@ -24,9 +24,20 @@ function focusableExamples() {
   }
 }
 
+// A query parameter with a fixed set of values (GET /api/v1/bookings' includeCancelled) is a <select>
+// in "Try it out" with no label: swagger-ui shows the parameter's name in another table cell. Name each
+// such select after its parameter (WCAG 4.1.2, axe select-name).
+function nameParameterSelects() {
+  for (const select of document.querySelectorAll('.swagger-ui .parameters-col_description > select:not([aria-label])')) {
+    const name = select.closest('tr')?.querySelector('.parameter__name')?.textContent?.replace('*', '').trim();
+    select.setAttribute('aria-label', name || 'Value');
+  }
+}
+
 function improve() {
   nameServersList();
   focusableExamples();
+  nameParameterSelects();
 }
 
 new MutationObserver(improve).observe(document.body, { childList: true, subtree: true });
