@@ -120,6 +120,7 @@ const RULES: Record<string, Rule> = {
   'GET /api/v1/appointment-types': 'api-key',
   'GET /api/v1/booking-slots': 'api-key',
   'POST /api/v1/booking-invitations': 'api-key',
+  'GET /api/v1/booking-invitations/:id': 'api-key',
   'GET /api/v1/bookings': 'api-key',
   // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
   'POST /callbacks/notify/sms': 'notify-bearer',
@@ -168,7 +169,7 @@ function routeKeys(routes: RouteOptions[]): Set<string> {
 const isQuestionnaireRoute = (pattern: string) => /\/questions\/:linkId$|\/check$|\/submit$|\/questionnaire-response$|\/response$/.test(pattern);
 
 /** Routes about a booking invitation or a booking: tried against the side's invitation and clinic. */
-const isBookingRoute = (pattern: string) => /\/appointment\/|\/staff\/bookings\/|\/staff\/diary\/slots\//.test(pattern);
+const isBookingRoute = (pattern: string) => /\/appointment\/|\/staff\/bookings\/|\/staff\/diary\/slots\/|\/booking-invitations\/:id$/.test(pattern);
 
 function bookingOf(side: Side) {
   if (!side.booking) throw new Error('the world has no bookings: call addBookings');

@@ -105,7 +105,7 @@ test('booking API: types, free slots, an invitation, and a booking seen in /book
   const sent = await invite(app, key.auth, { nhsNumber: patient.nhsNumber, appointmentTypeId: clinic.type.id, clinicianIds: [clinic.clinician.id], earliest: '2026-12-01', latest: '2026-12-18' });
   assert.equal(sent.statusCode, 201, sent.body);
   const created = sent.json();
-  assert.equal(sent.headers.location, undefined, 'an invitation has no address of its own to point to');
+  assert.equal(sent.headers.location, `/api/v1/booking-invitations/${created.id}`);
   assert.equal(created.status, 'queued');
   assert.deepEqual(created.appointmentType, { id: clinic.type.id, name: 'Flu vaccination' });
   assert.deepEqual([created.earliest, created.latest], ['2026-12-01', '2026-12-18']);
@@ -165,6 +165,31 @@ test('booking API: types, free slots, an invitation, and a booking seen in /book
   const [gone] = await bookings(`from=2026-11-30&to=${DAY}&includeCancelled=true`);
   assert.deepEqual([gone!.id, gone!.status, gone!.cancelledBy, gone!.cancelReason, gone!.cancelledAt], [one!.id, 'cancelled', 'patient', 'Feeling better', clock.now().toISOString()]);
   assert.ok((await free()).some((s) => s.id === clinic.slots[0]!.id), 'a cancelled time is free again');
+
+  // One invitation: waiting, then booked, then cancelled, with its history.
+  const invitation = async (id: string) => {
+    const res = await get(app, key.auth, `/api/v1/booking-invitations/${id}`);
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json() as { status: string; booking: BookingJson | null; history: BookingJson[]; linkExpiresAt: string };
+  };
+  assert.deepEqual((({ status, booking, history }) => ({ status, booking, history }))(await invitation(created.id)), { status: 'waiting', booking: null, history: [] });
+  const gotA = await invitation(a.conversationId);
+  assert.equal(gotA.status, 'cancelled');
+  assert.deepEqual(gotA.history.map((h) => [h.id, h.status, h.cancelledBy]), [[one!.id, 'cancelled', 'patient']]);
+  const rebooked = await bookTime(services, { invitation: await invitationOf(services, a), slotId: clinic.slots[5]!.id, ...patientOf(a) });
+  assert.ok('booked' in rebooked);
+  const again = await invitation(a.conversationId);
+  assert.equal(again.status, 'booked');
+  assert.equal(again.booking!.id, rebooked.booked.booking.id);
+  assert.deepEqual(again.history.map((h) => h.status), ['booked', 'cancelled'], 'newest first');
+  assert.equal(again.linkExpiresAt, again.booking!.end, 'the link works until the appointment');
+  assertProblem(await get(app, key.auth, '/api/v1/booking-invitations/not-a-uuid'), 404);
+  const otherOrg = await createTestClinic(services);
+  const otherKey = await keyFor(services, otherOrg.organisation.id);
+  assertProblem(await get(app, otherKey.auth, `/api/v1/booking-invitations/${a.conversationId}`), 404);
+  assertProblem(await get(app, undefined, `/api/v1/booking-invitations/${a.conversationId}`), 401);
+  // The booking made again is the one now booked: set it aside for the lists below.
+  await cancelByPatient(services, { invitation: await invitationOf(services, a), ...patientOf(a) });
 
   // Each list is audited with ids only: no NHS number, name or reason.
   const lists = await services.db.select().from(auditEvents).where(eq(auditEvents.type, 'api.bookings_listed')).orderBy(auditEvents.id);

@@ -45,6 +45,7 @@ import {
   getApiMessage,
   getApiQuestionnaire,
   getApiQuestionnaireResponse,
+  getApiBookingInvitation,
   listApiAppointmentTypes,
   listApiBookings,
   listApiBookingSlots,
@@ -242,9 +243,12 @@ async function v1Routes(app: FastifyInstance) {
     const body = bookingInvitationCreateBody.safeParse(request.body);
     if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
     const created = await sendApiBookingInvitation(app.services, request.apiPrincipal!, body.data);
-    // No Location: an invitation has no address of its own yet; its bookings are listed by
-    // GET /api/v1/bookings, each with its invitationId.
-    return reply.status(201).send(created);
+    return reply.status(201).header('Location', `/api/v1/booking-invitations/${created.id}`).send(created);
+  });
+
+  app.get('/booking-invitations/:id', { config: { skipCsrf: true } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    return reply.send(await getApiBookingInvitation(app.services, request.apiPrincipal!, id));
   });
 
   app.get('/bookings', { config: { skipCsrf: true } }, async (request, reply) => {

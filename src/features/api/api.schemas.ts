@@ -274,26 +274,34 @@ export const bookingInvitationCreatedResponse = z.object({
 });
 export type BookingInvitationCreatedResponse = z.output<typeof bookingInvitationCreatedResponse>;
 
-export const bookingsResponse = z.object({
-  bookings: z.array(
-    z.object({
-      id: z.uuid(),
-      invitationId: z.uuid().meta({ description: 'The invitation (conversation) the booking was made from.' }),
-      status: z.enum(['booked', 'cancelled']),
-      patient: z.object({ nhsNumber: z.string() }),
-      start: z.iso.datetime(),
-      end: z.iso.datetime(),
-      clinician: clinicianRef,
-      location: locationRef,
-      appointmentType: z.object({ id: z.uuid(), name: z.string() }),
-      bookedAt: z.iso.datetime(),
-      cancelledAt: z.iso.datetime().nullable(),
-      cancelledBy: z.enum(['patient', 'staff']).nullable().meta({ description: 'Who cancelled it: the patient, or your staff. null while booked.' }),
-      cancelReason: z.string().nullable().meta({ description: 'The reason given when it was cancelled, if any.' }),
-    }),
-  ),
+const bookingJson = z.object({
+  id: z.uuid(),
+  invitationId: z.uuid().meta({ description: 'The invitation (conversation) the booking was made from.' }),
+  status: z.enum(['booked', 'cancelled']),
+  patient: z.object({ nhsNumber: z.string() }),
+  start: z.iso.datetime(),
+  end: z.iso.datetime(),
+  clinician: clinicianRef,
+  location: locationRef,
+  appointmentType: z.object({ id: z.uuid(), name: z.string() }),
+  bookedAt: z.iso.datetime(),
+  cancelledAt: z.iso.datetime().nullable(),
+  cancelledBy: z.enum(['patient', 'staff']).nullable().meta({ description: 'Who cancelled it: the patient, or your staff. null while booked.' }),
+  cancelReason: z.string().nullable().meta({ description: 'The reason given when it was cancelled, if any.' }),
 });
+
+export const bookingsResponse = z.object({ bookings: z.array(bookingJson) });
 export type BookingsResponse = z.output<typeof bookingsResponse>;
+export type BookingJson = z.output<typeof bookingJson>;
+
+export const bookingInvitationResponse = bookingInvitationCreatedResponse.omit({ status: true }).extend({
+  status: z.enum(['waiting', 'booked', 'cancelled', 'closed']).meta({
+    description: 'waiting: nothing booked yet and the patient can still book; booked: a time is booked; cancelled: the last booking was cancelled; closed: nothing booked and the time to book has passed (or the link was revoked).',
+  }),
+  booking: bookingJson.nullable().meta({ description: 'The booking now standing, or null.' }),
+  history: z.array(bookingJson).meta({ description: 'Every booking made from the invitation, newest first, a time changed from included (status cancelled).' }),
+});
+export type BookingInvitationResponse = z.output<typeof bookingInvitationResponse>;
 
 const responseAnswer = z.looseObject({}).meta({
   description: 'One FHIR R4 answer: valueBoolean, valueCoding, valueString, valueInteger, valueDecimal, valueDate or valueQuantity.',
@@ -508,6 +516,17 @@ const EXAMPLES = {
       },
     ],
   },
+  BookingInvitation: {
+    id: EXAMPLE_ID,
+    status: 'booked',
+    appointmentType: { id: EXAMPLE_TYPE_ID, name: 'Flu vaccination' },
+    earliest: '2026-11-30',
+    latest: '2026-12-18',
+    linkExpiresAt: '2026-12-03T09:10:00.000Z',
+    createdAt: EXAMPLE_TIME,
+    booking: null,
+    history: [],
+  },
 } satisfies Record<string, unknown>;
 
 const json = (name: keyof typeof EXAMPLES) => ({
@@ -579,6 +598,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         BookingInvitationCreate: jsonSchema(bookingInvitationCreateBody, 'input'),
         BookingInvitationCreated: jsonSchema(bookingInvitationCreatedResponse, 'output'),
         Bookings: jsonSchema(bookingsResponse, 'output'),
+        BookingInvitation: jsonSchema(bookingInvitationResponse, 'output'),
         Problem: jsonSchema(problem, 'output'),
       },
     },
@@ -777,13 +797,14 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
           summary: 'Invite a patient to book an appointment',
           description: [
             "Texts the patient a secure link to choose a time of the appointment type, from your clinic's free times between `earliest` and `latest` (London dates), optionally with only some clinicians.",
-            'The patient books, changes or cancels it themselves with the link; see the result with GET /api/v1/bookings. Each invitation has at most one booking at a time, and a slot is booked at most once (the database enforces both).',
+            'The patient books, changes or cancels it themselves with the link; see the result with GET /api/v1/booking-invitations/{id}, or every booking with GET /api/v1/bookings. Each invitation has at most one booking at a time, and a slot is booked at most once (the database enforces both).',
             "The patient must already exist in your organisation (PUT the patient first). Each invitation sent counts towards your organisation's daily send limit, as messages do.",
           ].join(' '),
           requestBody: { required: true, content: json('BookingInvitationCreate') },
           responses: {
             '201': {
               description: 'Queued for sending.',
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the invitation: GET it to see whether the patient has booked.' } },
               content: json('BookingInvitationCreated'),
             },
             '400': problemResponse(
@@ -799,6 +820,20 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             '404': problemResponse('No patient with this NHS number in your organisation.'),
             '413': problemResponse('The body is larger than 64 KB.'),
             '415': problemResponse('The body is not JSON.'),
+          },
+        },
+      },
+      '/api/v1/booking-invitations/{id}': {
+        get: {
+          operationId: 'getBookingInvitation',
+          summary: 'Read an invitation to book and its booking',
+          description:
+            'Whether the patient has booked, the booking standing now (time, clinician, place) and every booking made from the invitation, newest first (a change of time shows the old one cancelled). Each read is recorded in the audit trail.',
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'The id returned when the invitation was sent.', schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': { description: 'The invitation.', content: json('BookingInvitation') },
+            ...commonProblems,
+            '404': problemResponse('No invitation to book with this id in your organisation.'),
           },
         },
       },

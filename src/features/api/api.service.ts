@@ -17,23 +17,30 @@ import { sendQuestionnaire } from '../questionnaires/questionnaire-sending.servi
 import { NotAnsweredYet, readQuestionnaireResponse } from '../questionnaires/staff-questionnaire.service.ts';
 import type { QuestionnaireResponse } from '../questionnaires/response.ts';
 import { sendInvitation, invitationWindowDates } from '../booking/booking-invitations.service.ts';
-import { bookingPayloadSchema } from '../booking/booking.kind.ts';
+import { bookingKind, bookingPayloadSchema } from '../booking/booking.kind.ts';
+import { bookingOpen } from '../booking/booking.service.ts';
 import {
   findAppointmentType,
-  findSlot,
   freeSlots,
   listAppointmentTypes,
   listClinicians,
   listLocations,
   organisationBookings,
+  ORGANISATION_BOOKINGS_MAX,
+  invitationBookings,
   type AppointmentMode,
-  type Slot,
+  type AppointmentType,
+  type Booking,
+  type Clinician,
+  type Location,
 } from '../booking/booking.repository.ts';
 import { addDays, londonInstant } from '../booking/booking-times.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
 import type {
   AppointmentTypesResponse,
   BookingInvitationCreatedResponse,
+  BookingInvitationResponse,
+  BookingJson,
   BookingSlotsResponse,
   BookingsResponse,
   MessageCreatedResponse,
@@ -423,6 +430,79 @@ export async function sendApiBookingInvitation(
   };
 }
 
+type BookingRow = Booking & { locationId: string; appointmentTypeId: string; nhsNumber: string };
+
+/** A booking as the API shows it, named from the organisation's types, clinicians and places. */
+function bookingToJson(setUp: { types: AppointmentType[]; clinicians: Clinician[]; locations: Location[] }): (row: BookingRow) => BookingJson {
+  const typeById = new Map(setUp.types.map((t) => [t.id, t]));
+  const clinicianById = new Map(setUp.clinicians.map((c) => [c.id, c]));
+  const locationById = new Map(setUp.locations.map((l) => [l.id, l]));
+  return (row) => {
+    const type = typeById.get(row.appointmentTypeId);
+    const clinician = clinicianById.get(row.clinicianId);
+    const location = locationById.get(row.locationId);
+    if (!type || !clinician || !location) throw new Error(`booking ${row.id} has no type, clinician or location`);
+    return {
+      id: row.id,
+      invitationId: row.conversationId,
+      status: row.cancelledAt ? 'cancelled' : 'booked',
+      patient: { nhsNumber: row.nhsNumber },
+      start: row.startsAt.toISOString(),
+      end: row.endsAt.toISOString(),
+      clinician: { id: clinician.id, name: clinician.name, role: clinician.role },
+      location: { id: location.id, name: location.name },
+      appointmentType: { id: type.id, name: type.name },
+      bookedAt: row.bookedAt.toISOString(),
+      cancelledAt: row.cancelledAt?.toISOString() ?? null,
+      // A time changed from was replaced by the booking after it, by whoever changed it.
+      cancelledBy: row.cancelledAt ? (row.cancelledBy === 'staff' ? 'staff' : 'patient') : null,
+      cancelReason: row.cancelReason,
+    };
+  };
+}
+
+export const BOOKING_INVITATION_NOT_FOUND = 'There is no invitation to book with this id in your organisation.';
+
+/** GET /api/v1/booking-invitations/{id}: whether the patient booked, and every booking made from it. */
+export async function getApiBookingInvitation(services: Services, principal: ApiPrincipal, id: string): Promise<BookingInvitationResponse> {
+  const { organisationId } = principal;
+  const conversation = isUuid(id) ? await findOrganisationConversation(services.db, organisationId, id) : undefined;
+  if (!conversation || conversation.kind !== bookingKind.name) throw new NotFound(BOOKING_INVITATION_NOT_FOUND);
+  const payload = bookingPayloadSchema.parse(conversation.payload);
+  const [patient, rows, links, types, clinicians, locations] = await Promise.all([
+    getPatient(services.db, organisationId, conversation.patientId),
+    invitationBookings(services.db, conversation.id),
+    conversationLinks(services.db, conversation.id),
+    listAppointmentTypes(services.db, organisationId),
+    listClinicians(services.db, organisationId),
+    listLocations(services.db, organisationId),
+  ]);
+  const link = currentLink(links);
+  if (!patient || !link) throw new Error(`booking invitation ${id} has no patient or no link`);
+  const history = rows.map((row) => bookingToJson({ types, clinicians, locations })({ ...row, nhsNumber: patient.nhsNumber }));
+  const booking = history.find((b) => b.status === 'booked') ?? null;
+  const now = services.now();
+  const open = bookingOpen(services, { ...conversation, payload }, now) && !['revoked', 'expired'].includes(linkState(link, now).state);
+  await recordAudit(services.db, {
+    type: 'api.booking_invitation_viewed',
+    actor: actorOf(principal),
+    organisationId,
+    patientId: patient.id,
+    conversationId: conversation.id,
+  });
+  return {
+    id: conversation.id,
+    status: booking ? 'booked' : history.length > 0 ? 'cancelled' : open ? 'waiting' : 'closed',
+    appointmentType: { id: payload.appointmentTypeId, name: payload.typeName },
+    earliest: payload.earliest,
+    latest: payload.latest,
+    linkExpiresAt: link.expiresAt.toISOString(),
+    createdAt: conversation.createdAt.toISOString(),
+    booking,
+    history,
+  };
+}
+
 /**
  * GET /api/v1/bookings: the organisation's bookings starting on the London dates asked (a change of
  * time shows only as the new booking). The audit records ids only, never patient details.
@@ -433,55 +513,15 @@ export async function listApiBookings(
   query: { from: string; to: string; includeCancelled: boolean },
 ): Promise<BookingsResponse> {
   const { organisationId } = principal;
-  const [rows, types, clinicians, locations] = await Promise.all([
+  const [found, types, clinicians, locations] = await Promise.all([
     organisationBookings(services.db, { organisationId, ...londonRange(query.from, query.to), includeCancelled: query.includeCancelled }),
     listAppointmentTypes(services.db, organisationId),
     listClinicians(services.db, organisationId),
     listLocations(services.db, organisationId),
   ]);
-  const typeById = new Map(types.map((t) => [t.id, t]));
-  const clinicianById = new Map(clinicians.map((c) => [c.id, c]));
-  const locationById = new Map(locations.map((l) => [l.id, l]));
-  // One look-up per slot and per patient, each once: a booking row names neither its place nor its patient.
-  const slots = new Map<string, Slot>();
-  const nhsNumbers = new Map<string, string>();
-  const bookings: BookingsResponse['bookings'] = [];
-  for (const row of rows) {
-    let slot = slots.get(row.slotId);
-    if (!slot) {
-      slot = await findSlot(services.db, organisationId, row.slotId);
-      if (!slot) throw new Error(`booking ${row.id} has no slot`);
-      slots.set(slot.id, slot);
-    }
-    const conversation = await findOrganisationConversation(services.db, organisationId, row.conversationId);
-    if (!conversation) throw new Error(`booking ${row.id} has no conversation`);
-    let nhsNumber = nhsNumbers.get(conversation.patientId);
-    if (!nhsNumber) {
-      const patient = await getPatient(services.db, organisationId, conversation.patientId);
-      if (!patient) throw new Error(`booking ${row.id} has no patient`);
-      nhsNumber = patient.nhsNumber;
-      nhsNumbers.set(patient.id, nhsNumber);
-    }
-    const type = typeById.get(slot.appointmentTypeId);
-    const clinician = clinicianById.get(row.clinicianId);
-    const location = locationById.get(slot.locationId);
-    if (!type || !clinician || !location) throw new Error(`booking ${row.id} has no type, clinician or location`);
-    bookings.push({
-      id: row.id,
-      invitationId: row.conversationId,
-      status: row.cancelledAt ? 'cancelled' : 'booked',
-      patient: { nhsNumber },
-      start: row.startsAt.toISOString(),
-      end: row.endsAt.toISOString(),
-      clinician: { id: clinician.id, name: clinician.name, role: clinician.role },
-      location: { id: location.id, name: location.name },
-      appointmentType: { id: type.id, name: type.name },
-      bookedAt: row.bookedAt.toISOString(),
-      cancelledAt: row.cancelledAt?.toISOString() ?? null,
-      cancelledBy: row.cancelledAt ? (row.cancelledBy as 'patient' | 'staff') : null,
-      cancelReason: row.cancelReason,
-    });
-  }
+  if (found.more) throw new ApiFieldInvalid('to', `More than ${ORGANISATION_BOOKINGS_MAX} bookings start in these dates: ask for fewer days at a time`);
+  const toJson = bookingToJson({ types, clinicians, locations });
+  const bookings = found.rows.map(toJson);
   await recordAudit(services.db, {
     type: 'api.bookings_listed',
     actor: actorOf(principal),

@@ -423,6 +423,7 @@ test('OpenAPI JSON describes bearer auth, the endpoints and their schemas', asyn
   assert.deepEqual(Object.keys(doc.paths).sort(), [
     '/api/v1/appointment-types',
     '/api/v1/booking-invitations',
+    '/api/v1/booking-invitations/{id}',
     '/api/v1/booking-slots',
     '/api/v1/bookings',
     '/api/v1/messages',

@@ -74,6 +74,7 @@ export type AuditEventType =
   | 'booking.diary_viewed'
   | 'api.booking_slots_listed'
   | 'api.bookings_listed'
+  | 'api.booking_invitation_viewed'
   | 'questionnaire_response.viewed'
   | 'api.questionnaire_response_viewed'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details

@@ -1,7 +1,7 @@
 // The only SQL on booking's tables. No double booking is the database's rule (schema.ts, `bookings`):
 // these functions insert and let PostgreSQL refuse; slotConflict() says which rule refused.
 import { and, asc, eq, gt, gte, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
-import { appointmentTypes, bookingClinicians, bookingHolds, bookingLocations, bookings, bookingSessions, bookingSlots } from '../../platform/db/schema.ts';
+import { appointmentTypes, bookingClinicians, bookingHolds, bookingLocations, bookings, bookingSessions, bookingSlots, conversations, patients } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 
 export type Clinician = typeof bookingClinicians.$inferSelect;
@@ -390,7 +390,7 @@ export async function diarySlots(
        ${input.clinicianId ? sql`AND s.clinician_id = ${input.clinicianId}` : sql``}
        ${input.locationId ? sql`AND s.location_id = ${input.locationId}` : sql``}
      ORDER BY s.starts_at, c.name
-     LIMIT 3000`);
+     LIMIT 10000`);
   return (rows as unknown as { rows: DiarySlot[] }).rows.map((r) => ({
     ...r,
     startsAt: new Date(r.startsAt),
@@ -402,10 +402,34 @@ export async function diarySlots(
 }
 
 /** An organisation's bookings starting in [from, to), for the API and staff lists. */
-export function organisationBookings(on: Queryable, input: { organisationId: string; from: Date; to: Date; includeCancelled: boolean }): Promise<Booking[]> {
-  return on
-    .select()
+/** Every booking made from one invitation, newest first, with its slot's place and type. */
+export async function invitationBookings(on: Queryable, conversationId: string): Promise<Array<Booking & { locationId: string; appointmentTypeId: string }>> {
+  const rows = await on
+    .select({ booking: bookings, locationId: bookingSlots.locationId, appointmentTypeId: bookingSlots.appointmentTypeId })
     .from(bookings)
+    .innerJoin(bookingSlots, eq(bookingSlots.id, bookings.slotId))
+    .where(eq(bookings.conversationId, conversationId))
+    .orderBy(sql`${bookings.sequence} DESC, ${bookings.bookedAt} DESC`);
+  return rows.map((r) => ({ ...r.booking, locationId: r.locationId, appointmentTypeId: r.appointmentTypeId }));
+}
+
+export const ORGANISATION_BOOKINGS_MAX = 5000;
+
+/**
+ * An organisation's bookings starting in [from, to), with what a list names (the slot's place and type,
+ * the patient's NHS number) in the same statement; at most ORGANISATION_BOOKINGS_MAX, and `more` says
+ * when there were more.
+ */
+export async function organisationBookings(
+  on: Queryable,
+  input: { organisationId: string; from: Date; to: Date; includeCancelled: boolean },
+): Promise<{ rows: Array<Booking & { locationId: string; appointmentTypeId: string; nhsNumber: string }>; more: boolean }> {
+  const rows = await on
+    .select({ booking: bookings, locationId: bookingSlots.locationId, appointmentTypeId: bookingSlots.appointmentTypeId, nhsNumber: patients.nhsNumber })
+    .from(bookings)
+    .innerJoin(bookingSlots, eq(bookingSlots.id, bookings.slotId))
+    .innerJoin(conversations, eq(conversations.id, bookings.conversationId))
+    .innerJoin(patients, eq(patients.id, conversations.patientId))
     .where(
       and(
         eq(bookings.organisationId, input.organisationId),
@@ -415,8 +439,12 @@ export function organisationBookings(on: Queryable, input: { organisationId: str
         or(isNull(bookings.cancelledBy), ne(bookings.cancelledBy, 'changed')),
       ),
     )
-    .orderBy(asc(bookings.startsAt))
-    .limit(1000);
+    .orderBy(asc(bookings.startsAt), asc(bookings.id))
+    .limit(ORGANISATION_BOOKINGS_MAX + 1);
+  return {
+    rows: rows.slice(0, ORGANISATION_BOOKINGS_MAX).map((r) => ({ ...r.booking, locationId: r.locationId, appointmentTypeId: r.appointmentTypeId, nhsNumber: r.nhsNumber })),
+    more: rows.length > ORGANISATION_BOOKINGS_MAX,
+  };
 }
 
 /** Which of the database's booking rules refused a write, if one did. */
