@@ -9,7 +9,8 @@ import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
 import { databaseKind } from '../../../test/helpers/database.ts';
-import type { TestConversation } from '../../../test/helpers/factories.ts';
+import { csrfFrom, type CookieJar, type TestConversation } from '../../../test/helpers/factories.ts';
+import { firstDevice, get, postForm, textOf } from '../../../test/helpers/patient.ts';
 import type { Services } from '../../services.ts';
 import { bookingHolds, bookings } from '../../platform/db/schema.ts';
 import { InvalidInput } from '../../platform/errors.ts';
@@ -405,4 +406,35 @@ test('the constraints themselves refuse a second booking of a slot, of a clinici
     (error) => slotConflict(error) === 'invitation_has_booking',
   );
   assert.equal((await services.db.select().from(bookings)).length, 1);
+});
+
+test('through the pages: 50 browsers press Confirm for the same time at once; one sees "Appointment booked", 49 the "just booked" page with the times still free', RACE, async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const clinic = await createTestClinic(services);
+  const contested = clinic.slots[4]!;
+  const browsers: Array<{ c: TestConversation; jar: CookieJar; csrf: string }> = [];
+  for (const { c } of await invite(services, clinic, 50, 200)) {
+    const jar = await firstDevice(app, c.token);
+    // Each browser has the form in front of it (the check page's Confirm carries the CSRF token).
+    const page = await get(app, `/${c.token}/conversation/appointment/times?date=2026-12-03`, jar);
+    browsers.push({ c, jar, csrf: csrfFrom(page.body) });
+  }
+  const responses = await Promise.all(
+    browsers.map(({ c, jar, csrf }) =>
+      postForm(app, `/${c.token}/conversation/appointment/confirm`, jar, { slotId: contested.id, date: '2026-12-03' }, { csrf }),
+    ),
+  );
+  const booked = responses.filter((r) => r.statusCode === 303 && String(r.headers.location).endsWith('/conversation?booked=1'));
+  const lost = responses.filter((r) => r.statusCode === 409);
+  assert.equal(booked.length, 1, `statuses: ${responses.map((r) => r.statusCode).join(',')}`);
+  assert.equal(lost.length, 49);
+  for (const page of lost) {
+    const words = textOf(page.body);
+    assert.match(words, /That time has just been booked by someone else/);
+    // The times still free that day are offered again, the contested one not among them.
+    assert.ok(page.body.includes(clinic.slots[5]!.id) && !page.body.includes(`value="${contested.id}"`));
+  }
+  assert.equal((await liveOnSlots(services, [contested.id])).length, 1);
 });
