@@ -8,6 +8,11 @@
 /** Control characters and lone surrogates. */
 export const CONTROL_CHARACTERS = /[\p{Cc}\p{Cs}]/u;
 
+/** Free text (a reason, what a patient should know) may have tabs and line breaks, but no other control character. */
+export function hasControlCharactersBesidesLineBreaks(text: string): boolean {
+  return CONTROL_CHARACTERS.test(text.replace(/[\r\n\t]/g, ''));
+}
+
 /** Unicode format characters: invisible, and they change how text around them is shown. */
 export const FORMAT_CHARACTERS = /\p{Cf}/u;
 

@@ -14,10 +14,8 @@ import assert from 'node:assert/strict';
 import { sql } from 'drizzle-orm';
 import type { BrowserContextOptions, Page } from 'playwright-core';
 import { createTestStaff, createTestOrganisation, createTestPatient, TEST_PATIENT, type TestConversation } from '../helpers/factories.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../helpers/booking.ts';
-import { findOrganisationConversation } from '../../src/features/conversations/conversations.repository.ts';
-import { bookingPayloadSchema } from '../../src/features/booking/booking.kind.ts';
-import { bookTime, cancelByStaff } from '../../src/features/booking/booking.service.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, bookAsThePatient } from '../helpers/booking.ts';
+import { cancelByStaff } from '../../src/features/booking/booking.service.ts';
 import { setSlotBlock } from '../../src/features/booking/clinic-setup.service.ts';
 import { addDays, londonDate } from '../../src/features/booking/booking-times.ts';
 import { checkPage, clickAndWait, enterDateOfBirth, isoParts, open, startRig, type A11yRig } from './a11y-support.ts';
@@ -66,14 +64,7 @@ function invite(c: TestClinic = clinic): Promise<TestConversation> {
 
 /** Book a time for an invitation through the service (as another patient would). */
 async function book(c: TestConversation, slotId: string) {
-  const { services } = rig.server;
-  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
-  const result = await bookTime(services, {
-    invitation: { ...row!, payload: bookingPayloadSchema.parse(row!.payload) },
-    slotId,
-    actor: { type: 'patient_link', id: c.linkId, ip: null },
-    subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-  });
+  const result = await bookAsThePatient(rig.server.services, c, slotId);
   assert.ok('booked' in result, JSON.stringify(result));
   return result.booked.booking;
 }

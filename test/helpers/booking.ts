@@ -5,6 +5,9 @@ import type { Organisation } from '../../src/features/organisations/organisation
 import { addAppointmentType, addClinician, addLocation, addSession } from '../../src/features/booking/clinic-setup.service.ts';
 import { sendInvitation } from '../../src/features/booking/booking-invitations.service.ts';
 import { listSlotsOfSession } from '../../src/features/booking/booking.repository.ts';
+import { bookingPayloadSchema } from '../../src/features/booking/booking.kind.ts';
+import { bookTime, type BookResult } from '../../src/features/booking/booking.service.ts';
+import { findOrganisationConversation } from '../../src/features/conversations/conversations.repository.ts';
 import type { AppointmentType, Clinician, Location, Slot } from '../../src/features/booking/booking.repository.ts';
 import type { TEST_PATIENT} from './factories.ts';
 import { createTestOrganisation, createTestPatient, createTestStaff, latestLinkToken, type TestConversation } from './factories.ts';
@@ -77,4 +80,24 @@ export function testNhsNumber(k: number): string {
     const check = (11 - (sum % 11)) % 11;
     if (check !== 10) return base + String(check);
   }
+}
+
+/** The invitation as the booking service takes it: the conversation with its payload parsed. */
+export async function invitationOf(services: Services, c: Pick<TestConversation, 'organisation' | 'conversationId'>) {
+  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
+  if (!row) throw new Error(`no conversation ${c.conversationId}`);
+  return { ...row, payload: bookingPayloadSchema.parse(row.payload) };
+}
+
+/** Who the booking service names in the audit trail when the invitation's patient acts through its link. */
+export function asThePatient(c: Pick<TestConversation, 'organisation' | 'patient' | 'conversationId' | 'linkId'>) {
+  return {
+    actor: { type: 'patient_link' as const, id: c.linkId, ip: null },
+    subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
+  };
+}
+
+/** The invitation's patient books the slot (through the service, as the confirm page does). */
+export async function bookAsThePatient(services: Services, c: TestConversation, slotId: string): Promise<BookResult> {
+  return bookTime(services, { invitation: await invitationOf(services, c), slotId, ...asThePatient(c) });
 }

@@ -187,9 +187,9 @@ function urlFor(pattern: string, side: Side): string {
   const query = (() => {
     const b = side.booking;
     if (!b) return '';
-    if (pattern === '/api/v1/booking-slots') return `?appointmentTypeId=${b.clinic.type.id}&from=2026-12-01&to=2026-12-20`;
-    if (pattern === '/api/v1/bookings') return '?from=2026-12-01&to=2026-12-20&includeCancelled=true';
-    if (pattern.endsWith('/appointment/times')) return '?date=2026-12-03';
+    if (pattern === '/api/v1/booking-slots') return `?appointmentTypeId=${b.clinic.type.id}&from=${b.date}&to=${b.date}`;
+    if (pattern === '/api/v1/bookings') return `?from=${b.date}&to=${b.date}&includeCancelled=true`;
+    if (pattern.endsWith('/appointment/times')) return `?date=${b.date}`;
     return '';
   })();
   return pattern
@@ -236,7 +236,7 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
     case 'POST /portal/conversations/:id/appointment/times':
     case 'POST /:token/conversation/appointment/confirm':
     case 'POST /portal/conversations/:id/appointment/confirm':
-      return { slotId: bookingOf(side).freeSlotId, date: '2026-12-03' };
+      return { slotId: bookingOf(side).freeSlotId, date: bookingOf(side).date };
     case 'POST /:token/conversation/appointment/cancel':
     case 'POST /portal/conversations/:id/appointment/cancel':
     case 'POST /staff/bookings/:bookingId/cancel':
@@ -246,7 +246,7 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
     // Another organisation's staff name this side's clinician, place and type: refused as unknown.
     case 'POST /staff/clinic/sessions/new': {
       const { clinic } = bookingOf(side);
-      return { clinicianId: clinic.clinician.id, locationId: clinic.location.id, appointmentTypeId: clinic.type.id, firstDate: '2026-12-10', startTime: '09:00', endTime: '10:00' };
+      return { clinicianId: clinic.clinician.id, locationId: clinic.location.id, appointmentTypeId: clinic.type.id, firstDate: bookingOf(side).date, startTime: '13:00', endTime: '14:00' };
     }
     case 'POST /staff/patients/:patientId/booking':
       return { appointmentTypeId: bookingOf(side).clinic.type.id };

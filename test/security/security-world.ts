@@ -32,10 +32,8 @@ import {
 } from '../helpers/factories.ts';
 import { postForm, submitDob } from '../helpers/patient.ts';
 import { signInAsStaff } from '../helpers/staff.ts';
-import { createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
-import { bookingPayloadSchema } from '../../src/features/booking/booking.kind.ts';
-import { bookTime } from '../../src/features/booking/booking.service.ts';
-import { findOrganisationConversation } from '../../src/features/conversations/conversations.repository.ts';
+import { bookAsThePatient, createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
+import { addDays, londonDate } from '../../src/features/booking/booking-times.ts';
 
 /** The first patient: values unlike the documentation's examples, so a leak cannot be mistaken for one. */
 export const PATIENT_A = {
@@ -80,6 +78,8 @@ export interface SideBooking {
   /** The browser that opened the invitation's link first (trusted, verified). */
   patientJar: CookieJar;
   bookingId: string;
+  /** The clinic's London date (YYYY-MM-DD). */
+  date: string;
   /** The booked slot, and a free one of the same clinic. */
   bookedSlotId: string;
   freeSlotId: string;
@@ -166,24 +166,21 @@ export async function addQuestionnaires(app: FastifyInstance, services: Services
 export async function addBookings(app: FastifyInstance, services: Services, world: World): Promise<void> {
   for (const side of [world.a, world.b]) {
     const { organisation, patient } = side.conversation;
-    const clinic = await createTestClinic(services, { organisation });
+    // A week from the app's clock, whatever today is: every slot is in the future and in the window.
+    const date = addDays(londonDate(services.now()), 7);
+    const clinic = await createTestClinic(services, { organisation, date });
     const invitation = await createTestInvitation(services, clinic, { patient });
     const patientJar = new CookieJar();
     const opened = await submitDob(app, invitation.token, patientJar, patient.dateOfBirth);
     if (opened.headers.location !== `/${invitation.token}/conversation`) throw new Error(`the invitation's first device was not let in: ${opened.statusCode}`);
-    const row = await findOrganisationConversation(services.db, organisation.id, invitation.conversationId);
-    const booked = await bookTime(services, {
-      invitation: { ...row!, payload: bookingPayloadSchema.parse(row!.payload) },
-      slotId: clinic.slots[0]!.id,
-      actor: { type: 'patient_link', id: invitation.linkId, ip: null },
-      subject: { organisationId: organisation.id, patientId: patient.id, conversationId: invitation.conversationId, linkId: invitation.linkId },
-    });
+    const booked = await bookAsThePatient(services, invitation, clinic.slots[0]!.id);
     if (!('booked' in booked)) throw new Error(`the first booking was refused: ${JSON.stringify(booked)}`);
     side.booking = {
       conversation: invitation,
       clinic,
       patientJar,
       bookingId: booked.booked.booking.id,
+      date,
       bookedSlotId: clinic.slots[0]!.id,
       freeSlotId: clinic.slots[1]!.id,
     };

@@ -7,12 +7,10 @@ import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
-import { createTestPatient, type TestConversation } from '../../../test/helpers/factories.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
+import { createTestPatient } from '../../../test/helpers/factories.ts';
 import { auditEvents, conversations } from '../../platform/db/schema.ts';
 import type { Services } from '../../services.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
-import { bookingPayloadSchema } from '../booking/booking.kind.ts';
 import { bookTime, cancelByPatient, holdTime } from '../booking/booking.service.ts';
 import { setSlotBlock } from '../booking/clinic-setup.service.ts';
 import { createApiKey } from './api-keys.service.ts';
@@ -48,15 +46,8 @@ const invite = (app: FastifyInstance, auth: Record<string, string> | undefined, 
   app.inject({ method: 'POST', url: '/api/v1/booking-invitations', headers: auth ?? {}, payload: payload as object });
 const slotsUrl = (clinic: TestClinic, from = DAY, to = DAY, extra = '') => `/api/v1/booking-slots?appointmentTypeId=${clinic.type.id}&from=${from}&to=${to}${extra}`;
 
-async function invitationOf(services: Services, c: TestConversation) {
-  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
-const patientOf = (c: TestConversation) => ({
-  actor: { type: 'patient_link' as const, id: c.linkId, ip: null },
-  subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-});
+const patientOf = asThePatient;
 
 type SlotJson = { id: string; start: string; end: string; clinician: { id: string; name: string; role: string }; location: { id: string; name: string } };
 type BookingJson = { id: string; invitationId: string; status: string; patient: { nhsNumber: string }; start: string; end: string; cancelledBy: string | null; cancelReason: string | null } & Record<string, unknown>;

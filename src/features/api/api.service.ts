@@ -16,7 +16,7 @@ import { addQuestionnaire, getQuestionnaire, listQuestionnaires } from '../quest
 import { sendQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
 import { NotAnsweredYet, readQuestionnaireResponse } from '../questionnaires/staff-questionnaire.service.ts';
 import type { QuestionnaireResponse } from '../questionnaires/response.ts';
-import { sendInvitation, invitationWindowDates } from '../booking/booking-invitations.service.ts';
+import { InvalidInvitation, sendInvitation } from '../booking/booking-invitations.service.ts';
 import { bookingKind, bookingPayloadSchema } from '../booking/booking.kind.ts';
 import { bookingOpen } from '../booking/booking.service.ts';
 import {
@@ -390,27 +390,18 @@ export async function sendApiBookingInvitation(
   // The patient first, as every other send does: another organisation's patient is 404 whatever else is sent.
   const patient = await findPatientByNhsNumber(services.db, organisationId, input.nhsNumber);
   if (!patient) throw new NotFound(PATIENT_NOT_FOUND);
-  const type = await findAppointmentType(services.db, organisationId, input.appointmentTypeId);
-  if (!type) throw new ApiFieldInvalid('appointmentTypeId', UNKNOWN_TYPE);
-  const clinicianIds = [...new Set(input.clinicianIds ?? [])];
-  if (clinicianIds.length > 0) {
-    const known = new Set((await listClinicians(services.db, organisationId)).map((c) => c.id));
-    const unknown = input.clinicianIds!.findIndex((id) => !known.has(id));
-    if (unknown >= 0) throw new ApiFieldInvalid(`clinicianIds.${unknown}`, UNKNOWN_CLINICIAN);
-  }
-  try {
-    invitationWindowDates({ earliest: input.earliest, latest: input.latest }, services.now());
-  } catch (error) {
-    // The window's words say which date is wrong ("The earliest date must be …").
-    if (error instanceof InvalidInput) throw new ApiFieldInvalid(error.publicMessage.startsWith('The earliest') ? 'earliest' : 'latest', error.publicMessage);
-    throw error;
-  }
   const sent = await sendInvitation(services, {
     organisationId,
     patient,
-    invitation: { appointmentTypeId: type.id, clinicianIds, earliest: input.earliest, latest: input.latest },
+    invitation: { appointmentTypeId: input.appointmentTypeId, clinicianIds: input.clinicianIds ?? [], earliest: input.earliest, latest: input.latest },
     sentBy: { apiKeyId: principal.apiKeyId },
     ip: principal.ip ?? null,
+  }).catch((error: unknown) => {
+    // The API's words for ids: where to find the right ones.
+    if (!(error instanceof InvalidInvitation)) throw error;
+    if (error.field === 'appointmentTypeId') throw new ApiFieldInvalid('appointmentTypeId', UNKNOWN_TYPE);
+    if (error.field === 'clinicianIds') throw new ApiFieldInvalid(`clinicianIds.${error.index ?? 0}`, UNKNOWN_CLINICIAN);
+    throw new ApiFieldInvalid(error.field, error.publicMessage);
   });
   const [conversation, links] = await Promise.all([
     findOrganisationConversation(services.db, organisationId, sent.conversationId),
@@ -422,7 +413,7 @@ export async function sendApiBookingInvitation(
   return {
     id: sent.conversationId,
     status: 'queued',
-    appointmentType: { id: type.id, name: type.name },
+    appointmentType: { id: payload.appointmentTypeId, name: payload.typeName },
     earliest: payload.earliest,
     latest: payload.latest,
     linkExpiresAt: link.expiresAt.toISOString(),

@@ -5,12 +5,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
 import type { TestConversation } from '../../../test/helpers/factories.ts';
 import type { Services } from '../../services.ts';
 import { bookingHolds } from '../../platform/db/schema.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
-import { bookingPayloadSchema } from './booking.kind.ts';
 import { listSlotsOfSession, type Slot } from './booking.repository.ts';
 import { bookTime, cancelByPatient, holdTime, liveHold, moveByStaff, offeredSlots, SlotTaken, type BookResult } from './booking.service.ts';
 import { addClinician, addSession, setSlotBlock } from './clinic-setup.service.ts';
@@ -25,10 +23,6 @@ interface Invited {
   invitation: Awaited<ReturnType<typeof invitationOf>>;
 }
 
-async function invitationOf(services: Services, c: TestConversation) {
-  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
 /** An invitation to a new patient of the clinic. */
 async function invite(services: Services, clinic: TestClinic, opts: { earliest?: string; latest?: string; clinicianIds?: string[] } = {}): Promise<Invited> {
@@ -36,10 +30,7 @@ async function invite(services: Services, clinic: TestClinic, opts: { earliest?:
   return { c, invitation: await invitationOf(services, c) };
 }
 
-const link = (who: Invited) => ({
-  actor: { type: 'patient_link' as const, id: who.c.linkId, ip: null },
-  subject: { organisationId: who.c.organisation.id, patientId: who.c.patient.id, conversationId: who.c.conversationId, linkId: who.c.linkId },
-});
+const link = (who: Invited) => asThePatient(who.c);
 
 const book = (services: Services, who: Invited, slot: Slot): Promise<BookResult> => bookTime(services, { invitation: who.invitation, slotId: slot.id, ...link(who) });
 const hold = (services: Services, who: Invited, slot: Slot) => holdTime(services, who.invitation, slot.id);

@@ -22,6 +22,19 @@ const optionalDate = (label: string) =>
     .transform((v) => (v ? v : undefined))
     .refine((v) => v === undefined || isCalendarDate(v), `The ${label} must be a real date`);
 
+/** What cannot be sent, and which field of the invitation says so (staff pages and the API each point at it). */
+export class InvalidInvitation extends InvalidInput {
+  readonly field: 'appointmentTypeId' | 'clinicianIds' | 'earliest' | 'latest';
+  /** For clinicianIds: the position of the first clinician that is not the organisation's. */
+  readonly index: number | undefined;
+
+  constructor(field: InvalidInvitation['field'], message: string, index?: number) {
+    super(message);
+    this.field = field;
+    this.index = index;
+  }
+}
+
 export const invitationInput = z.object({
   appointmentTypeId: z.string('Select an appointment type').refine(isUuid, 'Select an appointment type'),
   clinicianIds: z
@@ -41,10 +54,10 @@ export function invitationWindowDates(input: Pick<InvitationInput, 'earliest' | 
   const today = londonDate(now);
   const earliest = input.earliest ?? today;
   const latest = input.latest ?? addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1);
-  if (earliest < today) throw new InvalidInput('The earliest date must be today or in the future');
-  if (earliest > addDays(today, 365)) throw new InvalidInput('The earliest date must be within a year from today');
-  if (latest < earliest) throw new InvalidInput('The latest date must be the same as or after the earliest date');
-  if (daysBetween(earliest, latest) >= WINDOW_MAX_WEEKS * 7) throw new InvalidInput(`The latest date must be within ${WINDOW_MAX_WEEKS} weeks of the earliest date`);
+  if (earliest < today) throw new InvalidInvitation('earliest', 'The earliest date must be today or in the future');
+  if (earliest > addDays(today, 365)) throw new InvalidInvitation('earliest', 'The earliest date must be within a year from today');
+  if (latest < earliest) throw new InvalidInvitation('latest', 'The latest date must be the same as or after the earliest date');
+  if (daysBetween(earliest, latest) >= WINDOW_MAX_WEEKS * 7) throw new InvalidInvitation('latest', `The latest date must be within ${WINDOW_MAX_WEEKS} weeks of the earliest date`);
   return { earliest, latest };
 }
 
@@ -53,11 +66,12 @@ export async function sendInvitation(
   input: { organisationId: string; patient: Patient; invitation: InvitationInput; sentBy: SentBy; ip?: string | null },
 ): Promise<StartedConversation> {
   const type = await findAppointmentType(services.db, input.organisationId, input.invitation.appointmentTypeId);
-  if (!type) throw new InvalidInput('Select an appointment type');
+  if (!type) throw new InvalidInvitation('appointmentTypeId', 'Select an appointment type');
   const clinicianIds = [...new Set(input.invitation.clinicianIds)];
   if (clinicianIds.length > 0) {
     const known = new Set((await listClinicians(services.db, input.organisationId)).map((c) => c.id));
-    if (clinicianIds.some((id) => !known.has(id))) throw new InvalidInput('Select clinicians from the list');
+    const unknown = input.invitation.clinicianIds.findIndex((id) => !known.has(id));
+    if (unknown >= 0) throw new InvalidInvitation('clinicianIds', 'Select clinicians from the list', unknown);
   }
   const window = invitationWindowDates(input.invitation, services.now());
   return startConversation(services, {

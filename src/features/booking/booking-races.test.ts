@@ -7,15 +7,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
 import { databaseKind } from '../../../test/helpers/database.ts';
 import { csrfFrom, type CookieJar, type TestConversation } from '../../../test/helpers/factories.ts';
 import { firstDevice, get, postForm, textOf } from '../../../test/helpers/patient.ts';
 import type { Services } from '../../services.ts';
 import { bookingHolds, bookings } from '../../platform/db/schema.ts';
 import { InvalidInput } from '../../platform/errors.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
-import { bookingPayloadSchema } from './booking.kind.ts';
 import { insertBooking, listSlotsOfSession, slotConflict, type Slot } from './booking.repository.ts';
 import { bookTime, cancelByStaff, holdTime, moveByStaff, SlotTaken, type BookResult } from './booking.service.ts';
 import { addLocation, addSession } from './clinic-setup.service.ts';
@@ -23,10 +21,6 @@ import { addLocation, addSession } from './clinic-setup.service.ts';
 const POSTGRES_ONLY = databaseKind === 'postgres' ? false : 'races need PostgreSQL (PGlite has one connection): set TEST_DATABASE_URL';
 const RACE = { skip: POSTGRES_ONLY, timeout: 120_000 };
 
-async function invitationOf(services: Services, c: TestConversation) {
-  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
 type Invitation = Awaited<ReturnType<typeof invitationOf>>;
 
@@ -49,8 +43,7 @@ function book(services: Services, who: Invited, slotId: string): Promise<BookRes
   return bookTime(services, {
     invitation: who.invitation,
     slotId,
-    actor: { type: 'patient_link', id: who.c.linkId, ip: null },
-    subject: { organisationId: who.c.organisation.id, patientId: who.c.patient.id, conversationId: who.c.conversationId, linkId: who.c.linkId },
+    ...asThePatient(who.c),
   });
 }
 

@@ -5,14 +5,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
-import type { TestConversation } from '../../../test/helpers/factories.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
 import { auditEvents, bookings, outboundSms } from '../../platform/db/schema.ts';
 import type { Services } from '../../services.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
 import { runMaintenance } from '../maintenance/maintenance.service.ts';
 import { renderSms } from '../sms/sms-texts.ts';
-import { bookingPayloadSchema } from './booking.kind.ts';
 import { bookTime, cancelByPatient, cancelByStaff } from './booking.service.ts';
 import { sendBookingReminders } from './booking-reminders.service.ts';
 
@@ -23,22 +20,12 @@ function setClock(clock: TestClock, at: string): void {
   clock.advance(Date.parse(at) - clock.now().getTime());
 }
 
-async function invitationOf(services: Services, c: TestConversation) {
-  const row = await findOrganisationConversation(services.db, c.organisation.id, c.conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
-function who(c: TestConversation) {
-  return {
-    actor: { type: 'patient_link' as const, id: c.linkId, ip: null },
-    subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-  };
-}
 
 async function book(services: Services, clinic: TestClinic, slot: number, k: number) {
   const c = await createTestInvitation(services, clinic, { patient: { nhsNumber: testNhsNumber(k), mobileNumber: `+4477009000${String(10 + k).padStart(2, '0')}` } });
   const invitation = await invitationOf(services, c);
-  const result = await bookTime(services, { invitation, slotId: clinic.slots[slot]!.id, ...who(c) });
+  const result = await bookTime(services, { invitation, slotId: clinic.slots[slot]!.id, ...asThePatient(c) });
   assert.ok('booked' in result, JSON.stringify(result));
   return { c, invitation, booking: result.booked.booking };
 }
@@ -93,7 +80,7 @@ test('none for a cancelled booking, by the patient or by staff', async (t) => {
   const byPatient = await book(services, clinic, 3, 1);
   const byStaff = await book(services, clinic, 4, 2);
   const kept = await book(services, clinic, 5, 3);
-  assert.ok('cancelled' in (await cancelByPatient(services, { invitation: byPatient.invitation, ...who(byPatient.c) })));
+  assert.ok('cancelled' in (await cancelByPatient(services, { invitation: byPatient.invitation, ...asThePatient(byPatient.c) })));
   await cancelByStaff(services, { organisationId: clinic.organisation.id, bookingId: byStaff.booking.id, staffId: clinic.staffId, ip: null });
 
   setClock(clock, '2026-12-02T10:00:00Z');
@@ -107,7 +94,7 @@ test('a change of time is reminded once, for the new time', async (t) => {
   const { clock, services, close, clinic } = await start();
   t.after(close);
   const { c, invitation } = await book(services, clinic, 3, 1);
-  const moved = await bookTime(services, { invitation, slotId: clinic.slots[9]!.id, ...who(c) });
+  const moved = await bookTime(services, { invitation, slotId: clinic.slots[9]!.id, ...asThePatient(c) });
   assert.ok('booked' in moved);
   setClock(clock, '2026-12-02T10:00:00Z');
   assert.equal(await sendBookingReminders(services), 1);

@@ -2,25 +2,15 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber } from '../../../test/helpers/booking.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
 import { eq } from 'drizzle-orm';
 import { bookTime, cancelByPatient, holdTime, offeredDays, offeredSlots } from './booking.service.ts';
 import { addSession } from './clinic-setup.service.ts';
 import { resendLink } from '../conversations/conversations.service.ts';
 import { links } from '../../platform/db/schema.ts';
-import { bookingPayloadSchema } from './booking.kind.ts';
-import type { Services } from '../../services.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
 
-async function invitationOf(services: Services, organisationId: string, conversationId: string) {
-  const row = await findOrganisationConversation(services.db, organisationId, conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
-const actorFor = (c: { conversationId: string; organisation: { id: string }; patient: { id: string }; linkId: string }) => ({
-  actor: { type: 'patient_link' as const, id: c.linkId, ip: null },
-  subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-});
+const actorFor = asThePatient;
 
 test('a held time is not offered to another invitation, and is offered again once the hold runs out', async (t) => {
   const clock = new TestClock();
@@ -29,8 +19,8 @@ test('a held time is not offered to another invitation, and is offered again onc
   const clinic = await createTestClinic(services);
   const a = await createTestInvitation(services, clinic, { patient: { nhsNumber: testNhsNumber(1) } });
   const b = await createTestInvitation(services, clinic, { patient: { nhsNumber: testNhsNumber(2) } });
-  const invA = await invitationOf(services, clinic.organisation.id, a.conversationId);
-  const invB = await invitationOf(services, clinic.organisation.id, b.conversationId);
+  const invA = await invitationOf(services, a);
+  const invB = await invitationOf(services, b);
   const first = clinic.slots[0]!;
   assert.equal((await offeredSlots(services, invB, clock.now())).length, 18);
   const held = await holdTime(services, invA, first.id);
@@ -66,7 +56,7 @@ test('a re-sent link still reaches the booked appointment; every day of a large 
   });
   assert.ok(extra.slots > 700);
   const a = await createTestInvitation(services, clinic, { patient: { nhsNumber: testNhsNumber(3) } });
-  const inv = await invitationOf(services, clinic.organisation.id, a.conversationId);
+  const inv = await invitationOf(services, a);
   const days = await offeredDays(services, inv, clock.now());
   // The window is 6 weeks from 26 November: Fridays and Saturdays up to 6 January.
   assert.equal(days.at(-1)!.date, '2027-01-02');

@@ -6,7 +6,7 @@ import type { Services } from '../../services.ts';
 import type { Queryable, Tx } from '../../platform/db/client.ts';
 import { AlreadyExists, InvalidInput, NotFound } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { CONTROL_CHARACTERS } from '../../platform/names.ts';
+import { hasControlCharactersBesidesLineBreaks } from '../../platform/names.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { extendConversationLinks, lockConversationForLinks } from '../links/links.service.ts';
 import { getOrganisation } from '../organisations/organisations.service.ts';
@@ -328,7 +328,7 @@ function cleanReason(reason: string | undefined): string | null {
   if (!trimmed) return null;
   if (trimmed.length > CANCEL_REASON_MAX) throw new InvalidInput(`Reason must be ${CANCEL_REASON_MAX} characters or fewer`);
   // Control characters (NUL cannot even be stored) are a pasted mistake, not a reason.
-  if (CONTROL_CHARACTERS.test(trimmed.replace(/[\r\n\t]/g, ''))) throw new InvalidInput('Reason must only include letters, numbers and punctuation');
+  if (hasControlCharactersBesidesLineBreaks(trimmed)) throw new InvalidInput('Reason must only include letters, numbers and punctuation');
   return trimmed;
 }
 

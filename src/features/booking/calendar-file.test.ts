@@ -6,14 +6,11 @@ import assert from 'node:assert/strict';
 import ICAL from 'ical.js';
 import { eq } from 'drizzle-orm';
 import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber } from '../../../test/helpers/booking.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, asThePatient, invitationOf } from '../../../test/helpers/booking.ts';
 import { bookings } from '../../platform/db/schema.ts';
 import { bookingCalendarFile, escapeText, foldLine } from './calendar-file.ts';
 import { bookTime, cancelByPatient, latestBooking, type BookingDetails } from './booking.service.ts';
 import { cancelBookingRow } from './booking.repository.ts';
-import { bookingPayloadSchema } from './booking.kind.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
-import type { Services } from '../../services.ts';
 
 const NOW = new Date('2026-11-26T10:00:00Z');
 const CONVERSATION = '7d4f2c1e-8a3b-4c5d-9e6f-0a1b2c3d4e5f';
@@ -185,10 +182,6 @@ test('escapeText and foldLine on their own', () => {
   assert.equal(foldLine('X'.repeat(75)), 'X'.repeat(75));
 });
 
-async function invitationOf(services: Services, organisationId: string, conversationId: string) {
-  const row = await findOrganisationConversation(services.db, organisationId, conversationId);
-  return { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-}
 
 test('a cancelled booking is METHOD:CANCEL of the same event with a higher SEQUENCE; a change of time updates it', async (t) => {
   const clock = new TestClock();
@@ -196,11 +189,8 @@ test('a cancelled booking is METHOD:CANCEL of the same event with a higher SEQUE
   t.after(close);
   const clinic = await createTestClinic(services);
   const c = await createTestInvitation(services, clinic);
-  const invitation = await invitationOf(services, clinic.organisation.id, c.conversationId);
-  const who = {
-    actor: { type: 'patient_link' as const, id: c.linkId, ip: null },
-    subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-  };
+  const invitation = await invitationOf(services, c);
+  const who = asThePatient(c);
 
   const booked = await bookTime(services, { invitation, slotId: clinic.slots[3]!.id, ...who });
   assert.ok('booked' in booked);
@@ -231,12 +221,11 @@ test('a cancelled booking is METHOD:CANCEL of the same event with a higher SEQUE
 
   // And by staff the same way (cancelBookingRow directly, as cancelByStaff does).
   const d = await createTestInvitation(services, clinic, { patient: { nhsNumber: testNhsNumber(5) } });
-  const invD = await invitationOf(services, clinic.organisation.id, d.conversationId);
+  const invD = await invitationOf(services, d);
   const bookedD = await bookTime(services, {
     invitation: invD,
     slotId: clinic.slots[8]!.id,
-    actor: { type: 'patient_link' as const, id: d.linkId, ip: null },
-    subject: { organisationId: d.organisation.id, patientId: d.patient.id, conversationId: d.conversationId, linkId: d.linkId },
+    ...asThePatient(d),
   });
   assert.ok('booked' in bookedD);
   const row = await cancelBookingRow(services.db, { bookingId: bookedD.booked.booking.id, now: clock.now(), by: 'staff', staffId: clinic.staffId });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import { InvalidInput, NotFound } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { CONTROL_CHARACTERS } from '../../platform/names.ts';
+import { hasControlCharactersBesidesLineBreaks } from '../../platform/names.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import {
   findAppointmentType,
@@ -35,7 +35,7 @@ const text = (label: string, max: number) =>
     .trim()
     .min(1, `Enter ${label}`)
     .max(max, `${label[0]!.toUpperCase()}${label.slice(1)} must be ${max} characters or fewer`)
-    .refine((v) => !CONTROL_CHARACTERS.test(v.replace(/[\r\n\t]/g, '')), `${label[0]!.toUpperCase()}${label.slice(1)} must only include letters, numbers and punctuation`);
+    .refine((v) => !hasControlCharactersBesidesLineBreaks(v), `${label[0]!.toUpperCase()}${label.slice(1)} must only include letters, numbers and punctuation`);
 
 const wholeNumber = (message: string, min: number, max: number, range: string) =>
   z
@@ -62,7 +62,7 @@ export const appointmentTypeInput = z.object({
     .string()
     .trim()
     .max(1000, 'What the patient should know must be 1000 characters or fewer')
-    .refine((v) => !CONTROL_CHARACTERS.test(v.replace(/[\r\n\t]/g, '')), 'What the patient should know must only include letters, numbers and punctuation')
+    .refine((v) => !hasControlCharactersBesidesLineBreaks(v), 'What the patient should know must only include letters, numbers and punctuation')
     .default(''),
   cancelCutoffMinutes: wholeNumber(
     'Enter the cut-off in minutes as a whole number, like 60',

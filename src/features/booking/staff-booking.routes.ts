@@ -15,7 +15,7 @@ import { bookingKind } from './booking.kind.ts';
 import type { DiarySlot, SlotWithPlace } from './booking.repository.ts';
 import { cancelByStaff, moveByStaff, slotsByDay, SlotTaken, whenInWords } from './booking.service.ts';
 import { addDays, calendarDateInWords, dayInWords, isCalendarDate, londonDate, timeInWords } from './booking-times.ts';
-import { invitationInput, sendInvitation, WINDOW_DEFAULT_WEEKS, WINDOW_MAX_WEEKS } from './booking-invitations.service.ts';
+import { InvalidInvitation, invitationInput, sendInvitation, WINDOW_DEFAULT_WEEKS, WINDOW_MAX_WEEKS } from './booking-invitations.service.ts';
 import {
   addAppointmentType,
   addClinician,
@@ -475,10 +475,8 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
       });
       return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
     } catch (error) {
-      if (error instanceof InvalidInput) {
-        const message = error.publicMessage;
-        const field = message.includes('earliest date must be today') ? 'earliest' : message.includes('latest date') ? 'latest' : message.includes('clinician') ? 'clinicianIds' : 'appointmentTypeId';
-        return invitePage(request, reply, patientId, { values, errors: { [field]: { href: `#${field}`, text: message } } }, 400);
+      if (error instanceof InvalidInvitation) {
+        return invitePage(request, reply, patientId, { values, errors: { [error.field]: { href: `#${error.field}`, text: error.publicMessage } } }, 400);
       }
       if (!(error instanceof DailySendLimitReached)) throw error;
       reply.header('Retry-After', String(error.retryAfterSeconds));

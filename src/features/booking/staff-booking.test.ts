@@ -5,15 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { and, eq } from 'drizzle-orm';
 import { createTestApp, TestClock, type TestApp } from '../../../test/helpers/app.ts';
-import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic } from '../../../test/helpers/booking.ts';
+import { createTestClinic, createTestInvitation, testNhsNumber, type TestClinic, bookAsThePatient } from '../../../test/helpers/booking.ts';
 import { CookieJar, createTestOrganisation, createTestPatient, createTestStaff, type TestConversation } from '../../../test/helpers/factories.ts';
 import { errorSummaryItems, pageText, signInAsStaff, staffGet, staffPost } from '../../../test/helpers/staff.ts';
 import { auditEvents, bookingClinicians, conversations, outboundSms } from '../../platform/db/schema.ts';
-import { findOrganisationConversation } from '../conversations/conversations.repository.ts';
 import type { Organisation } from '../organisations/organisations.service.ts';
 import { bookingPayloadSchema } from './booking.kind.ts';
 import { liveBooking } from './booking.repository.ts';
-import { bookTime } from './booking.service.ts';
 
 async function signedInStaff(t: TestApp, organisation: Organisation, name = 'Sam Carter') {
   const staff = await createTestStaff(t.services, organisation.id, { name });
@@ -24,14 +22,7 @@ async function signedInStaff(t: TestApp, organisation: Organisation, name = 'Sam
 const tableRows = (html: string) => [...html.matchAll(/<tr class="nhsuk-table__row">([\s\S]*?)<\/tr>/g)].map((m) => pageText(m[1]!));
 
 async function book(t: TestApp, c: TestConversation, slotId: string) {
-  const row = await findOrganisationConversation(t.services.db, c.organisation.id, c.conversationId);
-  const invitation = { ...row!, payload: bookingPayloadSchema.parse(row!.payload) };
-  const result = await bookTime(t.services, {
-    invitation,
-    slotId,
-    actor: { type: 'patient_link', id: c.linkId, ip: null },
-    subject: { organisationId: c.organisation.id, patientId: c.patient.id, conversationId: c.conversationId, linkId: c.linkId },
-  });
+  const result = await bookAsThePatient(t.services, c, slotId);
   assert.ok('booked' in result, JSON.stringify(result));
   return result.booked.booking;
 }
