@@ -13,6 +13,8 @@ import { securityPlugin } from './platform/http/security.ts';
 import { pagesPlugin } from './platform/http/pages.ts';
 import { createViewEnvironment, nhsukDistDir, srcDir } from './platform/views/views.ts';
 import { buildServices, type Services } from './services.ts';
+import type { FileServices } from './platform/files/file-services.ts';
+import { registerMultipart } from './platform/http/multipart.ts';
 import { healthRoutes } from './platform/http/health.routes.ts';
 import { wellKnownRoutes } from './platform/http/well-known.routes.ts';
 import { verificationRoutes } from './features/verification/verification.routes.ts';
@@ -29,6 +31,9 @@ import { questionnaireKind } from './features/questionnaires/questionnaire.kind.
 import { staffQuestionnaireRoutes } from './features/questionnaires/staff-questionnaire.routes.ts';
 import { staffBookingRoutes } from './features/booking/staff-booking.routes.ts';
 import { bookingKind } from './features/booking/booking.kind.ts';
+import { documentKind } from './features/documents/document.kind.ts';
+import { staffDocumentRoutes } from './features/documents/staff-document.routes.ts';
+import { staffFileRoutes } from './features/files/staff-files.routes.ts';
 import { devPhoneEnabled } from './features/sms/dev-phone.service.ts';
 import { notifyCallbackRoutes } from './features/sms/notify-callbacks.routes.ts';
 import { startMaintenance } from './features/maintenance/maintenance.service.ts';
@@ -46,6 +51,7 @@ export function itemKindRegistry(extra: readonly ItemKind<never>[] = []): ItemKi
   registry.register(messageKind);
   registry.register(questionnaireKind);
   registry.register(bookingKind);
+  registry.register(documentKind);
   for (const kind of extra) registry.register(kind);
   return registry;
 }
@@ -57,6 +63,8 @@ export interface AppDeps {
   now?: () => Date;
   /** Item kinds beyond the built-in ones (tests only). */
   itemKinds?: readonly ItemKind<never>[];
+  /** The file store and scanner, when not the ones config.files names (tests). */
+  files?: FileServices;
   /** A pino logger instance or options; tests pass a capturing stream. */
   logger?: FastifyServerOptions['loggerInstance'];
 }
@@ -86,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await createSmsQueues(deps.jobs);
 
   await app.register(fastifyFormbody, { parser: (body) => qs.parse(body), bodyLimit: 64 * 1024 });
+  await registerMultipart(app);
   await app.register(securityPlugin, { cookieSecret: config.cookieSecret, isProduction: config.isProduction });
   await app.register(pagesPlugin, { views: createViewEnvironment() });
 
@@ -121,6 +130,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(staffConversationRoutes);
   await app.register(staffQuestionnaireRoutes);
   await app.register(staffBookingRoutes);
+  await app.register(staffDocumentRoutes);
+  await app.register(staffFileRoutes);
   // Development only: the module is not even loaded otherwise.
   if (devPhoneEnabled(config)) await app.register((await import('./features/sms/dev-phone.routes.ts')).devPhoneRoutes);
   if (config.sms.notify) await app.register(notifyCallbackRoutes, { callbackToken: config.sms.notify.callbackToken });

@@ -7,6 +7,7 @@ import type { Database, Db } from './platform/db/client.ts';
 import type { Jobs } from './platform/jobs/jobs.ts';
 import { createRateLimiter, type RateLimiter } from './platform/http/rate-limiter.ts';
 import type { ItemKindRegistry } from './features/conversations/item-kinds.ts';
+import { createFileServices, type FileServices } from './platform/files/file-services.ts';
 
 export interface Services {
   config: Config;
@@ -19,6 +20,8 @@ export interface Services {
   log: Pick<BaseLogger, 'info' | 'warn' | 'error'>;
   /** What can be behind a link: filled by app.ts (itemKindRegistry), one line a kind. */
   itemKinds: ItemKindRegistry;
+  /** Where documents and attachments are kept, how they are scanned, and the keys that seal them. */
+  files: FileServices;
 }
 
 export function buildServices(deps: {
@@ -29,6 +32,8 @@ export function buildServices(deps: {
   now?: () => Date;
   /** The app's logger; a process without one (a worker, a benchmark) logs to standard output. */
   log?: Services['log'];
+  /** Made from config.files unless given (tests pass a store and scanner of their own). */
+  files?: FileServices;
 }): Services {
   const now = deps.now ?? (() => new Date());
   return {
@@ -40,5 +45,6 @@ export function buildServices(deps: {
     rateLimiter: createRateLimiter(deps.database.db, now),
     log: deps.log ?? pino(loggerOptions(deps.config.logLevel)),
     itemKinds: deps.itemKinds,
+    files: deps.files ?? createFileServices(deps.config.files),
   };
 }

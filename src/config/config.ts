@@ -7,6 +7,7 @@ import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { z } from 'zod';
+import { parseFileKeys, type FileKey } from '../platform/files/envelope.ts';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -58,6 +59,28 @@ const envSchema = z.object({
     .regex(/^\/[A-Za-z0-9/_-]*$/, 'must be a path such as /nhs-login/callback')
     .default('/nhs-login/callback'),
   NHS_LOGIN_STAND_IN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  FILE_STORAGE: z.enum(['local', 's3']).default('local'),
+  S3_BUCKET: z.string().min(3).optional(),
+  S3_REGION: z.string().min(1).default('eu-west-2'),
+  S3_ENDPOINT: z.url().optional(),
+  S3_FORCE_PATH_STYLE: booleanFromEnv.default(false),
+  S3_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*(\/[a-z0-9][a-z0-9-]*)*$/, 'must be lower-case letters, digits, - and / (e.g. dovecote/files)')
+    .optional(),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  FILE_ENCRYPTION_KEYS: z.string().optional(),
+  FILE_SCANNER: z.enum(['clamd', 'none']).optional(),
+  CLAMD_SOCKET: z.string().min(1).optional(),
+  CLAMD_HOST: z.string().min(1).default('127.0.0.1'),
+  CLAMD_PORT: z.coerce.number().int().min(1).max(65535).default(3310),
+  CLAMD_TIMEOUT_SECONDS: z.coerce.number().min(1).max(300).default(30),
+  DOCUMENT_MAX_MB: z.coerce.number().min(0.01).max(100).default(10),
+  DOCUMENT_AVAILABLE_DAYS: z.coerce.number().int().min(1).max(365).default(28),
+  DOCUMENT_NOT_OPENED_DAYS: z.coerce.number().int().min(1).max(28).default(3),
+  ATTACHMENT_MAX_MB: z.coerce.number().min(0.01).max(25).default(7),
+  ATTACHMENTS_PER_REPLY: z.coerce.number().int().min(1).max(10).default(5),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -142,6 +165,33 @@ export interface Config {
   maintenanceIntervalMinutes: number;
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
+  files: FilesConfig;
+}
+
+/** Where files are kept, how they are encrypted and scanned, and what is taken (issue 13; docs/files.md). */
+export interface FilesConfig {
+  storage:
+    | { kind: 'local'; rootDir: string }
+    | {
+        kind: 's3';
+        bucket: string;
+        region: string;
+        endpoint?: string;
+        forcePathStyle: boolean;
+        prefix?: string;
+        credentials?: { accessKeyId: string; secretAccessKey: string };
+      };
+  /** Newest first: new files are sealed with the first; the others still open what they sealed. */
+  encryptionKeys: FileKey[];
+  /** 'none' (development only) stores files unscanned, and pages and logs say so. */
+  scanner: { kind: 'none' } | { kind: 'clamd'; socket?: string; host: string; port: number; timeoutMs: number };
+  documentMaxBytes: number;
+  /** How long a patient can open a document; then its bytes are deleted. */
+  documentAvailableDays: number;
+  /** After this many days unopened, a document is listed for staff as "not opened". */
+  documentNotOpenedDays: number;
+  attachmentMaxBytes: number;
+  attachmentsPerReply: number;
 }
 
 export class ConfigError extends Error {
@@ -152,19 +202,24 @@ interface DevSecrets {
   codeHmacKeys: string;
   cookieSecret: string;
   notifyCallbackToken: string;
+  fileEncryptionKeys: string;
 }
 
 /** Development only: secrets made once and kept beside the embedded database. */
 function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   const file = path.join(dataDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
-  mkdirSync(dataDir, { recursive: true });
+  const kept = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DevSecrets>) : undefined;
+  // A data directory made before a secret existed gains it, and keeps the ones it has.
   const secrets: DevSecrets = {
-    codeHmacKeys: `k1:${randomBytes(32).toString('base64url')}`,
-    cookieSecret: randomBytes(32).toString('base64url'),
-    notifyCallbackToken: randomBytes(24).toString('base64url'),
+    codeHmacKeys: kept?.codeHmacKeys ?? `k1:${randomBytes(32).toString('base64url')}`,
+    cookieSecret: kept?.cookieSecret ?? randomBytes(32).toString('base64url'),
+    notifyCallbackToken: kept?.notifyCallbackToken ?? randomBytes(24).toString('base64url'),
+    fileEncryptionKeys: kept?.fileEncryptionKeys ?? `f1:${randomBytes(32).toString('base64url')}`,
   };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  if (!kept || Object.keys(secrets).some((k) => !(k in kept))) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  }
   return secrets;
 }
 
@@ -390,6 +445,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       ['NOTIFY_API_KEY', e.NOTIFY_API_KEY],
       ['NOTIFY_TEMPLATE_ID', e.NOTIFY_TEMPLATE_ID],
       ['NOTIFY_CALLBACK_TOKEN', e.NOTIFY_CALLBACK_TOKEN],
+      ['FILE_ENCRYPTION_KEYS', e.FILE_ENCRYPTION_KEYS],
     ]
       .filter(([, v]) => !v)
       .map(([k]) => k);
@@ -398,6 +454,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }
     if (smsProvider !== 'notify') throw new ConfigError('SMS_PROVIDER=development is not allowed in production');
     if (e.DEMO_DATA) throw new ConfigError('DEMO_DATA is not allowed in production');
+    // Fail closed: a file nobody scanned never reaches a patient or a clinician's screen in production.
+    if (e.FILE_SCANNER !== 'clamd') {
+      throw new ConfigError('Production needs FILE_SCANNER=clamd (with CLAMD_SOCKET, or CLAMD_HOST and CLAMD_PORT): files are never taken unscanned');
+    }
     requireHttpsInProduction('PUBLIC_BASE_URL', e.PUBLIC_BASE_URL!);
     requireHttpsInProduction('NOTIFY_BASE_URL', e.NOTIFY_BASE_URL);
   } else if (!isLoopbackHost(e.HOST)) {
@@ -462,5 +522,49 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),
     maintenanceIntervalMinutes: e.MAINTENANCE_INTERVAL_MINUTES,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
+    files: loadFilesConfig(e, { dataDir, fileEncryptionKeys: e.FILE_ENCRYPTION_KEYS ?? devSecrets!.fileEncryptionKeys }),
+  };
+}
+
+const megabytes = (mb: number) => Math.round(mb * 1024 * 1024);
+
+function loadFilesConfig(e: Env, opts: { dataDir: string; fileEncryptionKeys: string }): FilesConfig {
+  let storage: FilesConfig['storage'];
+  if (e.FILE_STORAGE === 's3') {
+    if (!e.S3_BUCKET) throw new ConfigError('FILE_STORAGE=s3 needs S3_BUCKET');
+    if (Boolean(e.S3_ACCESS_KEY_ID) !== Boolean(e.S3_SECRET_ACCESS_KEY)) {
+      throw new ConfigError('Set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (to use the AWS default credentials)');
+    }
+    storage = {
+      kind: 's3',
+      bucket: e.S3_BUCKET,
+      region: e.S3_REGION,
+      endpoint: e.S3_ENDPOINT,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      prefix: e.S3_PREFIX,
+      credentials: e.S3_ACCESS_KEY_ID ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY! } : undefined,
+    };
+  } else {
+    storage = { kind: 'local', rootDir: path.join(opts.dataDir, 'files') };
+  }
+  let encryptionKeys: FileKey[];
+  try {
+    encryptionKeys = parseFileKeys(opts.fileEncryptionKeys, 'FILE_ENCRYPTION_KEYS');
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const scannerKind = e.FILE_SCANNER ?? 'none';
+  return {
+    storage,
+    encryptionKeys,
+    scanner:
+      scannerKind === 'clamd'
+        ? { kind: 'clamd', socket: e.CLAMD_SOCKET, host: e.CLAMD_HOST, port: e.CLAMD_PORT, timeoutMs: e.CLAMD_TIMEOUT_SECONDS * 1000 }
+        : { kind: 'none' },
+    documentMaxBytes: megabytes(e.DOCUMENT_MAX_MB),
+    documentAvailableDays: e.DOCUMENT_AVAILABLE_DAYS,
+    documentNotOpenedDays: e.DOCUMENT_NOT_OPENED_DAYS,
+    attachmentMaxBytes: megabytes(e.ATTACHMENT_MAX_MB),
+    attachmentsPerReply: e.ATTACHMENTS_PER_REPLY,
   };
 }

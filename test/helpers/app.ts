@@ -13,6 +13,7 @@ import { buildApp } from '../../src/app.ts';
 import type { Services } from '../../src/services.ts';
 import type { ItemKind } from '../../src/features/conversations/item-kinds.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { createFileServices, type FileServices } from '../../src/platform/files/file-services.ts';
 
 export const TEST_SECRETS = {
   CODE_HMAC_KEYS: 'test1:dGVzdC1obWFjLWtleS10aGF0LWlzLWF0LWxlYXN0LTMyLWJ5dGVz',
@@ -61,6 +62,8 @@ export interface TestAppOptions {
   itemKinds?: readonly ItemKind<never>[];
   /** Called for every route as it is registered (the route matrix uses it to list them all). */
   onRoute?: (route: RouteOptions) => void;
+  /** A file store or scanner of the test's own (a real clamd, an S3 server); config.files' otherwise. */
+  files?: (defaults: FileServices) => FileServices;
 }
 
 /**
@@ -93,7 +96,15 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       pino(loggerOptions(options.logLevel ?? 'info'), { write: (line: string) => void options.logLines!.push(line) })
     : pino({ level: 'silent' });
   const app = await withRouteCollector(options.onRoute, () =>
-    buildApp({ config, database: testDatabase.database, jobs, now: options.now, logger, itemKinds: options.itemKinds }),
+    buildApp({
+      config,
+      database: testDatabase.database,
+      jobs,
+      now: options.now,
+      logger,
+      itemKinds: options.itemKinds,
+      files: options.files?.(createFileServices(config.files)),
+    }),
   );
   await app.ready();
   return {

@@ -77,6 +77,16 @@ export type AuditEventType =
   | 'api.booking_invitation_viewed'
   | 'questionnaire_response.viewed'
   | 'api.questionnaire_response_viewed'
+  // Files (features/files): each upload taken or refused (details: the reason, never the file's name),
+  // bytes deleted (expired, abandoned, removed), and every look at one: a patient opening or downloading
+  // a document, staff downloading a file or seeing an image's thumbnail.
+  | 'file.uploaded'
+  | 'file.refused'
+  | 'file.deleted'
+  | 'file.downloaded'
+  | 'file.thumbnail_viewed'
+  | 'document.opened'
+  | 'document.downloaded'
   // Each item kind's own events (features/conversations/item-kinds.ts): '<kind>.sent' (re-sent: details
   // say so), '<kind>.read' and '<kind>.answered'.
   | `${string}.sent`

@@ -7,6 +7,7 @@ import { patientAccessOf } from '../verification/patient-access.ts';
 import { findConversation, listItems } from './conversations.repository.ts';
 import type { KindHandler, KindRoute } from './item-kinds.ts';
 import { conversationPaths } from './conversation-pages.ts';
+import { readMultipartForm } from '../../platform/http/multipart.ts';
 
 export interface ConversationRoutesOptions {
   /** Verification's guards: each sets request.patientAccess or answers with the right page itself. */
@@ -33,16 +34,24 @@ function dispatch(choose: ChooseHandler) {
 export async function conversationRoutes(app: FastifyInstance, options: ConversationRoutesOptions) {
   const kinds = app.services.itemKinds.all();
   // Each (method, path) once, whichever kinds declare it; the conversation's kind answers it.
-  const routes = new Map<string, { method: 'GET' | 'POST'; path: string }>();
-  for (const kind of kinds) for (const r of kind.routes) routes.set(`${r.method} ${r.path}`, { method: r.method, path: r.path });
+  const routes = new Map<string, { method: 'GET' | 'POST'; path: string; files?: KindRoute<unknown>['files'] }>();
+  for (const kind of kinds) {
+    for (const r of kind.routes) {
+      const key = `${r.method} ${r.path}`;
+      routes.set(key, { method: r.method, path: r.path, files: r.files ?? routes.get(key)?.files });
+    }
+  }
+  const config = app.services.config;
 
   const pages = (guard: preHandlerAsyncHookHandler) => async (scoped: FastifyInstance) => {
     scoped.addHook('preHandler', guard);
     scoped.get('/', dispatch((kind) => kind.page));
-    for (const { method, path } of routes.values()) {
+    for (const { method, path, files } of routes.values()) {
       scoped.route({
         method,
         url: path,
+        // Reads only the form's CSRF token before the guard and the CSRF check; files wait for the handler.
+        ...(files && { preValidation: readMultipartForm(() => files(config)) }),
         handler: dispatch((kind) => kind.routes.find((r) => r.method === method && r.path === path)?.handler),
       });
     }

@@ -31,6 +31,11 @@ export interface StartConversationInput<P> {
   items: Array<{ kind: string; body: string; payload?: Record<string, unknown> }>;
   sentBy: SentBy;
   ip?: string | null;
+  /**
+   * Inside the send transaction, once the items exist: what the kind keeps beside them (a document's
+   * file) joins the conversation in the same commit, so there is never a sent link to something missing.
+   */
+  attach?: (tx: Tx, created: { conversationId: string; itemIds: string[] }) => Promise<void>;
 }
 
 export interface StartedConversation {
@@ -63,9 +68,12 @@ export async function startConversation<P>(services: Services, input: StartConve
       createdByApiKeyId: 'apiKeyId' in input.sentBy ? input.sentBy.apiKeyId : null,
       createdAt: now,
     });
+    const itemIds: string[] = [];
     for (const item of input.items) {
-      await insertItem(tx, { conversationId: conversation.id, ...item, authorStaffId: staffId, createdAt: now });
+      const inserted = await insertItem(tx, { conversationId: conversation.id, ...item, authorStaffId: staffId, createdAt: now });
+      itemIds.push(inserted!.id);
     }
+    await input.attach?.(tx, { conversationId: conversation.id, itemIds });
     const sent = await sendNewLink(services, tx, {
       conversation,
       patient: input.patient,

@@ -5,6 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Config } from '../../config/config.ts';
+import type { MultipartLimits } from '../../platform/http/multipart.ts';
 import type { Services } from '../../services.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import type { AuditEventType } from '../audit/audit.service.ts';
@@ -43,6 +44,11 @@ export interface KindRoute<P> {
   /** Under the conversation's base path, e.g. '/reply'. */
   path: `/${string}`;
   handler: KindHandler<P>;
+  /**
+   * The route takes files (a multipart form, platform/http/multipart.ts): how many and how big. The
+   * handler then reads them from request.multipartForm, after verification's guard has let it in.
+   */
+  files?: (config: Config) => MultipartLimits;
 }
 
 /** Whether a conversation still waits for the patient (the portal's "action needed", the staff inbox). */

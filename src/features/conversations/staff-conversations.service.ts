@@ -10,12 +10,14 @@ import { conversationLinks, currentLink, linkState, type LinkState } from '../li
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { textsOfConversation } from '../sms/outbox.repository.ts';
 import { findOrganisationConversation, listItemsWithAuthors } from './conversations.repository.ts';
+import { conversationFiles } from '../files/files.repository.ts';
+import { fileView, type FileView } from '../files/file-words.ts';
 import type { StaffDescription, StaffItemDescription, StaffPanel } from './item-kinds.ts';
 
 export interface ConversationForStaff {
   conversation: { id: string; kind: string; createdAt: Date; organisationId: string; thing: string } & StaffDescription;
   patient: Patient;
-  items: Array<{ id: string; seq: number; kind: string; body: string; createdAt: Date } & StaffItemDescription>;
+  items: Array<{ id: string; seq: number; kind: string; body: string; createdAt: Date; files: FileView[] } & StaffItemDescription>;
   texts: Array<{ id: string; kind: string; phoneE164: string; status: string; createdAt: Date; sentAt: Date | null; updatedAt: Date }>;
   events: Array<{ id: number; type: string; occurredAt: Date; details: Record<string, unknown> }>;
   link: LinkState | { state: 'none' };
@@ -38,12 +40,13 @@ export async function getConversationForStaff(
   if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
   const patient = await getPatient(db, input.organisationId, conversation.patientId);
   if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
-  const [items, texts, events, links, recordMismatches] = await Promise.all([
+  const [items, texts, events, links, recordMismatches, files] = await Promise.all([
     listItemsWithAuthors(db, conversation.id),
     textsOfConversation(db, input.organisationId, conversation.id),
     conversationEvents(db, conversation.id, input.eventTypes),
     conversationLinks(db, conversation.id),
     countRecordMismatches(db, { organisationId: input.organisationId, patientId: patient.id, recordUpdatedAt: patient.updatedAt }),
+    conversationFiles(db, conversation.id),
   ]);
   const current = currentLink(links);
   const link = current ? linkState(current, input.now) : { state: 'none' as const };
@@ -65,6 +68,8 @@ export async function getConversationForStaff(
       kind: item.kind,
       body: item.body,
       createdAt: item.createdAt,
+      // Whatever the kind, an item's files (a document sent, a reply's photos) show under it.
+      files: files.filter((f) => f.itemId === item.id).map(fileView),
       ...kind.describeItemForStaff(item, { patientName: `${patient.givenName} ${patient.familyName}`, authorName }),
     })),
     texts,

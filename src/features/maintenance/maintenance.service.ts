@@ -16,6 +16,7 @@ import { deleteEndedPatientSessions } from '../verification/patient-sessions.ser
 import { deleteOldNhsLoginTransactions } from '../nhs-login/nhs-login.service.ts';
 import { sendDueQuestionnaireReminders } from '../questionnaires/questionnaire-reminders.service.ts';
 import { sendBookingReminders } from '../booking/booking-reminders.service.ts';
+import { deleteExpiredFiles } from '../files/file-retention.service.ts';
 
 export interface MaintenanceReport {
   rateLimitWindows: number;
@@ -26,6 +27,10 @@ export interface MaintenanceReport {
   questionnaireReminders: number;
   /** Day-before appointment reminders queued. */
   bookingReminders: number;
+  /** Documents whose bytes were deleted once their time was up. */
+  expiredDocuments: number;
+  /** Attachments and documents added to a form never sent, deleted after a day. */
+  abandonedFiles: number;
 }
 
 export interface MaintenanceLog {
@@ -33,9 +38,9 @@ export interface MaintenanceLog {
   error(obj: object, msg: string): void;
 }
 
-export async function runMaintenance(services: Pick<Services, 'db' | 'now' | 'jobs' | 'config'>): Promise<MaintenanceReport> {
+export async function runMaintenance(services: Services): Promise<MaintenanceReport> {
   const now = services.now();
-  return {
+  const report = {
     rateLimitWindows: await deleteExpiredRateLimitWindows(services.db, now),
     staffSessions: await deleteExpiredStaffSessions(services.db, now),
     patientSessions: await deleteEndedPatientSessions(services.db, now),
@@ -43,6 +48,9 @@ export async function runMaintenance(services: Pick<Services, 'db' | 'now' | 'jo
     questionnaireReminders: await sendDueQuestionnaireReminders(services),
     bookingReminders: await sendBookingReminders(services),
   };
+  // After the texts: a file store that is away must not hold up a reminder.
+  const files = await deleteExpiredFiles(services);
+  return { ...report, expiredDocuments: files.documents, abandonedFiles: files.drafts };
 }
 
 /**

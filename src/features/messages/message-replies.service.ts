@@ -8,6 +8,7 @@ import type { PatientAccess } from '../verification/patient-access.ts';
 import type { KindConversation } from '../conversations/item-kinds.ts';
 import { countItems, countItemsSince, findItemByClientKey, insertItem, lockConversation } from '../conversations/conversations.repository.ts';
 import type { MessagePayload, ReplyMode } from './message.kind.ts';
+import { attachFiles } from '../files/files.repository.ts';
 
 export const STAFF_MESSAGE = 'staff_message';
 export const PATIENT_REPLY = 'patient_reply';
@@ -144,9 +145,18 @@ async function conversationReplyLimit(on: Queryable, conversationId: string, now
  */
 export async function savePatientReply(
   services: Services,
-  input: { access: PatientAccess; replyMode: ReplyMode; body: string; replyKey: string | undefined },
+  input: {
+    access: PatientAccess;
+    replyMode: ReplyMode;
+    body: string;
+    replyKey: string | undefined;
+    /** Files added to this reply's form (drafts under its key): they go with it, in its transaction. */
+    attachmentIds?: readonly string[];
+  },
 ): Promise<SaveReplyResult> {
-  const parsed = replyBodySchema.safeParse(input.body);
+  const attachmentIds = input.attachmentIds ?? [];
+  // A photo can be the whole reply; words alone or with files are checked as ever.
+  const parsed = attachmentIds.length > 0 && input.body.trim() === '' ? { success: true as const, data: '' } : replyBodySchema.safeParse(input.body);
   if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]!.message };
   const { access } = input;
   const conversationId = access.conversation.id;
@@ -168,8 +178,9 @@ export async function savePatientReply(
     const now = services.now();
     const conversationLimited = await conversationReplyLimit(tx, conversationId, now);
     if (conversationLimited) return conversationLimited;
-    await insertItem(tx, { conversationId, kind: PATIENT_REPLY, body: parsed.data, clientKey, createdAt: now });
-    await recordAudit(tx, { type: 'reply.sent', actor: access.actor, ...access.subject, details: { length: parsed.data.length } });
+    const item = await insertItem(tx, { conversationId, kind: PATIENT_REPLY, body: parsed.data, clientKey, createdAt: now });
+    const attached = await attachFiles(tx, { fileIds: attachmentIds, conversationId, itemId: item!.id });
+    await recordAudit(tx, { type: 'reply.sent', actor: access.actor, ...access.subject, details: { length: parsed.data.length, attachments: attached } });
     return { kind: 'stored' };
   });
   if (result.kind === 'stored') return { kind: 'sent' };

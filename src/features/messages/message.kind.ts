@@ -25,7 +25,14 @@ export const messageKind: ItemKind<MessagePayload> = {
   payloadSchema: messagePayloadSchema,
   linkTtlDays: (config) => config.linkTtlDays,
   page: showMessage,
-  routes: [{ method: 'POST', path: '/reply', handler: postReply }],
+  routes: [
+    {
+      method: 'POST',
+      path: '/reply',
+      handler: postReply,
+      files: (config) => ({ files: config.files.attachmentsPerReply, fileBytes: config.files.attachmentMaxBytes }),
+    },
+  ],
   waitingForPatient: ({ conversation, items }) => {
     const replies = items.filter((i) => i.kind === PATIENT_REPLY).length;
     return replies === 0 && replyAllowed(conversation.payload.replyMode, 0) ? { waiting: true, tag: 'Reply needed' } : { waiting: false };

@@ -11,28 +11,42 @@ import { listItems } from '../conversations/conversations.repository.ts';
 import type { MessagePayload } from './message.kind.ts';
 import { describeWait } from '../verification/wait-times.ts';
 import { messageView, recordMessageRead, REPLY_BODY_MAX, replyKeySchema, savePatientReply } from './message-replies.service.ts';
+import { draftAttachments, removeDraftAttachment, sentFilesByItem, takePatientAttachments } from '../files/attachments.service.ts';
+import { fileView, sizeInWords } from '../files/file-words.ts';
 
 const optionalText = z.preprocess((v) => (typeof v === 'string' ? v : undefined), z.string().optional());
 const messageQuery = z.object({ replied: optionalText });
 const replyForm = z.object({ reply: z.preprocess((v) => (typeof v === 'string' ? v : ''), z.string()), replyKey: optionalText });
 
-function renderMessage(
+async function renderMessage(
   reply: FastifyReply,
   context: KindRequestContext<MessagePayload>,
-  extra: { errors?: FormErrors; replyValue?: string; replied?: boolean; refused?: boolean; replyKey?: string } = {},
+  extra: { errors?: FormErrors; replyValue?: string; replied?: boolean; refused?: boolean; replyKey?: string; notice?: string } = {},
   status = 200,
 ) {
   const view = messageView(context, context.access);
+  const { services, access } = context;
+  const replyKey = extra.replyKey ?? newSecret(16);
+  const [sentFiles, drafts] = await Promise.all([sentFilesByItem(services, access.conversation.id), draftAttachments(services, access, extra.replyKey)]);
+  const files = services.config.files;
   return reply.page(
     'messages/views/patient-message.njk',
     {
       ...conversationPageContext(context),
       pageTitle: `Message from ${context.access.organisation.name}`,
       view,
+      replyFiles: Object.fromEntries(sentFiles),
+      drafts: drafts.map(fileView),
+      attachments: {
+        max: files.attachmentsPerReply,
+        left: Math.max(0, files.attachmentsPerReply - drafts.length),
+        maxSize: sizeInWords(files.attachmentMaxBytes),
+      },
+      notice: extra.notice,
       replyMax: REPLY_BODY_MAX,
       // A new key for every rendering of the form; a failed post keeps its key, so sending it again
-      // after fixing it is still the one reply.
-      replyKey: extra.replyKey ?? newSecret(16),
+      // after fixing it is still the one reply (and keeps the files added to it).
+      replyKey,
       errors: extra.errors,
       replyValue: extra.replyValue ?? '',
       replied: extra.replied ?? false,
@@ -50,13 +64,42 @@ export const showMessage: KindHandler<MessagePayload> = async (request, reply, c
   return renderMessage(reply, context, { replied });
 };
 
+const validKey = (key: string | undefined) => (replyKeySchema.safeParse(key).success ? key : undefined);
+
+/** The reply form's buttons: add the chosen files, remove one (its id), or send. */
+function actionOf(fields: Record<string, string>): { do: 'send' } | { do: 'add' } | { do: 'remove'; fileId: string } {
+  if (typeof fields.remove === 'string' && fields.remove !== '') return { do: 'remove', fileId: fields.remove.slice(0, 64) };
+  return fields.action === 'add' ? { do: 'add' } : { do: 'send' };
+}
+
 export const postReply: KindHandler<MessagePayload> = async (request, reply, context) => {
-  const form = replyForm.parse(request.body ?? {});
-  const result = await savePatientReply(context.services, {
-    access: context.access,
+  const { services, access } = context;
+  // With files the form is multipart: each file is checked, scanned and kept as this form's draft as
+  // it arrives. Without (an old form, or a client that sends none) it is a plain form.
+  const taken = request.multipartForm
+    ? await takePatientAttachments(services, access, request.multipartForm, (fields) => validKey(fields.replyKey))
+    : { fields: Object.fromEntries(Object.entries((request.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>, refusals: [] };
+  const form = replyForm.parse(taken.fields);
+  const action = actionOf(taken.fields);
+  const replyKey = validKey(form.replyKey);
+  if (taken.refusals.length > 0 || action.do !== 'send') {
+    let notice: string | undefined;
+    if (action.do === 'remove' && replyKey && (await removeDraftAttachment(services, access, replyKey, action.fileId))) notice = 'The file has been removed';
+    const errors: FormErrors = {};
+    taken.refusals.forEach((r, i) => (errors[i === 0 ? 'files' : `files-${i}`] = { href: '#files', text: r.message }));
+    if (action.do === 'add' && taken.refusals.length === 0 && (await draftAttachments(services, access, replyKey)).length === 0) {
+      errors.files = { href: '#files', text: 'Select a file to add' };
+    }
+    const status = taken.refusals.some((r) => r.refusal === 'scan_failed') ? 503 : Object.keys(errors).length > 0 ? 400 : 200;
+    return renderMessage(reply, context, { errors, replyValue: form.reply, replyKey: replyKey ?? undefined, notice }, status);
+  }
+  const drafts = await draftAttachments(services, access, replyKey);
+  const result = await savePatientReply(services, {
+    access,
     replyMode: context.conversation.payload.replyMode,
     body: form.reply,
     replyKey: form.replyKey,
+    attachmentIds: drafts.map((d) => d.id),
   });
   switch (result.kind) {
     case 'sent':

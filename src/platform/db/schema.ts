@@ -516,3 +516,53 @@ export const bookings = pgTable(
     check('bookings_range_check', sql`${t.endsAt} > ${t.startsAt}`),
   ],
 );
+
+// Files: documents staff send and attachments patients add to a reply (issue 13). The bytes are in the
+// file store (platform/files), encrypted by Dovecote under a data key of their own; this row holds that
+// key wrapped by a configured key, so neither the store nor this table alone reveals a file. The row
+// outlives the bytes: once deleted from the store (a document past its time), `deleted_at` is set and
+// the record that it existed stays.
+export const files = pgTable(
+  'files',
+  {
+    id: uuid('id').primaryKey(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    // 'document' (staff → patient) | 'attachment' (patient → staff)
+    purpose: text('purpose').notNull(),
+    // Null only for a document whose send has not finished; its conversation (and, once sent with a
+    // reply, its item) otherwise.
+    conversationId: uuid('conversation_id').references(() => conversations.id),
+    itemId: uuid('item_id').references(() => conversationItems.id),
+    // An attachment added to a reply not yet sent: the reply form's one-time key, so the files shown
+    // back on that form are the ones the reply takes.
+    draftKey: text('draft_key'),
+    uploadedByStaffId: uuid('uploaded_by_staff_id').references(() => staffUsers.id),
+    // Cleaned (content-check.ts): shown and offered as the download name, never used as a path.
+    fileName: text('file_name').notNull(),
+    // From the bytes, never from the browser: 'application/pdf' | 'image/jpeg' | 'image/png'.
+    mediaType: text('media_type').notNull(),
+    sizeBytes: integer('size_bytes').notNull(),
+    sha256: text('sha256').notNull(),
+    storageKey: text('storage_key').notNull().unique(),
+    encryptionKeyId: text('encryption_key_id').notNull(),
+    wrappedKey: text('wrapped_key').notNull(),
+    // 'clean' (a scanner said so) | 'unscanned' (FILE_SCANNER=none, development only)
+    scanStatus: text('scan_status').notNull(),
+    scanEngine: text('scan_engine').notNull(),
+    createdAt: createdAt(),
+    // A document can be opened until then; the maintenance job deletes its bytes after.
+    availableUntil: tz('available_until'),
+    deletedAt: tz('deleted_at'),
+  },
+  (t) => [
+    index('files_conversation_idx').on(t.conversationId, t.createdAt),
+    index('files_item_idx').on(t.itemId),
+    index('files_draft_idx').on(t.conversationId, t.draftKey).where(sql`draft_key IS NOT NULL`),
+    // The maintenance job's searches: documents past their time, drafts and unfinished sends left behind.
+    index('files_available_until_idx').on(t.availableUntil).where(sql`deleted_at IS NULL AND available_until IS NOT NULL`),
+    index('files_unattached_idx').on(t.createdAt).where(sql`deleted_at IS NULL AND item_id IS NULL`),
+    check('files_purpose_check', sql`${t.purpose} IN ('document', 'attachment')`),
+    check('files_media_type_check', sql`${t.mediaType} IN ('application/pdf', 'image/jpeg', 'image/png')`),
+    check('files_scan_status_check', sql`${t.scanStatus} IN ('clean', 'unscanned')`),
+  ],
+);

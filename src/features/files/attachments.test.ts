@@ -1,0 +1,135 @@
+// Attachments on a patient's reply, through the pages with app.inject: add (the form shows them back),
+// remove, send with the reply; what is refused; staff see thumbnails and download; who may not.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eq } from 'drizzle-orm';
+import sharp from 'sharp';
+import { createTestApp } from '../../../test/helpers/app.ts';
+import { createTestConversation, createTestStaff } from '../../../test/helpers/factories.ts';
+import { firstDevice, get, textOf } from '../../../test/helpers/patient.ts';
+import { errorSummaryItems, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
+import { formKeyFrom, HTML_AS_PDF, postMultipart, sampleJpeg, samplePdf, samplePng } from '../../../test/helpers/files.ts';
+import { auditEvents, files } from '../../platform/db/schema.ts';
+
+async function replyPage(app: Parameters<typeof get>[0], token: string, jar: Parameters<typeof get>[2]) {
+  const page = await get(app, `/${token}/conversation`, jar);
+  return { page, replyKey: formKeyFrom(page.body, 'replyKey') };
+}
+
+test('a patient adds photos and a PDF, removes one, and sends them with the reply; staff see thumbnails and download the files', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const { replyKey } = await replyPage(app, c.token, jar);
+  const jpeg = await sampleJpeg(1200, 900);
+
+  const added = await postMultipart(app, url, jar, [
+    ['replyKey', replyKey],
+    ['reply', 'Here is the rash'],
+    ['files', { fileName: 'IMG_0001.HEIC', content: jpeg, type: 'image/heic' }],
+    ['files', { fileName: 'scan.pdf', content: samplePdf(), type: 'application/pdf' }],
+    ['files', { fileName: 'arm.png', content: await samplePng(), type: 'image/png' }],
+    ['action', 'add'],
+  ], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(added.statusCode, 200, textOf(added.body).slice(0, 400));
+  const words = textOf(added.body);
+  // Named by what the bytes are: the phone's HEIC name, sent as JPEG, is shown as .jpg.
+  assert.match(words, /IMG_0001\.jpg \(JPEG image, \d+ KB\)/);
+  assert.match(words, /scan\.pdf \(PDF/);
+  assert.match(words, /arm\.png \(PNG image/);
+  assert.match(added.body, /Here is the rash<\/textarea>/);
+  assert.equal(formKeyFrom(added.body, 'replyKey'), replyKey, 'the form keeps its key, and so its files');
+
+  const pngId = /name="remove" value="([0-9a-f-]+)"[^>]*>Remove<span class="nhsuk-u-visually-hidden"> arm\.png/.exec(added.body)![1]!;
+  const removed = await postMultipart(app, url, jar, [['replyKey', replyKey], ['reply', 'Here is the rash'], ['remove', pngId]], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(removed.statusCode, 200);
+  assert.match(textOf(removed.body), /The file has been removed/);
+  assert.doesNotMatch(textOf(removed.body), /arm\.png/);
+
+  const sent = await postMultipart(app, url, jar, [['replyKey', replyKey], ['reply', 'Here is the rash'], ['action', 'send']], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(sent.statusCode, 303);
+  const after = await get(app, sent.headers.location!, jar);
+  assert.match(textOf(after.body), /You sent 2 files: IMG_0001\.jpg/);
+
+  const rows = await services.db.select().from(files).where(eq(files.conversationId, c.conversationId));
+  assert.equal(rows.filter((r) => r.itemId && !r.deletedAt).length, 2);
+  assert.equal(rows.filter((r) => r.deletedAt).length, 1, 'the removed one is deleted, its record kept');
+
+  // Staff: the conversation shows a thumbnail (made on the server, small, no metadata) and downloads.
+  const staff = await createTestStaff(services, c.organisation.id);
+  const staffJar = await signInAsStaff(app, staff.email, staff.password);
+  const conversation = await staffGet(app, staffJar, `/staff/conversations/${c.conversationId}`);
+  const jpegRow = rows.find((r) => r.mediaType === 'image/jpeg')!;
+  assert.match(conversation.body, new RegExp(`<img class="dc-file__thumbnail" src="/staff/files/${jpegRow.id}/thumbnail" alt="Photo 1 of 2: IMG_0001.jpg"`));
+  const thumbnail = await staffGet(app, staffJar, `/staff/files/${jpegRow.id}/thumbnail`);
+  assert.equal(thumbnail.statusCode, 200);
+  assert.equal(thumbnail.headers['content-type'], 'image/jpeg');
+  const meta = await sharp(thumbnail.rawPayload).metadata();
+  assert.ok(Math.max(meta.width!, meta.height!) <= 480);
+  assert.equal(meta.exif, undefined);
+  const download = await staffGet(app, staffJar, `/staff/files/${jpegRow.id}`);
+  assert.equal(download.statusCode, 200);
+  assert.match(String(download.headers['content-disposition']), /^attachment; filename="IMG_0001\.jpg"/);
+  assert.deepEqual(download.rawPayload, jpeg);
+  const pdfRow = rows.find((r) => r.mediaType === 'application/pdf')!;
+  assert.equal((await staffGet(app, staffJar, `/staff/files/${pdfRow.id}/thumbnail`)).statusCode, 404);
+
+  const events = await services.db.select().from(auditEvents).where(eq(auditEvents.conversationId, c.conversationId));
+  assert.equal(events.filter((e) => e.type === 'file.thumbnail_viewed').length, 1);
+  assert.equal(events.filter((e) => e.type === 'file.downloaded').length, 1);
+  assert.equal(events.filter((e) => e.type === 'file.uploaded').length, 3);
+});
+
+test('refused attachments are named in the error summary and nothing of them is kept; a sixth file is refused', async (t) => {
+  const { app, services, close } = await createTestApp({ config: { ATTACHMENT_MAX_MB: '0.05', ATTACHMENTS_PER_REPLY: '2' } });
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const { replyKey } = await replyPage(app, c.token, jar);
+  const res = await postMultipart(app, url, jar, [
+    ['replyKey', replyKey],
+    ['reply', ''],
+    ['files', { fileName: 'page.pdf', content: HTML_AS_PDF }],
+    ['files', { fileName: 'huge.jpg', content: await sampleJpeg(400, 400, true) }],
+    ['files', { fileName: 'ok1.png', content: await samplePng() }],
+    ['files', { fileName: 'ok2.png', content: await samplePng() }],
+    ['files', { fileName: 'third.png', content: await samplePng() }],
+    ['action', 'add'],
+  ], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(res.statusCode, 400);
+  const summary = errorSummaryItems(res.body).join(' | ');
+  assert.match(summary, /#files page\.pdf must be a JPG, PNG or PDF/);
+  assert.match(summary, /huge\.jpg must be smaller than 51 KB/);
+  assert.match(summary, /third\.png was not added: you can add up to 2 files/);
+  assert.match(textOf(res.body), /ok1\.png/);
+  const rows = await services.db.select().from(files).where(eq(files.conversationId, c.conversationId));
+  assert.equal(rows.length, 2);
+});
+
+test('a reply can be a photo alone; without words or files it is refused', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'once' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const { replyKey } = await replyPage(app, c.token, jar);
+  const empty = await postMultipart(app, url, jar, [['replyKey', replyKey], ['reply', ''], ['action', 'send']], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(empty.statusCode, 400);
+  assert.match(errorSummaryItems(empty.body).join(), /Enter your reply/);
+  const photo = await postMultipart(app, url, jar, [['replyKey', replyKey], ['reply', ''], ['files', { fileName: 'a.jpg', content: await sampleJpeg() }], ['action', 'send']], { csrfPage: `/${c.token}/conversation` });
+  assert.equal(photo.statusCode, 303);
+});
+
+test('no CSRF token first: refused before any file is read, nothing stored', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const { replyKey } = await replyPage(app, c.token, jar);
+  const res = await postMultipart(app, `/${c.token}/conversation/reply`, jar, [['replyKey', replyKey], ['files', { fileName: 'a.jpg', content: await sampleJpeg() }], ['action', 'add']], { csrf: null });
+  assert.equal(res.statusCode, 403);
+  assert.equal((await services.db.select().from(files)).length, 0);
+});

@@ -1,0 +1,73 @@
+// Staff looking at a file: a download, or an image's thumbnail. The file must be their organisation's
+// and part of something sent (never another staff member's unsent draft); every look is audited.
+import sharp from 'sharp';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { NotFound } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { Services } from '../../services.ts';
+import { recordAudit } from '../audit/audit.service.ts';
+import { openFile } from './file-intake.service.ts';
+import { findOrganisationFile, type FileRow } from './files.repository.ts';
+
+/** A thumbnail's longest side, in pixels. */
+export const THUMBNAIL_PIXELS = 480;
+// A decompression bomb (a small file that decodes to a huge image) stops here, not in the server's memory.
+const MAX_INPUT_PIXELS = 40_000_000;
+
+export class FileGone extends Error {}
+
+interface StaffFileRequest {
+  organisationId: string;
+  staffId: string;
+  fileId: string;
+  ip: string;
+}
+
+async function sentFile(services: Services, input: StaffFileRequest): Promise<FileRow> {
+  const file = isUuid(input.fileId) ? await findOrganisationFile(services.db, input.organisationId, input.fileId) : undefined;
+  if (!file || file.itemId === null || file.conversationId === null) throw new NotFound('Page not found', 'file not found in this organisation');
+  if (file.deletedAt) throw new FileGone();
+  return file;
+}
+
+export async function downloadFileForStaff(services: Services, input: StaffFileRequest): Promise<{ file: FileRow; bytes: Readable }> {
+  const file = await sentFile(services, input);
+  const bytes = await openFile(services, file);
+  await recordAudit(services.db, {
+    type: 'file.downloaded',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: file.organisationId,
+    conversationId: file.conversationId,
+    details: { fileId: file.id, purpose: file.purpose },
+  });
+  return { file, bytes };
+}
+
+/**
+ * A JPEG made from the decrypted image: turned the way the camera held it, metadata (a phone photo's
+ * location) left out, at most THUMBNAIL_PIXELS a side. The original is never shown inline.
+ */
+export async function thumbnailForStaff(services: Services, input: StaffFileRequest): Promise<Buffer> {
+  const file = await sentFile(services, input);
+  if (!file.mediaType.startsWith('image/')) throw new NotFound('Page not found', 'no thumbnail for a file that is not an image');
+  const bytes = await openFile(services, file);
+  const resize = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    .rotate()
+    .resize({ width: THUMBNAIL_PIXELS, height: THUMBNAIL_PIXELS, fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: 80 });
+  const thumbnail = await new Promise<Buffer>((resolve, reject) => {
+    pipeline(bytes, resize, (error) => {
+      if (error) reject(error);
+    });
+    resize.toBuffer().then(resolve, reject);
+  });
+  await recordAudit(services.db, {
+    type: 'file.thumbnail_viewed',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: file.organisationId,
+    conversationId: file.conversationId,
+    details: { fileId: file.id },
+  });
+  return thumbnail;
+}

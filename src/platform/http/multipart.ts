@@ -1,0 +1,98 @@
+// Forms with files (multipart/form-data), read as a stream: a file goes from the socket to the file
+// store through the checks, and is never held whole in memory. The CSRF check (security.ts) reads
+// `_csrf` from the body before any handler runs, so the form's first part must be that field; this
+// hook reads only that part before the check, and leaves the rest of the request unread for the
+// handler. A cross-site post therefore stores nothing: it fails before a byte of its file is read.
+import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify';
+import fastifyMultipart from '@fastify/multipart';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+export interface MultipartLimits {
+  /** Files a form may carry (one more is refused by the handler, not cut off silently). */
+  files: number;
+  /** The largest file taken, in bytes. */
+  fileBytes: number;
+}
+
+export type MultipartPart =
+  | { type: 'field'; name: string; value: string }
+  | { type: 'file'; name: string; fileName: string; stream: Readable };
+
+export interface MultipartForm {
+  /** The parts after `_csrf`, in the order the browser sent them (the form's order). */
+  parts(): AsyncGenerator<MultipartPart>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    multipartForm: MultipartForm | null;
+  }
+}
+
+const FIELD_BYTES = 100_000;
+
+export async function registerMultipart(app: FastifyInstance): Promise<void> {
+  // Limits here are the outer bounds; each route passes its own to readMultipartForm.
+  await app.register(fastifyMultipart, { throwFileSizeLimit: false });
+  app.decorateRequest('multipartForm', null);
+}
+
+/**
+ * A preValidation hook for a route that takes files. A request that is not multipart is left alone
+ * (its body was parsed as usual). The file-size limit given to the parser is one byte over the route's,
+ * so a file that is too big is seen to be too big (and the rest of it discarded by the parser) rather
+ * than quietly cut to size.
+ */
+export function readMultipartForm(limits: (request: FastifyRequest) => MultipartLimits): preValidationHookHandler {
+  return async (request) => {
+    if (!request.isMultipart()) return;
+    const { files, fileBytes } = limits(request);
+    const iterator = request.parts({
+      // A few files over the route's number are read (and refused by name) so the patient hears which; far more is a 413.
+      limits: { files: files + 10, fileSize: fileBytes + 1, fields: 40, fieldSize: FIELD_BYTES, parts: files + 50 },
+    });
+    const first = await iterator.next();
+    let pending = first.done ? undefined : first.value;
+    if (pending?.type === 'field' && pending.fieldname === '_csrf') {
+      request.body = { _csrf: String(pending.value) };
+      pending = undefined;
+    } else {
+      // No token first: the CSRF check refuses it. Nothing further is read.
+      request.body = {};
+    }
+    request.multipartForm = {
+      async *parts() {
+        const toPart = (part: NonNullable<typeof pending>): MultipartPart =>
+          part.type === 'field'
+            ? { type: 'field', name: part.fieldname, value: typeof part.value === 'string' ? part.value : '' }
+            : { type: 'file', name: part.fieldname, fileName: part.filename, stream: part.file };
+        if (pending) yield toPart(pending);
+        for await (const part of { [Symbol.asyncIterator]: () => iterator }) yield toPart(part);
+      },
+    };
+  };
+}
+
+/**
+ * Reads a whole multipart form: text fields into a record (a repeated name keeps its last value, as
+ * forms here never repeat one), each file handed to `onFile` as it arrives (which must read or drain
+ * it before the next part can arrive). An empty file input sends a part with no name and no bytes:
+ * skipped.
+ */
+export async function collectMultipartForm(
+  form: MultipartForm,
+  onFile: (file: { name: string; fileName: string; stream: Readable; fields: Record<string, string> }) => Promise<void>,
+): Promise<Record<string, string>> {
+  const fields: Record<string, string> = {};
+  for await (const part of form.parts()) {
+    if (part.type === 'field') {
+      fields[part.name] = part.value;
+    } else if (part.fileName === '') {
+      await finished(part.stream.resume());
+    } else {
+      await onFile({ name: part.name, fileName: part.fileName, stream: part.stream, fields });
+    }
+  }
+  return fields;
+}
