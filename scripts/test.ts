@@ -9,7 +9,7 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const all = [...globSync('test/**/*.test.ts'), ...globSync('src/**/*.test.ts')].sort();
 const browser = all.filter((f) => f.startsWith('test/browser/') || f.startsWith('test/a11y/'));
 const database = all.filter((f) => !browser.includes(f));
-const browserOnBothDatabases = ['test/browser/questionnaires.test.ts', 'test/browser/booking.test.ts'].filter((f) => all.includes(f));
+const browserOnBothDatabases = ['test/browser/questionnaires.test.ts', 'test/browser/booking.test.ts', 'test/browser/files.test.ts'].filter((f) => all.includes(f));
 const pgUrl = process.env.TEST_DATABASE_URL;
 
 function run(label: string, files: string[], env: NodeJS.ProcessEnv): boolean {

@@ -15,7 +15,7 @@ import type { Organisation } from '../features/organisations/organisations.servi
 // The database and service code loads only once the command line is known to be right, so --help and
 // usage errors answer at once.
 async function loadModules() {
-  const [zod, config, client, errors, domainErrors, organisations, staff, apiKeys, operatorActions, questionnaires] = await Promise.all([
+  const [zod, config, client, errors, domainErrors, organisations, staff, apiKeys, operatorActions, questionnaires, fileKeys] = await Promise.all([
     import('zod'),
     import('../config/config.ts'),
     import('../platform/db/client.ts'),
@@ -26,8 +26,21 @@ async function loadModules() {
     import('../features/api/api-keys.service.ts'),
     import('../features/operators/operator-actions.service.ts'),
     import('../features/questionnaires/questionnaires.service.ts'),
+    import('../features/files/file-keys.service.ts'),
   ]);
-  return { z: zod.z, ...config, ...client, ...errors, AlreadyExists: domainErrors.AlreadyExists, ...organisations, ...staff, ...apiKeys, ...operatorActions, ...questionnaires };
+  return {
+    z: zod.z,
+    ...config,
+    ...client,
+    ...errors,
+    AlreadyExists: domainErrors.AlreadyExists,
+    ...organisations,
+    ...staff,
+    ...apiKeys,
+    ...operatorActions,
+    ...questionnaires,
+    ...fileKeys,
+  };
 }
 type Modules = Awaited<ReturnType<typeof loadModules>>;
 
@@ -55,6 +68,11 @@ Commands:
       accepted (nothing changes); with other content it is refused, so give it a new version.
   questionnaire:list --org <ODS code>
       The built-in catalogue and the organisation's own (for each url, the version added last).
+  rewrap-file-keys
+      After putting a new key first in FILE_ENCRYPTION_KEYS (the old ones kept after it): wraps every
+      stored file's data key under the new key, in batches, and prints how many. Safe to run again, and
+      while the server runs. Remove an old key only once this says no file needs it; files whose key is
+      not configured are listed, and the exit code is 1.
 
 Options:
   -h, --help   Show this help.
@@ -63,7 +81,7 @@ Database: the same settings as the server. DATABASE_URL=postgres://... uses Post
 embedded database under DATA_DIR (default ./data). The embedded database allows one process at a
 time: stop the server first (or use DATABASE_URL).
 
-Audit: every command that changes something (create, revoke, questionnaire:add) is recorded in the audit trail with
+Audit: every command that changes something (create, revoke, questionnaire:add, rewrap-file-keys) is recorded in the audit trail with
 your operating-system user name. Passwords and keys are never recorded.
 
 Exit codes: 0 done, 1 could not be done, 2 wrong usage.
@@ -101,6 +119,7 @@ const ALLOWED: Record<string, { options: Array<keyof Parsed['values']>; position
   'questionnaire:check': { options: [], positionals: 1 },
   'questionnaire:add': { options: ['org'], positionals: 1 },
   'questionnaire:list': { options: ['org'], positionals: 0 },
+  'rewrap-file-keys': { options: [], positionals: 0 },
 };
 
 function parseCommandLine(argv: string[]): Parsed | 'help' {
@@ -119,8 +138,9 @@ function parseCommandLine(argv: string[]): Parsed | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0 || positionals[0] === 'help') return 'help';
-  // Most commands are two words ("api-keys list"); a one-word command names its action after a colon.
-  const oneWord = positionals[0]!.includes(':');
+  // Most commands are two words ("api-keys list"); a one-word command names its action after a colon,
+  // or is listed as one word.
+  const oneWord = positionals[0]!.includes(':') || Object.hasOwn(ALLOWED, positionals[0]!);
   const command = oneWord ? positionals[0]! : positionals.slice(0, 2).join(' ');
   const rule = ALLOWED[command];
   if (!rule) throw new UsageError(`Unknown command: ${command}`);
@@ -222,7 +242,7 @@ function operatorName(): string {
   }
 }
 
-async function run(m: Modules, parsed: Parsed, database: Database): Promise<void> {
+async function run(m: Modules, parsed: Parsed, database: Database, config: Config): Promise<void> {
   const v = parsed.values;
   const operator = operatorName();
   switch (parsed.command) {
@@ -304,6 +324,22 @@ async function run(m: Modules, parsed: Parsed, database: Database): Promise<void
       const list = await m.listQuestionnaires(database, org.id);
       const rows = list.map((q) => [q.source, q.title ?? '(untitled)', q.url, q.version, q.id ?? '-']);
       process.stdout.write(`${table([['Source', 'Title', 'URL', 'Version', 'Id'], ...rows])}\n`);
+      return;
+    }
+    case 'rewrap-file-keys': {
+      const result = await m.rewrapFileKeys(database.db, config.files.encryptionKeys, operator);
+      process.stdout.write(
+        result.rewrapped === 0
+          ? `No file needed re-wrapping: every file that could be opened already uses key "${result.keyId}". Nothing changed.\n`
+          : `Re-wrapped the data keys of ${result.rewrapped} file${result.rewrapped === 1 ? '' : 's'} under key "${result.keyId}".\n`,
+      );
+      if (result.unopenable.length > 0) {
+        const lines = result.unopenable.map((f) => `  ${f.fileId}  key "${f.keyId}"${f.reason === 'integrity' ? ' (its wrapped key does not authenticate)' : ' (not configured)'}`);
+        throw new FailureError(
+          `${result.unopenable.length} file${result.unopenable.length === 1 ? '' : 's'} could not be re-wrapped and cannot be opened:\n${lines.join('\n')}\n` +
+            'Put the key they name back in FILE_ENCRYPTION_KEYS (after the newest) and run this again.',
+        );
+      }
       return;
     }
   }
@@ -395,7 +431,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     database = await m.openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
     await database.migrate();
-    await run(m, parsed, database);
+    await run(m, parsed, database, config);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ function productionEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     NOTIFY_API_KEY: `key-${'a'.repeat(36)}-${'b'.repeat(36)}`,
     NOTIFY_TEMPLATE_ID: 't1',
     NOTIFY_CALLBACK_TOKEN: 'callback-token-long-enough',
+    FILE_ENCRYPTION_KEYS: `f1:${Buffer.alloc(32, 1).toString('base64url')}`,
+    FILE_SCANNER: 'clamd',
     ...extra,
   };
 }
@@ -146,4 +148,43 @@ test('the database is migrated at start-up unless told not to; the migration com
   for (const bad of ['Dovecote', 'app; DROP TABLE audit_events', 'a-b', '']) {
     assert.throws(() => loadMigrationConfig({ DATABASE_URL: 'postgres://db.example/d', DATABASE_APP_ROLE: bad }), /DATABASE_APP_ROLE/, bad);
   }
+});
+
+test('files: production scans with clamd and seals with configured keys; storage and keys are checked at start-up', () => {
+  const production = loadConfig(productionEnv());
+  assert.deepEqual(production.files.scanner, { kind: 'clamd', socket: undefined, host: '127.0.0.1', port: 3310, timeoutMs: 30_000 });
+  assert.equal(production.files.encryptionKeys[0]!.id, 'f1');
+  assert.equal(production.files.documentMaxBytes, 10 * 1024 * 1024);
+  assert.equal(production.files.attachmentMaxBytes, 7 * 1024 * 1024);
+  assert.equal(production.files.attachmentsPerReply, 5);
+  assert.equal(production.files.documentAvailableDays, 28);
+  assert.throws(() => loadConfig(productionEnv({ FILE_SCANNER: 'none' })), /Production needs FILE_SCANNER=clamd/);
+  assert.throws(() => loadConfig(productionEnv({ FILE_SCANNER: '' })), /FILE_SCANNER/);
+  assert.throws(() => loadConfig(productionEnv({ FILE_ENCRYPTION_KEYS: '' })), /FILE_ENCRYPTION_KEYS/);
+  assert.throws(() => loadConfig(productionEnv({ FILE_ENCRYPTION_KEYS: 'f1:c2hvcnQ' })), /FILE_ENCRYPTION_KEYS/);
+  assert.throws(() => loadConfig(productionEnv({ FILE_STORAGE: 's3' })), /FILE_STORAGE=s3 needs S3_BUCKET/);
+  assert.throws(() => loadConfig(productionEnv({ FILE_STORAGE: 's3', S3_BUCKET: 'files', S3_ACCESS_KEY_ID: 'x' })), /S3_SECRET_ACCESS_KEY/);
+  const s3 = loadConfig(productionEnv({ FILE_STORAGE: 's3', S3_BUCKET: 'dovecote-files', S3_PREFIX: 'practice/files', FILE_ENCRYPTION_KEYS: `new:${Buffer.alloc(32, 2).toString('base64url')},f1:${Buffer.alloc(32, 1).toString('base64url')}` }));
+  assert.equal(s3.files.storage.kind, 's3');
+  assert.deepEqual(s3.files.encryptionKeys.map((k) => k.id), ['new', 'f1']);
+  assert.throws(() => loadConfig(productionEnv({ FILE_STORAGE: 's3', S3_BUCKET: 'b', S3_PREFIX: '../up' })), /S3_PREFIX/);
+  // Development: files under DATA_DIR, unscanned (pages say so), a key made once and kept.
+  const dir = dataDir();
+  const development = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+  assert.deepEqual(development.files.scanner, { kind: 'none' });
+  assert.deepEqual(development.files.storage, { kind: 'local', rootDir: path.join(dir, 'files') });
+  const again = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+  assert.deepEqual(again.files.encryptionKeys, development.files.encryptionKeys);
+});
+
+test('a development data directory made before file keys existed gains one and keeps its other secrets', () => {
+  const dir = dataDir();
+  const old = { codeHmacKeys: `k1:${Buffer.alloc(32, 3).toString('base64url')}`, cookieSecret: 'c'.repeat(43), notifyCallbackToken: 'n'.repeat(32) };
+  writeFileSync(path.join(dir, 'secrets.json'), JSON.stringify(old));
+  const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+  assert.equal(config.cookieSecret, old.cookieSecret);
+  assert.equal(config.files.encryptionKeys.length, 1);
+  const kept = JSON.parse(readFileSync(path.join(dir, 'secrets.json'), 'utf8')) as Record<string, string>;
+  assert.equal(kept.cookieSecret, old.cookieSecret);
+  assert.ok(kept.fileEncryptionKeys);
 });

@@ -14,7 +14,7 @@ import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-
 import { conversationItems, links, questionnaires } from '../../src/platform/db/schema.ts';
 import { addQuestionnaire } from '../../src/features/questionnaires/questionnaires.service.ts';
 import { CATALOGUE_URL } from '../helpers/factories.ts';
-import { BODY_A, PATIENT_A, addBookings, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
+import { BODY_A, PATIENT_A, addBookings, addFiles, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
 type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
 
@@ -75,6 +75,9 @@ const RULES: Record<string, Rule> = {
   'GET /:token/conversation/appointment/cancel': 'patient-link',
   'POST /:token/conversation/appointment/cancel': 'patient-link',
   'GET /:token/conversation/appointment/calendar.ics': 'patient-link',
+  // A document: opened in the browser, or downloaded.
+  'GET /:token/conversation/file': 'patient-link',
+  'GET /:token/conversation/file/download': 'patient-link',
   // Staff pages: a signed-in staff member, and only their own organisation's patients.
   'GET /staff': 'staff',
   'GET /staff/sign-out': 'staff',
@@ -108,6 +111,11 @@ const RULES: Record<string, Rule> = {
   'POST /staff/bookings/:bookingId/move': 'staff',
   'GET /staff/patients/:patientId/booking': 'staff',
   'POST /staff/patients/:patientId/booking': 'staff',
+  // Files: sending a document, and a sent file's download and thumbnail.
+  'GET /staff/patients/:patientId/document': 'staff',
+  'POST /staff/patients/:patientId/document': 'staff',
+  'GET /staff/files/:fileId': 'staff',
+  'GET /staff/files/:fileId/thumbnail': 'staff',
   // The integrators' API: an API key, and only the key's organisation.
   'PUT /api/v1/patients/:nhsNumber': 'api-key',
   'POST /api/v1/messages': 'api-key',
@@ -122,6 +130,8 @@ const RULES: Record<string, Rule> = {
   'POST /api/v1/booking-invitations': 'api-key',
   'GET /api/v1/booking-invitations/:id': 'api-key',
   'GET /api/v1/bookings': 'api-key',
+  'POST /api/v1/documents': 'api-key',
+  'GET /api/v1/documents/:id': 'api-key',
   // GOV.UK Notify's delivery receipts: the bearer token we gave Notify.
   'POST /callbacks/notify/sms': 'notify-bearer',
   // The development phone: never registered in production or with Notify.
@@ -142,6 +152,8 @@ const RULES: Record<string, Rule> = {
   'GET /portal/conversations/:id/appointment/cancel': 'portal',
   'POST /portal/conversations/:id/appointment/cancel': 'portal',
   'GET /portal/conversations/:id/appointment/calendar.ics': 'portal',
+  'GET /portal/conversations/:id/file': 'portal',
+  'GET /portal/conversations/:id/file/download': 'portal',
 };
 
 const NOTIFY_TOKEN = 'security-suite-notify-callback-token';
@@ -171,6 +183,14 @@ const isQuestionnaireRoute = (pattern: string) => /\/questions\/:linkId$|\/check
 /** Routes about a booking invitation or a booking: tried against the side's invitation and clinic. */
 const isBookingRoute = (pattern: string) => /\/appointment\/|\/staff\/bookings\/|\/staff\/diary\/slots\/|\/booking-invitations\/:id$/.test(pattern);
 
+/** A document's pages: tried against the side's document conversation. */
+const isDocumentRoute = (pattern: string) => /\/file(\/download)?$/.test(pattern);
+
+function filesOf(side: Side) {
+  if (!side.files) throw new Error('the world has no files: call addFiles');
+  return side.files;
+}
+
 function bookingOf(side: Side) {
   if (!side.booking) throw new Error('the world has no bookings: call addBookings');
   return side.booking;
@@ -183,7 +203,13 @@ function questionnaireOf(side: Side) {
 
 /** The concrete URL of a route pattern, for the resources of one side. */
 function urlFor(pattern: string, side: Side): string {
-  const c = isQuestionnaireRoute(pattern) ? questionnaireOf(side).conversation : isBookingRoute(pattern) ? bookingOf(side).conversation : side.conversation;
+  const c = isQuestionnaireRoute(pattern)
+    ? questionnaireOf(side).conversation
+    : isBookingRoute(pattern)
+      ? bookingOf(side).conversation
+      : isDocumentRoute(pattern)
+        ? filesOf(side).document
+        : side.conversation;
   const query = (() => {
     const b = side.booking;
     if (!b) return '';
@@ -196,6 +222,7 @@ function urlFor(pattern: string, side: Side): string {
     .replace(':token', c.token)
     .replace(':slotId', side.booking?.freeSlotId ?? 'slot')
     .replace(':bookingId', side.booking?.bookingId ?? 'booking')
+    .replace(':fileId', side.files?.attachmentFileId ?? 'file')
     .replace(':linkId', side.questionnaire?.linkId ?? 'q')
     .replace(':patientId', c.patient.id)
     .replace(':id', c.conversationId)
@@ -261,6 +288,8 @@ function jsonFor(method: string, pattern: string, side: Side): unknown {
   if (pattern === '/api/v1/patients/:nhsNumber') return { givenName: 'Mallory', familyName: 'Attacker', dateOfBirth: '1990-01-01', mobileNumber: '07700900999' };
   if (pattern === '/api/v1/questionnaires' && method === 'POST') return MALLORY_QUESTIONNAIRE;
   if (pattern === '/api/v1/questionnaire-requests') return { nhsNumber: p.nhsNumber, questionnaire: { url: CATALOGUE_URL('phq-9'), version: '1.0.0' } };
+  // JSON cannot carry the file, but its fields are checked (and the patient found) first: B's key is a 404.
+  if (pattern === '/api/v1/documents') return { nhsNumber: p.nhsNumber, title: 'A document that must not be sent' };
   if (pattern === '/api/v1/booking-invitations') return { nhsNumber: p.nhsNumber, appointmentTypeId: bookingOf(side).clinic.type.id };
   return method === 'GET' ? undefined : {};
 }
@@ -326,6 +355,7 @@ test('route matrix: every registered route has an access rule, and each rule hol
   const world = await createWorld(app, services);
   await addQuestionnaires(app, services, world);
   await addBookings(app, services, world);
+  await addFiles(app, services, world);
   const { a, b } = world;
 
   await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
@@ -353,6 +383,17 @@ test('route matrix: every registered route has an access rule, and each rule hol
     assert.equal(apiResponse.json().status, 'in-progress');
     const sendPage = await send(app, 'GET', urlFor('/staff/patients/:patientId/questionnaire', a), { jar: a.staffJar.clone() });
     assert.equal(sendPage.statusCode, 200);
+    // The file routes name files each owner can reach.
+    for (const pattern of ['/:token/conversation/file', '/:token/conversation/file/download']) {
+      const file = await send(app, 'GET', urlFor(pattern, a), { jar: filesOf(a).patientJar.clone() });
+      assert.equal(file.statusCode, 200, `${pattern} as its patient`);
+      assert.equal(file.headers['content-type'], 'application/pdf');
+    }
+    for (const pattern of ['/staff/files/:fileId', '/staff/files/:fileId/thumbnail']) {
+      const file = await send(app, 'GET', urlFor(pattern, a), { jar: a.staffJar.clone() });
+      assert.equal(file.statusCode, 200, `${pattern} as A's staff`);
+      assert.equal(file.headers['content-type'], 'image/jpeg');
+    }
   });
 
   const routesOf = (rule: Rule) =>
@@ -390,11 +431,20 @@ test('route matrix: every registered route has an access rule, and each rule hol
     const before = await snapshot(services);
     for (const { key, method, pattern } of routesOf('patient-link')) {
       const url = urlFor(pattern, a);
-      const token = (isQuestionnaireRoute(pattern) ? questionnaireOf(a).conversation : isBookingRoute(pattern) ? bookingOf(a).conversation : a.conversation).token;
+      const token = (
+        isQuestionnaireRoute(pattern)
+          ? questionnaireOf(a).conversation
+          : isBookingRoute(pattern)
+            ? bookingOf(a).conversation
+            : isDocumentRoute(pattern)
+              ? filesOf(a).document
+              : a.conversation
+      ).token;
       const signIn = new RegExp(`^/${token}(\\?session=expired)?$`);
       const refused: Array<readonly [string, CookieJar]> = [['anonymous', new CookieJar()], ['patient B', b.patientJar.clone()], ['staff A', a.staffJar.clone()]];
       if (isQuestionnaireRoute(pattern)) refused.push(['patient B, in their own questionnaire', questionnaireOf(b).patientJar.clone()]);
       if (isBookingRoute(pattern)) refused.push(['patient B, in their own invitation', bookingOf(b).patientJar.clone()], ['patient A, in their message', a.patientJar.clone()]);
+      if (isDocumentRoute(pattern)) refused.push(['patient B, in their own document', filesOf(b).patientJar.clone()], ['patient A, in their message', a.patientJar.clone()]);
       for (const [who, jar] of refused) {
         const res = await send(app, method, url, { jar, form: formFor(method, pattern, a) });
         assertRefused(res, `${key} as ${who}`, signIn, a);

@@ -1,7 +1,8 @@
 // The world the security suite attacks: two organisations, each with a signed-in staff member, an API
 // key, a patient, and a message whose link has been opened on a trusted, verified device. Everything
 // is made through the real pages and services, so the cookies and rows are the ones production makes.
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../src/services.ts';
 import { createApiKey } from '../../src/features/api/api-keys.service.ts';
@@ -12,6 +13,7 @@ import {
   bookingSlots,
   conversationItems,
   conversations,
+  files,
   links,
   outboundSms,
   patients,
@@ -30,7 +32,10 @@ import {
   type TEST_PATIENT,
   type TestConversation,
 } from '../helpers/factories.ts';
-import { postForm, submitDob } from '../helpers/patient.ts';
+import { get, postForm, submitDob } from '../helpers/patient.ts';
+import { formKeyFrom, postMultipart, sampleJpeg, samplePdf } from '../helpers/files.ts';
+import { takeFile } from '../../src/features/files/file-intake.service.ts';
+import { sendDocument } from '../../src/features/documents/documents.service.ts';
 import { signInAsStaff } from '../helpers/staff.ts';
 import { bookAsThePatient, createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
 import { addDays, londonDate } from '../../src/features/booking/booking-times.ts';
@@ -70,6 +75,17 @@ export interface Side {
   questionnaire?: SideQuestionnaire;
   /** An invitation to book sent to the same patient, with one booking made, once addBookings has run. */
   booking?: SideBooking;
+  /** A document sent to the same patient, and a photo sent with a reply to the message, once addFiles has run. */
+  files?: SideFiles;
+}
+
+export interface SideFiles {
+  /** The document's conversation, and the browser that opened its link first. */
+  document: TestConversation;
+  patientJar: CookieJar;
+  documentFileId: string;
+  /** The JPEG the patient sent with a reply to the side's message. */
+  attachmentFileId: string;
 }
 
 export interface SideBooking {
@@ -187,6 +203,54 @@ export async function addBookings(app: FastifyInstance, services: Services, worl
   }
 }
 
+/**
+ * Gives each side's patient a document (sent by staff, its link opened on a first device) and sends a
+ * photo with a reply to the side's message, so the file routes (the document's pages, staff downloads
+ * and thumbnails) name files that exist.
+ */
+export async function addFiles(app: FastifyInstance, services: Services, world: World): Promise<void> {
+  for (const [side, word] of [[world.a, 'Zanzibar'], [world.b, 'Quokka']] as const) {
+    const { organisation, patient } = side.conversation;
+    const taken = await takeFile(services, {
+      body: Readable.from([samplePdf(`Letter about ${word}`)]),
+      originalName: `${word} letter.pdf`,
+      purpose: 'document',
+      allowed: ['application/pdf'],
+      maxBytes: services.config.files.documentMaxBytes,
+      organisationId: organisation.id,
+      conversationId: null,
+      draftKey: `security-suite-${word.toLowerCase()}`,
+      uploadedByStaffId: side.staff.id,
+      availableDays: services.config.files.documentAvailableDays,
+      actor: { type: 'staff', id: side.staff.id },
+    });
+    if (!taken.ok) throw new Error(`the document was refused: ${taken.refusal}`);
+    const sent = await sendDocument(services, { organisationId: organisation.id, patient, title: `${word} letter`, note: '', file: taken.file, sentBy: { staffId: side.staff.id } });
+    const token = await latestLinkToken(services, sent.conversationId);
+    const patientJar = new CookieJar();
+    const opened = await submitDob(app, token, patientJar, patient.dateOfBirth);
+    if (opened.headers.location !== `/${token}/conversation`) throw new Error(`the document's first device was not let in: ${opened.statusCode}`);
+
+    const page = `/${side.conversation.token}/conversation`;
+    const replyKey = formKeyFrom((await get(app, page, side.patientJar)).body, 'replyKey');
+    const replied = await postMultipart(app, `${page}/reply`, side.patientJar, [
+      ['replyKey', replyKey],
+      ['reply', `A photo of ${word}`],
+      ['files', { fileName: `${word.toLowerCase()}-rash.jpg`, content: await sampleJpeg() }],
+      ['action', 'send'],
+    ], { csrfPage: page });
+    if (replied.statusCode !== 303) throw new Error(`the reply with a photo was not sent: ${replied.statusCode}`);
+    const [attachment] = await services.db.select().from(files).where(and(eq(files.conversationId, side.conversation.conversationId), eq(files.purpose, 'attachment')));
+    side.files = {
+      document: { organisation, patient, conversationId: sent.conversationId, linkId: sent.linkId, token, staffId: side.staff.id },
+      patientJar,
+      documentFileId: taken.file.id,
+      attachmentFileId: attachment!.id,
+    };
+    side.secrets.push(`${word} letter`, `${word.toLowerCase()}-rash`);
+  }
+}
+
 /** Every row of the tables that hold what patients and staff care about, for before/after comparisons. */
 export async function snapshotRows(services: Services): Promise<Record<string, Array<Record<string, unknown>>>> {
   const db = services.db;
@@ -206,6 +270,7 @@ export async function snapshotRows(services: Services): Promise<Record<string, A
     bookings: await db.select().from(bookings).orderBy(bookings.id),
     slots: await db.select({ id: bookingSlots.id, blockedAt: bookingSlots.blockedAt }).from(bookingSlots).orderBy(bookingSlots.id),
     holds: await db.select({ id: bookingHolds.conversationId, slotId: bookingHolds.slotId, expiresAt: bookingHolds.expiresAt }).from(bookingHolds).orderBy(bookingHolds.conversationId),
+    files: await db.select({ id: files.id, itemId: files.itemId, draftKey: files.draftKey, deletedAt: files.deletedAt }).from(files).orderBy(files.id),
   };
   return JSON.parse(JSON.stringify(tables)) as Record<string, Array<Record<string, unknown>>>;
 }

@@ -1,7 +1,9 @@
 // The integrators' JSON API (HTTP only) and its OpenAPI description. Registered under /api.
 //
 // - Bodies are JSON only: this plugin replaces the inherited parsers (form posts, text) with the JSON
-//   parser, so a browser form aimed at the API is refused with 415 before anything runs.
+//   parser, so a browser form aimed at the API is refused with 415 before anything runs. The one
+//   exception is POST /api/v1/documents, whose own scope also takes multipart/form-data (a PDF,
+//   streamed: the fields first, then the file).
 // - Every error leaves as an RFC 9457 problem document from this plugin's own error handler, in one
 //   shape (type, title, status, detail and, for 400, errors[] naming each field).
 // - Authentication is an API key in the Authorization header, never a cookie, so CSRF does not apply
@@ -13,6 +15,9 @@ import { STATUS_CODES } from 'node:http';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../platform/db/unavailable.ts';
 import path from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { acceptMultipart, multipartParts, type MultipartPart } from '../../platform/http/multipart.ts';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { ZodError, type z } from 'zod';
@@ -24,6 +29,8 @@ import {
   bookingSlotsQuery,
   bookingsQuery,
   buildOpenApiDocument,
+  documentCreateFields,
+  documentPathParams,
   fieldErrorsFrom,
   messageCreateBody,
   messagePathParams,
@@ -40,12 +47,19 @@ import { UnknownQuestionnaire } from '../questionnaires/questionnaire-sending.se
 import {
   addApiQuestionnaire,
   ApiFieldInvalid,
+  ApiFileUnchecked,
+  discardApiDocument,
+  DOCUMENT_NOT_FOUND,
+  getApiDocument,
+  sendApiDocument,
+  takeApiDocument,
   ApiUnauthorisedError,
   authenticateApiRequest,
   getApiMessage,
   getApiQuestionnaire,
   getApiQuestionnaireResponse,
   getApiBookingInvitation,
+  findApiPatient,
   listApiAppointmentTypes,
   listApiBookings,
   listApiBookingSlots,
@@ -80,8 +94,8 @@ const docsTheme = (file: string) => readFileSync(path.join(import.meta.dirname, 
 /** Bad input: a 400 that names every wrong field. */
 export class ApiValidationError extends AppError {
   readonly errors: FieldError[];
-  constructor(errors: FieldError[]) {
-    super(400, 'The request is not valid. Each entry in errors names a field and what is wrong with it.');
+  constructor(errors: FieldError[], detail = 'The request is not valid. Each entry in errors names a field and what is wrong with it.') {
+    super(400, detail);
     this.name = 'ApiValidationError';
     this.errors = errors;
   }
@@ -139,6 +153,12 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       // An id that is well formed but names nothing of the caller's: a 400 naming the field, like the rest.
       request.log.info({ status: 400, fields: [error.field] }, 'API request refused');
       return sendProblem(reply, 400, error.publicMessage, { errors: [{ field: error.field, message: error.publicMessage }] });
+    }
+    if (error instanceof ApiFileUnchecked) {
+      // Temporary, like a database restart: the same request should work once the scanner answers.
+      request.log.warn({ status: 503 }, 'API request refused: the file could not be scanned');
+      reply.header('Retry-After', String(error.retryAfterSeconds));
+      return sendProblem(reply, 503, error.publicMessage, { errors: [{ field: 'file', message: error.publicMessage }] });
     }
     if (error instanceof DailySendLimitReached) {
       request.log.info({ status: 429 }, 'API request refused: daily send limit');
@@ -258,6 +278,118 @@ async function v1Routes(app: FastifyInstance) {
   });
 
   await app.register(questionnaireRoutes);
+  await app.register(documentRoutes);
+}
+
+const FILE_LAST = 'Send the fields nhsNumber, title and note first, then the PDF as the part named file (the last part).';
+const NOT_MULTIPART = 'Send the document as multipart/form-data: the fields nhsNumber, title and note, then the PDF as the part named file. A JSON body cannot carry the file.';
+const NO_FILE = 'Send the PDF as a part named file, after the fields.';
+const TOO_MANY_PARTS = 'The body has too many parts: send the fields nhsNumber, title and note, then one file.';
+// Three fields and one file; a second file is read only to be refused by name.
+const DOCUMENT_PARTS = { files: 2, fields: 10 };
+
+/** The body's parts could not be read (a broken or cut-short multipart body): the caller's fault. */
+function unreadableBody(error: unknown): ApiValidationError {
+  const words = error instanceof Error && error.message ? ` (${error.message})` : '';
+  const detail = `The multipart/form-data body could not be read${words}.`;
+  return new ApiValidationError([{ field: '(body)', message: detail }], detail);
+}
+
+/** Reads the rest of a file part unstored, so the parts after it (or the response) can go on. */
+async function drain(stream: Readable): Promise<void> {
+  await finished(stream.resume()).catch(() => undefined);
+}
+
+async function documentRoutes(app: FastifyInstance) {
+  // This scope's parsers: the API's JSON (so a JSON body hears what to send instead) and multipart,
+  // left unread for the handler to stream.
+  acceptMultipart(app);
+  const services = app.services;
+
+  app.post('/documents', { config: { skipCsrf: true } }, async (request, reply) => {
+    const principal = request.apiPrincipal!;
+    if (!request.isMultipart()) {
+      // The fields are checked as in a multipart body (and the patient looked up), but there is no file.
+      const body = documentCreateFields.safeParse(request.body);
+      if (!body.success) throw new ApiValidationError([...fieldErrorsFrom(body.error, request.body), { field: 'file', message: NOT_MULTIPART }], NOT_MULTIPART);
+      await findApiPatient(services, principal, body.data.nhsNumber);
+      throw new ApiValidationError([{ field: 'file', message: NOT_MULTIPART }], NOT_MULTIPART);
+    }
+
+    const fields: Record<string, string> = {};
+    let taken: Awaited<ReturnType<typeof takeApiDocument>> | undefined;
+    let input: { title: string; note: string } | undefined;
+    const parts = multipartParts(request, { files: DOCUMENT_PARTS.files, fileBytes: services.config.files.documentMaxBytes, fields: DOCUMENT_PARTS.fields });
+    try {
+      for (;;) {
+        let next: IteratorResult<MultipartPart>;
+        try {
+          next = await parts.next();
+        } catch (error) {
+          // Past the parts' limits (many fields or files): too much, whatever it is.
+          if ((error as FastifyError).statusCode === 413) throw new AppError(413, TOO_MANY_PARTS);
+          throw unreadableBody(error);
+        }
+        if (next.done) break;
+        const part = next.value;
+        if (taken) {
+          // Nothing may follow the file: the fields it was checked against are the ones sent.
+          if (part.type === 'file') await drain(part.stream);
+          const message = part.type === 'file' ? 'Send one file per request.' : FILE_LAST;
+          throw new ApiValidationError([{ field: part.name, message }], FILE_LAST);
+        }
+        if (part.type === 'field') {
+          fields[part.name] = part.value;
+          continue;
+        }
+        if (part.fileName === '' || part.name !== 'file') {
+          await drain(part.stream);
+          // An empty file input (no file chosen) is no file; a file under another name is refused by name.
+          if (part.fileName === '') continue;
+          throw new ApiValidationError([{ field: part.name, message: `This field is not allowed. ${NO_FILE}` }]);
+        }
+        // The file: the fields before it are all there are, so check them (and find the patient)
+        // before a byte of it is read, and store nothing for a request that will be refused.
+        const checked = documentCreateFields.safeParse(fields);
+        if (!checked.success) {
+          await drain(part.stream);
+          const errors = fieldErrorsFrom(checked.error, fields);
+          const detail = Object.keys(fields).length === 0
+            ? `The file came before the fields. ${FILE_LAST}`
+            : `The fields sent before the file are not valid; each entry in errors names one. ${FILE_LAST}`;
+          throw new ApiValidationError(errors, detail);
+        }
+        let uploadBroke: unknown;
+        part.stream.once('error', (error) => (uploadBroke = error));
+        try {
+          taken = await takeApiDocument(services, principal, { nhsNumber: checked.data.nhsNumber, file: { fileName: part.fileName, stream: part.stream } });
+        } catch (error) {
+          throw uploadBroke ? unreadableBody(uploadBroke) : error;
+        } finally {
+          await drain(part.stream);
+        }
+        input = { title: checked.data.title, note: checked.data.note ?? '' };
+      }
+    } catch (error) {
+      if (taken) await discardApiDocument(services, principal, taken.file);
+      throw error;
+    }
+
+    if (!taken || !input) {
+      const checked = documentCreateFields.safeParse(fields);
+      const errors = [...(checked.success ? [] : fieldErrorsFrom(checked.error, fields)), { field: 'file', message: NO_FILE }];
+      throw new ApiValidationError(errors);
+    }
+    const created = await sendApiDocument(services, principal, { patient: taken.patient, ...input, file: taken.file });
+    return reply.status(201).header('Location', `/api/v1/documents/${created.id}`).send(created);
+  });
+
+  app.get('/documents/:id', { config: { skipCsrf: true } }, async (request, reply) => {
+    const params = documentPathParams.safeParse(request.params);
+    // A malformed id cannot name a document: the same 404 as an unknown one.
+    if (!params.success) throw new NotFound(DOCUMENT_NOT_FOUND);
+    return reply.send(await getApiDocument(services, request.apiPrincipal!, params.data.id));
+  });
 }
 
 async function questionnaireRoutes(app: FastifyInstance) {
@@ -286,7 +418,11 @@ async function questionnaireRoutes(app: FastifyInstance) {
 }
 
 async function docsRoutes(app: FastifyInstance) {
-  const document = buildOpenApiDocument({ serverUrl: app.services.config.publicBaseUrl, rateLimitPerMinute: app.services.config.apiRatePerMinute });
+  const document = buildOpenApiDocument({
+    serverUrl: app.services.config.publicBaseUrl,
+    rateLimitPerMinute: app.services.config.apiRatePerMinute,
+    documentMaxMb: app.services.config.files.documentMaxBytes / 1024 / 1024,
+  });
   // swagger-ui's own files may be cached like the other static assets.
   app.addHook('onRoute', (route) => {
     if (route.url.includes('/docs/static/')) route.config = { ...route.config, cacheable: true };

@@ -7,6 +7,8 @@ import { MESSAGE_BODY_MAX, messageBodySchema, replyModes } from '../messages/mes
 import { CLOSES_AFTER_DAYS_MAX } from '../questionnaires/questionnaire.kind.ts';
 import { isCalendarDate } from '../booking/booking-times.ts';
 import { WINDOW_MAX_WEEKS } from '../booking/booking-invitations.service.ts';
+import { documentNoteSchema, documentTitleSchema } from '../documents/documents.service.ts';
+import { DOCUMENT_NOTE_MAX, DOCUMENT_TITLE_MAX } from '../documents/document-items.ts';
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001F\u007F]*$/;
@@ -153,6 +155,20 @@ export const bookingInvitationCreateBody = z.strictObject({
     .optional()
     .meta({ description: `The last London date the patient may book, YYYY-MM-DD, within ${WINDOW_MAX_WEEKS} weeks of the earliest. Without it: 6 weeks from the earliest.` }),
 });
+
+/**
+ * POST /api/v1/documents: the text fields of the multipart/form-data body (the PDF is its `file` part,
+ * after these). Unknown fields are refused, as in JSON bodies.
+ */
+export const documentCreateFields = z.strictObject({
+  nhsNumber: nhsNumberSchema.meta({ description: '10-digit NHS number of a patient of your organisation (spaces allowed).' }),
+  title: documentTitleSchema.meta({
+    description: `What the document is, 1 to ${DOCUMENT_TITLE_MAX} characters, shown to the patient behind the link (never in the text message).`,
+  }),
+  note: documentNoteSchema.optional().meta({ description: `Optional words shown with the document, up to ${DOCUMENT_NOTE_MAX.toLocaleString('en-GB')} characters.` }),
+});
+
+export const documentPathParams = z.strictObject({ id: z.uuid('Document not found') });
 
 // ---- Responses (describe what the service returns; used for the OpenAPI description and types) --
 
@@ -302,6 +318,42 @@ export const bookingInvitationResponse = bookingInvitationCreatedResponse.omit({
   history: z.array(bookingJson).meta({ description: 'Every booking made from the invitation, newest first, a time changed from included (status cancelled).' }),
 });
 export type BookingInvitationResponse = z.output<typeof bookingInvitationResponse>;
+
+// ---- Document responses ----
+
+const documentFile = z.object({
+  name: z.string().meta({ description: 'The file name the patient is offered (cleaned of paths and unsafe characters).' }),
+  mediaType: z.string().meta({ description: 'Found from the bytes, never from the name or the type sent: application/pdf.', examples: ['application/pdf'] }),
+  sizeBytes: z.int(),
+});
+
+export const documentCreatedResponse = z.object({
+  id: z.uuid().meta({ description: 'The document (conversation) id; use it with GET /api/v1/documents/{id}.' }),
+  status: z.literal('queued').meta({ description: 'The text with the link is queued for sending.' }),
+  title: z.string(),
+  file: documentFile,
+  availableUntil: z.iso.datetime().meta({ description: 'The patient can open the document until then; after it the file is deleted.' }),
+  linkExpiresAt: z.iso.datetime(),
+  createdAt: z.iso.datetime(),
+});
+export type DocumentCreatedResponse = z.output<typeof documentCreatedResponse>;
+
+export const documentResponse = z.object({
+  id: z.uuid(),
+  status: z.enum(smsStatuses).meta({ description: 'Delivery status of the text message carrying the link.' }),
+  failureReason: z.enum(smsFailureReasons).optional().meta({ description: "Only when status is 'failed' (see GET /api/v1/messages/{id})." }),
+  createdAt: z.iso.datetime(),
+  patient: z.object({ nhsNumber: z.string() }),
+  title: z.string(),
+  note: z.string().meta({ description: 'The note sent with it; empty if none.' }),
+  file: documentFile,
+  available: z.boolean().meta({ description: 'Whether the patient can open it now: false once availableUntil has passed or the file was deleted.' }),
+  availableUntil: z.iso.datetime(),
+  deleted: z.boolean().meta({ description: "The file's bytes are gone from the store (its time passed, or it was removed); the record stays." }),
+  firstOpenedAt: z.iso.datetime().nullable().meta({ description: 'When the patient first opened or downloaded it; null until then. Every opening is in the audit trail.' }),
+  link: z.object({ expiresAt: z.iso.datetime(), state: z.enum(linkStates).meta({ description: 'As for GET /api/v1/messages/{id}.' }) }),
+});
+export type DocumentResponse = z.output<typeof documentResponse>;
 
 const responseAnswer = z.looseObject({}).meta({
   description: 'One FHIR R4 answer: valueBoolean, valueCoding, valueString, valueInteger, valueDecimal, valueDate or valueQuantity.',
@@ -527,6 +579,29 @@ const EXAMPLES = {
     booking: null,
     history: [],
   },
+  DocumentCreated: {
+    id: EXAMPLE_ID,
+    status: 'queued',
+    title: 'Blood test results',
+    file: { name: 'results.pdf', mediaType: 'application/pdf', sizeBytes: 48213 },
+    availableUntil: '2026-12-24T10:00:00.000Z',
+    linkExpiresAt: '2026-12-24T10:00:00.000Z',
+    createdAt: EXAMPLE_TIME,
+  },
+  Document: {
+    id: EXAMPLE_ID,
+    status: 'delivered',
+    createdAt: EXAMPLE_TIME,
+    patient: { nhsNumber: '9990000018' },
+    title: 'Blood test results',
+    note: 'All normal. No action is needed.',
+    file: { name: 'results.pdf', mediaType: 'application/pdf', sizeBytes: 48213 },
+    available: true,
+    availableUntil: '2026-12-24T10:00:00.000Z',
+    deleted: false,
+    firstOpenedAt: '2026-11-26T12:03:00.000Z',
+    link: { expiresAt: '2026-12-24T10:00:00.000Z', state: 'active' },
+  },
 } satisfies Record<string, unknown>;
 
 const json = (name: keyof typeof EXAMPLES) => ({
@@ -536,6 +611,24 @@ const json = (name: keyof typeof EXAMPLES) => ({
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
+}
+
+/** The multipart body of POST /api/v1/documents: the text fields, then the PDF as a binary part. */
+function documentCreateSchema(maxMb: number): Record<string, unknown> {
+  const fields = jsonSchema(documentCreateFields, 'input') as { properties: Record<string, unknown>; required: string[] };
+  return {
+    ...fields,
+    properties: {
+      ...fields.properties,
+      file: {
+        type: 'string',
+        format: 'binary',
+        contentMediaType: 'application/pdf',
+        description: `The PDF, at most ${maxMb} MB, as the LAST part (after the fields). What it is is found from its bytes: anything but a PDF is refused, as is a PDF with scripts or attachments.`,
+      },
+    },
+    required: [...fields.required, 'file'],
+  };
 }
 
 const problemResponse = (description: string) => ({
@@ -558,14 +651,15 @@ const commonProblems = {
 };
 
 /** OpenAPI 3.1 document for the API, generated from the schemas above. */
-export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinute: number }): Record<string, unknown> {
+export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinute: number; documentMaxMb?: number }): Record<string, unknown> {
+  const documentMaxMb = opts.documentMaxMb ?? 10;
   return {
     openapi: '3.1.0',
     info: {
       title: 'Dovecote API',
       version: '1.0.0',
       description: [
-        'Send patients secure messages, questionnaires and invitations to book appointments by text from your own systems, and read their answers and bookings.',
+        'Send patients secure messages, documents (PDFs), questionnaires and invitations to book appointments by text from your own systems, and read their answers and bookings.',
         '',
         'Authenticate with your organisation\'s API key: `Authorization: Bearer dck_…`. Operators create keys with `npm run admin -- api-keys create`; a key is shown once.',
         'Everything you send or read is limited to your organisation: another organisation\'s patients and messages answer 404.',
@@ -573,6 +667,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         'While the service is briefly unavailable (a database restart, say) requests get 503 with a Retry-After header: send them again after that many seconds.',
         'Errors are RFC 9457 problem documents (`application/problem+json`); a 400 lists every wrong field in `errors`.',
         'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB (a questionnaire: 1 MB, and `application/fhir+json` too); unknown fields are refused.',
+        'The one exception is POST /api/v1/documents, which takes `multipart/form-data`: the fields first, then the PDF.',
       ].join('\n'),
     },
     servers: [{ url: opts.serverUrl }],
@@ -599,6 +694,9 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         BookingInvitationCreated: jsonSchema(bookingInvitationCreatedResponse, 'output'),
         Bookings: jsonSchema(bookingsResponse, 'output'),
         BookingInvitation: jsonSchema(bookingInvitationResponse, 'output'),
+        DocumentCreate: documentCreateSchema(documentMaxMb),
+        DocumentCreated: jsonSchema(documentCreatedResponse, 'output'),
+        Document: jsonSchema(documentResponse, 'output'),
         Problem: jsonSchema(problem, 'output'),
       },
     },
@@ -664,6 +762,66 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
             '200': { description: 'The message.', content: json('Message') },
             ...commonProblems,
             '404': problemResponse('No such message in your organisation.'),
+          },
+        },
+      },
+      '/api/v1/documents': {
+        post: {
+          operationId: 'sendDocument',
+          summary: 'Send a document (a PDF) to a patient',
+          description: [
+            'Texts the patient a secure link to the document; behind it they see its title and your note, and open or download the PDF until `availableUntil`.',
+            'Send `multipart/form-data` with the fields `nhsNumber`, `title` and (optionally) `note` FIRST, then the PDF as the part named `file`: the file is streamed, checked and virus-scanned as it arrives, and the fields are checked (and the patient looked up) before a byte of it is stored.',
+            'A file that is not a PDF (whatever its name), is too big, contains scripts or attachments, or contains a virus is refused with 400 naming `file`, and nothing is kept.',
+            "The patient must already exist in your organisation (PUT the patient first). Each document sent counts towards your organisation's daily send limit, as messages do.",
+          ].join(' '),
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: { $ref: '#/components/schemas/DocumentCreate' },
+                encoding: { file: { contentType: 'application/pdf' } },
+              },
+            },
+          },
+          responses: {
+            '201': {
+              description: 'Queued for sending.',
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the document: GET it to see whether the patient has opened it.' } },
+              content: json('DocumentCreated'),
+            },
+            '400': problemResponse(
+              'A field is not valid, the file is missing, came before the fields, or was refused (not a PDF, too big, scripts or attachments, a virus); `errors` names each field (`file` for the file).',
+            ),
+            ...commonProblems,
+            '429': {
+              ...problemResponse(
+                'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages and documents today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',
+              ),
+              headers: commonProblems['429'].headers,
+            },
+            '404': problemResponse('No patient with this NHS number in your organisation.'),
+            '413': problemResponse('The body has too many parts (send the three fields and one file).'),
+            '415': problemResponse('The body is neither multipart/form-data nor JSON.'),
+            '503': {
+              ...problemResponse(
+                'The file could not be checked for viruses just now, or the service is briefly unavailable: nothing was kept or sent. Send the request again after the number of seconds in Retry-After.',
+              ),
+              headers: commonProblems['503'].headers,
+            },
+          },
+        },
+      },
+      '/api/v1/documents/{id}': {
+        get: {
+          operationId: 'getDocument',
+          summary: 'Read a document: delivery, whether it can still be opened, and when the patient first opened it',
+          description: 'Each read is recorded in the audit trail.',
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'The id returned when the document was sent.', schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '200': { description: 'The document.', content: json('Document') },
+            ...commonProblems,
+            '404': problemResponse('No document with this id in your organisation.'),
           },
         },
       },

@@ -2,7 +2,7 @@
 // key that called it: another organisation's patients and messages are simply "not found", so the API
 // never reveals that they exist.
 import type { Services } from '../../services.ts';
-import { InvalidInput, NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.ts';
+import { DomainError, InvalidInput, NotAuthenticated, NotFound, RateLimited } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { findOrganisationConversation, listItems } from '../conversations/conversations.repository.ts';
@@ -35,9 +35,18 @@ import {
   type Location,
 } from '../booking/booking.repository.ts';
 import { addDays, londonInstant } from '../booking/booking-times.ts';
+import { newSecret } from '../../platform/crypto/tokens.ts';
+import { deleteFileBytes, takeFile, type FileRefusal } from '../files/file-intake.service.ts';
+import { findConversationFile, type FileRow } from '../files/files.repository.ts';
+import { refusalMessage } from '../files/file-words.ts';
+import { documentKind, documentPayloadSchema } from '../documents/document.kind.ts';
+import { documentView, sendDocument } from '../documents/documents.service.ts';
 import { touchApiKey, verifyApiKey } from './api-keys.service.ts';
+import type { Readable } from 'node:stream';
 import type {
   AppointmentTypesResponse,
+  DocumentCreatedResponse,
+  DocumentResponse,
   BookingInvitationCreatedResponse,
   BookingInvitationResponse,
   BookingJson,
@@ -520,4 +529,156 @@ export async function listApiBookings(
     details: { from: query.from, to: query.to, includeCancelled: query.includeCancelled, bookingIds: bookings.map((b) => b.id) },
   });
   return { bookings };
+}
+
+// ---- Documents: a PDF sent to a patient, and whether they have opened it --------------------------
+
+/** The file could not be checked for viruses (the scanner is down or timed out): try again later. */
+export class ApiFileUnchecked extends DomainError {
+  readonly retryAfterSeconds: number;
+  constructor(publicMessage: string, retryAfterSeconds: number) {
+    super(publicMessage);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** How long a client should wait before sending a file again that could not be scanned. */
+export const SCAN_RETRY_AFTER_SECONDS = 60;
+
+const DOCUMENT_WORDS = { allowedWords: 'a PDF' } as const;
+
+/** The API's words for a refused file: the page's, which name the rule broken. */
+export function documentRefusalMessage(services: Services, refusal: FileRefusal): string {
+  return refusalMessage(refusal, { ...DOCUMENT_WORDS, maxBytes: services.config.files.documentMaxBytes, maxFiles: 1 });
+}
+
+/**
+ * POST /api/v1/documents, first step: the patient (before a byte of the file is read: another
+ * organisation's patient is a 404 and nothing is stored), then the PDF, taken in through the one
+ * upload path (checked, counted, encrypted, scanned). A refused file leaves nothing in the store; it
+ * throws ApiFieldInvalid naming `file`, or ApiFileUnchecked (503) when it could not be scanned.
+ */
+export async function takeApiDocument(
+  services: Services,
+  principal: ApiPrincipal,
+  input: { nhsNumber: string; file: { fileName: string; stream: Readable } },
+): Promise<{ patient: Patient; file: FileRow }> {
+  const patient = await findApiPatient(services, principal, input.nhsNumber);
+  const taken = await takeFile(services, {
+    body: input.file.stream,
+    originalName: input.file.fileName,
+    purpose: 'document',
+    allowed: ['application/pdf'],
+    maxBytes: services.config.files.documentMaxBytes,
+    organisationId: principal.organisationId,
+    conversationId: null,
+    // No form to come back to: a key of its own, so no other send can take this draft.
+    draftKey: newSecret(16),
+    uploadedByStaffId: null,
+    availableDays: services.config.files.documentAvailableDays,
+    actor: actorOf(principal),
+    patientId: patient.id,
+  });
+  if (taken.ok) return { patient, file: taken.file };
+  const message = documentRefusalMessage(services, taken.refusal);
+  if (taken.refusal === 'scan_failed') throw new ApiFileUnchecked(message, SCAN_RETRY_AFTER_SECONDS);
+  throw new ApiFieldInvalid('file', message);
+}
+
+/** The caller's patient with this NHS number; NotFound (404) for anyone else's or no one's. */
+export async function findApiPatient(services: Services, principal: ApiPrincipal, nhsNumber: string): Promise<Patient> {
+  const patient = await findPatientByNhsNumber(services.db, principal.organisationId, nhsNumber);
+  if (!patient) throw new NotFound(PATIENT_NOT_FOUND);
+  return patient;
+}
+
+/** A PDF taken in but not sent (the request was refused after it): its bytes go at once. */
+export async function discardApiDocument(services: Services, principal: ApiPrincipal, file: FileRow): Promise<void> {
+  await deleteFileBytes(services, file, 'abandoned', actorOf(principal));
+}
+
+/**
+ * POST /api/v1/documents, second step: text the patient a link to the document. Throws
+ * DailySendLimitReached as messages do; whatever stops the send, the file's bytes are deleted, since
+ * an API client has no form to send it again from.
+ */
+export async function sendApiDocument(
+  services: Services,
+  principal: ApiPrincipal,
+  input: { patient: Patient; title: string; note: string; file: FileRow },
+): Promise<DocumentCreatedResponse> {
+  let sent;
+  try {
+    sent = await sendDocument(services, {
+      organisationId: principal.organisationId,
+      patient: input.patient,
+      title: input.title,
+      note: input.note,
+      file: input.file,
+      sentBy: { apiKeyId: principal.apiKeyId },
+      ip: principal.ip ?? null,
+    });
+  } catch (error) {
+    await discardApiDocument(services, principal, input.file);
+    throw error;
+  }
+  const links = await conversationLinks(services.db, sent.conversationId);
+  const link = currentLink(links);
+  if (!link) throw new Error(`document ${sent.conversationId} has no link`);
+  return {
+    id: sent.conversationId,
+    status: 'queued',
+    title: input.title,
+    file: documentFileJson(input.file),
+    availableUntil: input.file.availableUntil!.toISOString(),
+    linkExpiresAt: link.expiresAt.toISOString(),
+    createdAt: sent.createdAt.toISOString(),
+  };
+}
+
+function documentFileJson(file: Pick<FileRow, 'fileName' | 'mediaType' | 'sizeBytes'>): DocumentResponse['file'] {
+  return { name: file.fileName, mediaType: file.mediaType, sizeBytes: file.sizeBytes };
+}
+
+export const DOCUMENT_NOT_FOUND = 'There is no document with this id in your organisation.';
+
+/** GET /api/v1/documents/{id}: delivery, whether the patient can still open it, and when they first did. */
+export async function getApiDocument(services: Services, principal: ApiPrincipal, id: string): Promise<DocumentResponse> {
+  const conversation = isUuid(id) ? await findOrganisationConversation(services.db, principal.organisationId, id) : undefined;
+  if (!conversation || conversation.kind !== documentKind.name) throw new NotFound(DOCUMENT_NOT_FOUND);
+  const payload = documentPayloadSchema.parse(conversation.payload);
+  const [patient, items, links, smsStatus] = await Promise.all([
+    getPatient(services.db, principal.organisationId, conversation.patientId),
+    listItems(services.db, conversation.id),
+    conversationLinks(services.db, conversation.id),
+    latestLinkTextStatus(services.db, conversation.id),
+  ]);
+  const link = currentLink(links);
+  if (!link || !patient) throw new Error(`document ${id} has no link or no patient`);
+  const view = await documentView(services, { conversation: { ...conversation, payload }, items }, '');
+  const file = await findConversationFile(services.db, conversation.id, payload.fileId);
+  if (!file) throw new Error(`document ${id} has no file row`);
+
+  await recordAudit(services.db, {
+    type: 'api.document_viewed',
+    actor: actorOf(principal),
+    organisationId: principal.organisationId,
+    patientId: conversation.patientId,
+    conversationId: conversation.id,
+  });
+
+  return {
+    id: conversation.id,
+    ...apiSmsStatus(smsStatus),
+    createdAt: conversation.createdAt.toISOString(),
+    patient: { nhsNumber: patient.nhsNumber },
+    title: view.title,
+    note: view.note,
+    file: documentFileJson(file),
+    available: view.document.state === 'available',
+    availableUntil: file.availableUntil!.toISOString(),
+    deleted: file.deletedAt !== null,
+    firstOpenedAt: view.firstOpenedAt?.toISOString() ?? null,
+    link: { expiresAt: link.expiresAt.toISOString(), state: apiLinkState(linkState(link, services.now())) },
+  };
 }

@@ -426,6 +426,8 @@ test('OpenAPI JSON describes bearer auth, the endpoints and their schemas', asyn
     '/api/v1/booking-invitations/{id}',
     '/api/v1/booking-slots',
     '/api/v1/bookings',
+    '/api/v1/documents',
+    '/api/v1/documents/{id}',
     '/api/v1/messages',
     '/api/v1/messages/{id}',
     '/api/v1/patients/{nhsNumber}',

@@ -50,6 +50,8 @@ export type AuditEventType =
   | 'operator.api_key_created'
   | 'operator.api_key_revoked'
   | 'operator.questionnaire_added'
+  // FILE_ENCRYPTION_KEYS rotation: a batch of files' data keys re-wrapped under the newest key (details: counts and key ids).
+  | 'operator.file_keys_rewrapped'
   // Organisations' own questionnaires (features/questionnaires): added by an API key or staff, and API reads.
   | 'questionnaire.added'
   | 'api.questionnaire_viewed'
@@ -75,6 +77,7 @@ export type AuditEventType =
   | 'api.booking_slots_listed'
   | 'api.bookings_listed'
   | 'api.booking_invitation_viewed'
+  | 'api.document_viewed'
   | 'questionnaire_response.viewed'
   | 'api.questionnaire_response_viewed'
   // Files (features/files): each upload taken or refused (details: the reason, never the file's name),

@@ -205,6 +205,8 @@ export interface InboxQuery {
   patientItemKinds: readonly string[];
   /** The sequence number of the newest item the organisation's staff have seen, as SQL on conversations.id. */
   lastSeenSeq: SQL;
+  /** Only conversations of this kind, sent before this moment, that the patient has not acted on yet. */
+  unansweredOfKind?: { kind: string; sentBefore: Date };
 }
 
 export async function listOrganisationConversations(on: Queryable, query: InboxQuery) {
@@ -224,7 +226,17 @@ export async function listOrganisationConversations(on: Queryable, query: InboxQ
     })
     .from(conversations)
     .innerJoin(patients, and(eq(patients.id, conversations.patientId), eq(patients.organisationId, conversations.organisationId)))
-    .where(eq(conversations.organisationId, query.organisationId))
+    .where(
+      and(
+        eq(conversations.organisationId, query.organisationId),
+        query.unansweredOfKind &&
+          and(
+            eq(conversations.kind, query.unansweredOfKind.kind),
+            lt(conversations.createdAt, query.unansweredOfKind.sentBefore),
+            sql`NOT EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItem})`,
+          ),
+      ),
+    )
     // Urgent first (a questionnaire's flag), then newest first.
     .orderBy(sql`${conversations.urgentSince} IS NULL`, desc(conversations.createdAt), desc(conversations.id))
     .limit(query.limit)

@@ -59,7 +59,7 @@ export interface StaffDescription {
   settingsLabel: string;
   settings: string;
   /** The inbox's words for what the patient sent: "Reply waiting" / "2 replies" unless the kind says. */
-  fromPatient?: { waiting: string; sent: (count: number) => string };
+  fromPatient?: { waiting: string; sent: (count: number) => string; none?: string };
 }
 
 export interface StaffItemDescription {

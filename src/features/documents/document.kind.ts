@@ -26,7 +26,7 @@ export const documentKind: ItemKind<DocumentPayload> = {
     what: 'Document',
     settingsLabel: 'File',
     settings: 'A PDF for the patient to open or download',
-    fromPatient: { waiting: 'Not opened yet', sent: () => 'Opened' },
+    fromPatient: { waiting: 'Opened', sent: () => 'Opened', none: 'Not opened yet' },
   }),
   describeItemForStaff: (item, names) =>
     item.kind === DOCUMENT_OPENED

@@ -141,3 +141,33 @@ test('what staff cannot send: no PDF, an HTML file named .pdf, a polyglot, a JPE
   const stored = await services.db.select().from(files);
   assert.equal(stored.length, 0);
 });
+
+test('the inbox lists documents not opened after DOCUMENT_NOT_OPENED_DAYS; one opened, or sent since, is not listed', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const { organisation, staff, patient } = await staffAndPatient(services);
+  const other = await createTestPatient(services, organisation.id, { nhsNumber: '9990000026', givenName: 'Tom', familyName: 'Evans', dateOfBirth: '1952-11-30', mobileNumber: '+447700900002' });
+  const jar = await signInAsStaff(app, staff.email, staff.password);
+  const opened = await sendDocumentAsStaff(app, jar, patient.id, { title: 'Opened one', file: { fileName: 'a.pdf', content: samplePdf() } });
+  const unopened = await sendDocumentAsStaff(app, jar, other.id, { title: 'Unopened one', file: { fileName: 'b.pdf', content: samplePdf() } });
+  const openedId = /conversations\/([0-9a-f-]+)/.exec(opened.headers.location!)![1]!;
+  const unopenedId = /conversations\/([0-9a-f-]+)/.exec(unopened.headers.location!)![1]!;
+  const token = await latestLinkToken(services, openedId);
+  await get(app, `/${token}/conversation/file`, await firstDevice(app, token));
+
+  const early = await staffGet(app, jar, '/staff?show=not-opened');
+  assert.equal(early.statusCode, 200);
+  assert.doesNotMatch(early.body, new RegExp(unopenedId), 'not yet 3 days');
+
+  clock.advance(3 * 86_400_000 + 60_000);
+  // Three days on: a new staff session.
+  const lateJar = await signInAsStaff(app, staff.email, staff.password);
+  const late = await staffGet(app, lateJar, '/staff?show=not-opened');
+  assert.match(pageText(late.body), /Documents not opened after 3 days/);
+  assert.match(late.body, new RegExp(`/staff/conversations/${unopenedId}`));
+  assert.doesNotMatch(late.body, new RegExp(`/staff/conversations/${openedId}`));
+  const all = await staffGet(app, lateJar, '/staff');
+  assert.match(pageText(all.body), /Not opened yet/);
+  assert.match(all.body, new RegExp(`/staff/conversations/${openedId}`));
+});

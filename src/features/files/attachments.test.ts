@@ -4,8 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
 import sharp from 'sharp';
-import { createTestApp } from '../../../test/helpers/app.ts';
-import { createTestConversation, createTestStaff } from '../../../test/helpers/factories.ts';
+import fc from 'fast-check';
+import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
+import { runMaintenance } from '../maintenance/maintenance.service.ts';
+import { createTestConversation, createTestStaff, csrfFrom } from '../../../test/helpers/factories.ts';
 import { firstDevice, get, textOf } from '../../../test/helpers/patient.ts';
 import { errorSummaryItems, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
 import { formKeyFrom, HTML_AS_PDF, postMultipart, sampleJpeg, samplePdf, samplePng } from '../../../test/helpers/files.ts';
@@ -132,4 +134,78 @@ test('no CSRF token first: refused before any file is read, nothing stored', asy
   const res = await postMultipart(app, `/${c.token}/conversation/reply`, jar, [['replyKey', replyKey], ['files', { fileName: 'a.jpg', content: await sampleJpeg() }], ['action', 'add']], { csrf: null });
   assert.equal(res.statusCode, 403);
   assert.equal((await services.db.select().from(files)).length, 0);
+});
+
+test('fuzz: any bytes under any name are either refused with a message or stored as an allowed type under a clean name; never a 500', async (t) => {
+  const { app, services, close } = await createTestApp({ config: { ATTACHMENTS_PER_REPLY: '10' } });
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const magic = [Buffer.from('%PDF-1.7\n'), Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('<svg'), Buffer.from('GIF89a'), Buffer.alloc(0)];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...magic),
+      fc.uint8Array({ maxLength: 3000 }),
+      fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom('../../etc/passwd', 'a\u202Egpj.exe', 'CON', '.htaccess', 'x'.repeat(300), 'photo.jpg\u0000.html')),
+      async (prefix, rest, fileName) => {
+        const { page, replyKey } = await replyPage(app, c.token, jar);
+        const res = await postMultipart(app, url, jar, [['replyKey', replyKey], ['reply', 'fuzz'], ['files', { fileName: fileName || 'x', content: Buffer.concat([prefix, Buffer.from(rest)]) }], ['action', 'add']], { csrf: csrfFrom(page.body) });
+        assert.ok([200, 400].includes(res.statusCode), `got ${res.statusCode} for ${JSON.stringify(fileName)}`);
+        if (res.statusCode === 400) assert.ok(errorSummaryItems(res.body).length > 0, 'a refusal says why');
+        const drafts = await services.db.select().from(files).where(eq(files.draftKey, replyKey));
+        for (const row of drafts) {
+          assert.ok(['image/jpeg', 'image/png', 'application/pdf'].includes(row.mediaType));
+          // eslint-disable-next-line no-control-regex -- control characters in a stored name are the defect looked for
+          assert.doesNotMatch(row.fileName, /[/\\\u0000-\u001f\u202a-\u202e]/);
+          assert.ok(row.fileName.length <= 100);
+        }
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+test('files added to a reply never sent are deleted by maintenance after a day; sent ones are kept', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const first = await replyPage(app, c.token, jar);
+  await postMultipart(app, url, jar, [['replyKey', first.replyKey], ['reply', 'sent'], ['files', { fileName: 'sent.jpg', content: await sampleJpeg() }], ['action', 'send']], { csrf: csrfFrom(first.page.body) });
+  const second = await replyPage(app, c.token, jar);
+  await postMultipart(app, url, jar, [['replyKey', second.replyKey], ['reply', 'left'], ['files', { fileName: 'left.jpg', content: await sampleJpeg() }], ['action', 'add']], { csrf: csrfFrom(second.page.body) });
+
+  clock.advance(23 * 3_600_000);
+  assert.equal((await runMaintenance(services)).abandonedFiles, 0);
+  clock.advance(2 * 3_600_000);
+  assert.equal((await runMaintenance(services)).abandonedFiles, 1);
+  const rows = await services.db.select().from(files).where(eq(files.conversationId, c.conversationId));
+  const left = rows.find((r) => r.fileName === 'left.jpg')!;
+  const sent = rows.find((r) => r.fileName === 'sent.jpg')!;
+  assert.ok(left.deletedAt);
+  assert.equal(await services.files.store.exists(left.storageKey), false);
+  assert.equal(sent.deletedAt, null);
+  assert.equal(await services.files.store.exists(sent.storageKey), true);
+});
+
+test('a patient cannot remove another conversation’s draft by naming its id', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const a = await createTestConversation(services, { replyMode: 'conversation' });
+  const b = await createTestConversation(services, { replyMode: 'conversation', patient: { nhsNumber: '9990000026', mobileNumber: '+447700900002' } });
+  const jarA = await firstDevice(app, a.token);
+  const jarB = await firstDevice(app, b.token);
+  const pageA = await replyPage(app, a.token, jarA);
+  await postMultipart(app, `/${a.token}/conversation/reply`, jarA, [['replyKey', pageA.replyKey], ['reply', ''], ['files', { fileName: 'mine.jpg', content: await sampleJpeg() }], ['action', 'add']], { csrf: csrfFrom(pageA.page.body) });
+  const [draft] = await services.db.select().from(files).where(eq(files.conversationId, a.conversationId));
+  const pageB = await replyPage(app, b.token, jarB);
+  // B even knows A's form key: the draft is A's conversation's, so it is not B's to remove.
+  const res = await postMultipart(app, `/${b.token}/conversation/reply`, jarB, [['replyKey', pageA.replyKey], ['reply', ''], ['remove', draft!.id]], { csrf: csrfFrom(pageB.page.body) });
+  assert.equal(res.statusCode, 200);
+  assert.doesNotMatch(textOf(res.body), /mine\.jpg|has been removed/);
+  const [after] = await services.db.select().from(files).where(eq(files.id, draft!.id));
+  assert.equal(after!.deletedAt, null);
 });

@@ -154,7 +154,9 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
   let scanEngine: string;
   let scanStatus: 'clean' | 'unscanned';
   try {
-    const plaintext = (await store.get(storageKey)).pipe(decryptFile(keys, sealed, id));
+    // pipeline, not pipe: when the scanner gives up it destroys what it reads, and that must reach the
+    // stored object's stream too, or its file handle stays open until garbage collection.
+    const plaintext = pipeline(await store.get(storageKey), decryptFile(keys, sealed, id), () => undefined) as unknown as Readable;
     const scan = await scanner.scan(plaintext);
     if (scan.outcome === 'infected') {
       await discard();
@@ -168,7 +170,8 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
     if (!(error instanceof ScanFailed)) throw error;
     // Fail closed: not knowing is a refusal. Operators need to hear of it (the scanner may be down).
     services.log.error({ purpose: input.purpose, reason: error.reason, err: error }, 'an uploaded file was refused: it could not be scanned');
-    return refuse(services, input, 'scan_failed', { reason: error.reason });
+    // Under its own name: `reason` is the refusal's (scan_failed), which the audit trail is searched by.
+    return refuse(services, input, 'scan_failed', { scanFailure: error.reason });
   }
   if (scanStatus === 'unscanned') {
     services.log.warn({ purpose: input.purpose }, 'FILE_SCANNER=none: an uploaded file was stored without a virus scan (development only)');

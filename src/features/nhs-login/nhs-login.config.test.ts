@@ -24,6 +24,8 @@ function productionEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     NOTIFY_API_KEY: `key-${'a'.repeat(36)}-${'b'.repeat(36)}`,
     NOTIFY_TEMPLATE_ID: 't1',
     NOTIFY_CALLBACK_TOKEN: 'callback-token-long-enough',
+    FILE_ENCRYPTION_KEYS: `f1:${Buffer.alloc(32, 1).toString('base64url')}`,
+    FILE_SCANNER: 'clamd',
     ...extra,
   };
 }

@@ -29,7 +29,12 @@ export interface InboxRow {
   /** The kind's words for what the patient sent: "Reply waiting", "2 replies"; "Answers waiting", "Answered". */
   fromPatientWaiting: string;
   fromPatientSent: string;
+  /** The kind's words for nothing from the patient yet, when it has some ("Not opened yet"). */
+  fromPatientNone?: string;
 }
+
+/** A view of the inbox narrower than every conversation. */
+export type InboxFilter = { show: 'all' } | { show: 'not-opened'; sentBefore: Date };
 
 export interface InboxPage {
   rows: InboxRow[];
@@ -38,7 +43,13 @@ export interface InboxPage {
   hasNext: boolean;
 }
 
-export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, organisationId: string, page: number): Promise<InboxPage> {
+export async function listInbox(
+  db: Queryable,
+  itemKinds: ItemKindRegistry,
+  organisationId: string,
+  page: number,
+  filter: InboxFilter = { show: 'all' },
+): Promise<InboxPage> {
   const p = Number.isSafeInteger(page) && page >= 1 ? Math.min(page, 10_000) : 1;
   // "Waiting" compares item sequence numbers, not clocks: each conversation.viewed audit event records
   // the newest item the viewer saw.
@@ -49,6 +60,7 @@ export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, orga
     latestTextStatus: latestLinkTextStatusSql(conversations.id),
     lastSeenSeq: lastViewedItemSeqSql(conversations.id),
     patientItemKinds: [...new Set(itemKinds.all().flatMap((k) => k.patientItemKinds))],
+    ...(filter.show === 'not-opened' && { unansweredOfKind: { kind: 'document', sentBefore: filter.sentBefore } }),
   });
   return {
     rows: rows.slice(0, INBOX_PAGE_SIZE).map((r) => {
@@ -67,6 +79,7 @@ export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, orga
         urgent: r.conversation.urgentSince !== null,
         fromPatientWaiting: described.fromPatient?.waiting ?? 'Reply waiting',
         fromPatientSent: described.fromPatient?.sent(r.patientItems) ?? `${r.patientItems} ${r.patientItems === 1 ? 'reply' : 'replies'}`,
+        fromPatientNone: described.fromPatient?.none,
       };
     }),
     page: p,
@@ -78,15 +91,15 @@ export async function listInbox(db: Queryable, itemKinds: ItemKindRegistry, orga
 /** The inbox page staff see: a page of conversations with patient names, recorded as 'inbox.viewed'. */
 export async function viewInbox(
   services: Services,
-  input: { organisationId: string; staffId: string; ip: string; page: number },
+  input: { organisationId: string; staffId: string; ip: string; page: number; filter?: InboxFilter },
 ): Promise<InboxPage> {
-  const inbox = await listInbox(services.db, services.itemKinds, input.organisationId, input.page);
+  const inbox = await listInbox(services.db, services.itemKinds, input.organisationId, input.page, input.filter);
   await recordAudit(services.db, {
     type: 'inbox.viewed',
     actor: { type: 'staff', id: input.staffId, ip: input.ip },
     organisationId: input.organisationId,
     // Not conversation_id: that column marks a conversation as opened, which "reply waiting" reads.
-    details: { page: inbox.page, conversationIds: inbox.rows.map((r) => r.conversationId) },
+    details: { page: inbox.page, show: input.filter?.show ?? 'all', conversationIds: inbox.rows.map((r) => r.conversationId) },
   });
   return inbox;
 }

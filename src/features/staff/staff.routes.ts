@@ -16,7 +16,10 @@ import {
 } from './staff-session.hooks.ts';
 
 const SIGN_IN_VIEW = 'staff/views/sign-in.njk';
-const inboxQuery = z.object({ page: z.coerce.number().int().min(1).max(10_000).catch(1).default(1) });
+const inboxQuery = z.object({
+  page: z.coerce.number().int().min(1).max(10_000).catch(1).default(1),
+  show: z.enum(['all', 'not-opened']).catch('all').default('all'),
+});
 
 function tooManyAttemptsText(minutes: number): string {
   return `Too many attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
@@ -93,18 +96,23 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/staff', { preHandler: requireStaff }, async (request, reply) => {
     const staff = currentStaff(request);
-    const { page } = inboxQuery.parse(request.query ?? {});
-    const inbox = await viewInbox(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, page });
+    const { page, show } = inboxQuery.parse(request.query ?? {});
+    const notOpenedDays = services.config.files.documentNotOpenedDays;
+    const filter = show === 'not-opened' ? { show, sentBefore: new Date(services.now().getTime() - notOpenedDays * 86_400_000) } : { show };
+    const inbox = await viewInbox(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, page, filter });
+    const pageUrl = (n: number) => `/staff?${show === 'all' ? '' : `show=${show}&`}page=${n}`;
     return reply.page('staff/views/inbox.njk', {
-      pageTitle: 'Conversations',
+      pageTitle: show === 'not-opened' ? `Documents not opened after ${notOpenedDays} days` : 'Conversations',
       ...staffLayout(staff),
       organisation: staff.organisation,
       inbox: {
         ...inbox,
         rows: inbox.rows.map((r) => ({ ...r, status: smsStatusWords(r.smsStatus) })),
       },
-      previousUrl: inbox.hasPrevious ? `/staff?page=${inbox.page - 1}` : undefined,
-      nextUrl: inbox.hasNext ? `/staff?page=${inbox.page + 1}` : undefined,
+      show,
+      notOpenedDays,
+      previousUrl: inbox.hasPrevious ? pageUrl(inbox.page - 1) : undefined,
+      nextUrl: inbox.hasNext ? pageUrl(inbox.page + 1) : undefined,
     });
   });
 }

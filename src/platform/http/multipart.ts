@@ -75,6 +75,37 @@ export function readMultipartForm(limits: (request: FastifyRequest) => Multipart
 }
 
 /**
+ * Lets multipart/form-data into a plugin scope whose inherited parsers were replaced (the API's are JSON
+ * only), for request.parts() to read. @fastify/multipart's own parser does nothing but mark the request
+ * as multipart and leave the body unread; this does the same (request.parts() asks isMultipart()),
+ * because that plugin can be registered only once, at the root.
+ */
+export function acceptMultipart(scope: FastifyInstance): void {
+  scope.addContentTypeParser('multipart/form-data', (request, _payload, done) => {
+    Object.defineProperty(request, 'isMultipart', { value: () => true });
+    done(null);
+  });
+}
+
+/**
+ * The parts of a multipart request, in the order sent, with no CSRF rule: for routes authenticated
+ * by a header (the API's key), which a cross-site form cannot send. The limits are as
+ * readMultipartForm's: a file one byte over `fileBytes` is seen to be too big, not cut to size.
+ */
+export function multipartParts(request: FastifyRequest, limits: MultipartLimits & { fields: number }): AsyncGenerator<MultipartPart> {
+  const iterator = request.parts({
+    limits: { files: limits.files, fileSize: limits.fileBytes + 1, fields: limits.fields, fieldSize: FIELD_BYTES, parts: limits.files + limits.fields },
+  });
+  return (async function* () {
+    for await (const part of iterator) {
+      yield part.type === 'field'
+        ? { type: 'field', name: part.fieldname, value: typeof part.value === 'string' ? part.value : '' }
+        : { type: 'file', name: part.fieldname, fileName: part.filename, stream: part.file };
+    }
+  })();
+}
+
+/**
  * Reads a whole multipart form: text fields into a record (a repeated name keeps its last value, as
  * forms here never repeat one), each file handed to `onFile` as it arrives (which must read or drain
  * it before the next part can arrive). An empty file input sends a part with no name and no bytes:
