@@ -168,6 +168,7 @@ test('files: production scans with clamd and seals with configured keys; storage
   assert.equal(s3.files.storage.kind, 's3');
   assert.deepEqual(s3.files.encryptionKeys.map((k) => k.id), ['new', 'f1']);
   assert.throws(() => loadConfig(productionEnv({ FILE_STORAGE: 's3', S3_BUCKET: 'b', S3_PREFIX: '../up' })), /S3_PREFIX/);
+  assert.throws(() => loadConfig(productionEnv({ DOCUMENT_AVAILABLE_DAYS: '3' })), /DOCUMENT_NOT_OPENED_DAYS must be fewer than DOCUMENT_AVAILABLE_DAYS/);
   // Development: files under DATA_DIR, unscanned (pages say so), a key made once and kept.
   const dir = dataDir();
   const development = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });

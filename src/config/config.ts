@@ -553,6 +553,9 @@ function loadFilesConfig(e: Env, opts: { dataDir: string; fileEncryptionKeys: st
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
+  if (e.DOCUMENT_NOT_OPENED_DAYS >= e.DOCUMENT_AVAILABLE_DAYS) {
+    throw new ConfigError('DOCUMENT_NOT_OPENED_DAYS must be fewer than DOCUMENT_AVAILABLE_DAYS: a document not opened is listed while the patient can still open it');
+  }
   const scannerKind = e.FILE_SCANNER ?? 'none';
   return {
     storage,

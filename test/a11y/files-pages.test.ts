@@ -17,8 +17,7 @@ import { createTestOrganisation, createTestPatient, createTestStaff, latestLinkT
 import { HTML_AS_PDF, sampleJpeg, samplePdf } from '../helpers/files.ts';
 import { files } from '../../src/platform/db/schema.ts';
 import { deleteExpiredFiles } from '../../src/features/files/file-retention.service.ts';
-import { axeViolations, describeViolations } from '../helpers/browser.ts';
-import { checkPage, checkReflow, clickAndWait, newLink, open, SERVICE_TITLE_SUFFIX, startRig, verifiedPage, type A11yRig, type CheckOptions } from './a11y-support.ts';
+import { checkPage, clickAndWait, newLink, open, startRig, verifiedPage, type A11yRig, type CheckOptions } from './a11y-support.ts';
 
 // The browser globals the in-page callbacks use (the project compiles without the DOM library).
 interface DomElement {
@@ -72,43 +71,7 @@ const mainText = async (page: Page) => (await page.locator('main').innerText()).
  * other page gets checkPage() itself. Without JavaScript the native input is there and checkPage()
  * applies unchanged.
  */
-async function checkFilesPage(page: Page, what: string, options: CheckOptions & { title: string }): Promise<void> {
-  const enhanced = (options.javaScript ?? true) && (await page.locator('.nhsuk-file-upload__drop-button').count()) > 0;
-  if (!enhanced) return checkPage(page, what, options);
-  const where = `${what} (${page.url()})`;
-  const hasSummary = (await page.locator('.nhsuk-error-summary').count()) > 0;
-  assert.equal(hasSummary, Boolean(options.errors), `${where}: error summary ${hasSummary ? 'shown' : 'missing'}`);
-  assert.equal(await page.title(), `${hasSummary ? 'Error: ' : ''}${options.title}${SERVICE_TITLE_SUFFIX}`, `${where}: page title`);
-  assert.equal(await page.locator('h1').count(), 1, `${where}: expected exactly one h1`);
-  if (hasSummary) {
-    const links = await page.$$eval('.nhsuk-error-summary a[href^="#"]', (anchors) =>
-      anchors.map((a) => {
-        const href = a.getAttribute('href')!;
-        const target = document.getElementById(href.slice(1));
-        return {
-          href,
-          target: target ? target.tagName.toLowerCase() : null,
-          isUploadButton: Boolean(target?.matches('button.nhsuk-file-upload__drop-button')),
-          inlineError: Boolean(target?.closest('.nhsuk-form-group--error')?.querySelector('.nhsuk-error-message')),
-        };
-      }),
-    );
-    assert.ok(links.length > 0, `${where}: error summary has no links`);
-    for (const link of links) {
-      assert.ok(['input', 'textarea', 'select', 'fieldset'].includes(link.target ?? '') || link.isUploadButton, `${where}: error link ${link.href} points at <${link.target}>`);
-      assert.ok(link.inlineError, `${where}: the field ${link.href} has no inline error message`);
-    }
-    if (options.firstErrorHref) assert.equal(links[0]!.href, options.firstErrorHref, `${where}: first error link`);
-    await page
-      .waitForFunction(() => Boolean(document.activeElement?.closest('.nhsuk-error-summary')), undefined, { timeout: 5000 })
-      .catch(() => assert.fail(`${where}: focus did not move to the error summary`));
-  }
-  const violations = (await axeViolations(page)).filter(
-    (v) => !(v.id === 'label-content-name-mismatch' && v.nodes.every((n) => n.target.join(' ') === '#file' || n.target.join(' ') === '#files')),
-  );
-  assert.equal(violations.length, 0, `${where} has accessibility problems:\n${describeViolations(violations)}`);
-  if (options.reflow) await checkReflow(page, where, true);
-}
+const checkFilesPage = (page: Page, what: string, options: CheckOptions & { title: string }) => checkPage(page, what, options);
 
 /** A signed-in staff browser. */
 async function staffPage(organisationId: string): Promise<Page> {

@@ -50,6 +50,8 @@ export async function conversationRoutes(app: FastifyInstance, options: Conversa
       scoped.route({
         method,
         url: path,
+        // A kind's GET routes do things a HEAD should not (a document's open is audited and marks it opened).
+        exposeHeadRoute: false,
         // Reads only the form's CSRF token before the guard and the CSRF check; files wait for the handler.
         ...(files && { preValidation: readMultipartForm(() => files(config)) }),
         handler: dispatch((kind) => kind.routes.find((r) => r.method === method && r.path === path)?.handler),

@@ -11,7 +11,7 @@ import { insertItem } from '../conversations/conversations.repository.ts';
 import type { KindConversation, StaffPanel } from '../conversations/item-kinds.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
 import type { Patient } from '../patients/patients.service.ts';
-import { openFile } from '../files/file-intake.service.ts';
+import { FileGone, openFile } from '../files/file-intake.service.ts';
 import { attachFiles, findConversationFile, type FileRow } from '../files/files.repository.ts';
 import { fileView, type FileView } from '../files/file-words.ts';
 import { hasControlCharactersBesidesLineBreaks } from '../../platform/names.ts';
@@ -128,11 +128,23 @@ export async function openDocument(services: Services, access: PatientAccess, at
   const file = await documentFile(services.db, at);
   const now = services.now();
   if (stateOf(file, now).state !== 'available') return { available: false };
-  const bytes = await openFile(services, file);
-  await services.db.transaction(async (tx) => {
-    await insertItem(tx, { conversationId: at.conversation.id, kind: DOCUMENT_OPENED, body: '', clientKey: FIRST_OPEN_KEY, createdAt: now, payload: { how } });
-    await recordAudit(tx, { type: how === 'opened' ? 'document.opened' : 'document.downloaded', actor: access.actor, ...access.subject, details: { fileId: file.id } });
-  });
+  let bytes: Readable;
+  try {
+    bytes = await openFile(services, file);
+  } catch (error) {
+    // Deleted by maintenance a moment ago: the patient gets the page that says so.
+    if (error instanceof FileGone) return { available: false };
+    throw error;
+  }
+  try {
+    await services.db.transaction(async (tx) => {
+      await insertItem(tx, { conversationId: at.conversation.id, kind: DOCUMENT_OPENED, body: '', clientKey: FIRST_OPEN_KEY, createdAt: now, payload: { how } });
+      await recordAudit(tx, { type: how === 'opened' ? 'document.opened' : 'document.downloaded', actor: access.actor, ...access.subject, details: { fileId: file.id } });
+    });
+  } catch (error) {
+    bytes.destroy();
+    throw error;
+  }
   return { available: true, file, bytes };
 }
 

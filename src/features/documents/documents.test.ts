@@ -67,13 +67,14 @@ test('staff send a PDF; the patient sees it, opens and downloads it with safe he
   assert.equal(opened.headers['content-type'], 'application/pdf');
   assert.equal(opened.headers['x-content-type-options'], 'nosniff');
   assert.equal(opened.headers['cache-control'], 'no-store');
-  assert.match(String(opened.headers['content-security-policy']), /sandbox/);
+  assert.match(String(opened.headers['content-security-policy']), /default-src 'none'.*frame-ancestors 'none'/);
   assert.match(String(opened.headers['content-disposition']), /^inline; filename="Results 'Nov'\.pdf"|^inline; filename="Results _Nov_\.pdf"|^inline; filename=/);
   assert.doesNotMatch(String(opened.headers['content-disposition']), /\.\.\//);
   assert.deepEqual(opened.rawPayload, pdf);
 
   const downloaded = await get(app, `/${token}/conversation/file/download`, patientJar);
   assert.match(String(downloaded.headers['content-disposition']), /^attachment;/);
+  assert.match(String(downloaded.headers['content-security-policy']), /sandbox/);
   assert.deepEqual(downloaded.rawPayload, pdf);
 
   const events = await services.db.select().from(auditEvents).where(eq(auditEvents.conversationId, conversationId));

@@ -9,11 +9,15 @@ import { collectMultipartForm } from '../../platform/http/multipart.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
 import type { AllowedType } from '../../platform/files/content-check.ts';
 import { deleteFileBytes, takeFile, type FileRefusal } from './file-intake.service.ts';
-import { conversationFiles, patientDraftFiles, type FileRow } from './files.repository.ts';
+import { conversationFiles, countUnsentFiles, patientDraftFiles, type FileRow } from './files.repository.ts';
 import { fileView, refusalMessage, type FileView } from './file-words.ts';
 
 export const ATTACHMENT_TYPES: readonly AllowedType[] = ['image/jpeg', 'image/png', 'application/pdf'];
 export const ATTACHMENT_TYPE_WORDS = 'a JPG, PNG or PDF';
+/** Files added and not yet sent, across every form of one conversation. */
+export const UNSENT_PER_CONVERSATION = 20;
+/** Files one patient (a link, or an NHS login) may add in an hour. */
+export const UPLOADS_PER_HOUR = 30;
 
 export interface AttachmentRefusal {
   fileName: string;
@@ -36,22 +40,35 @@ export async function takePatientAttachments(
   access: PatientAccess,
   form: MultipartForm,
   draftKeyOf: (fields: Record<string, string>) => string | undefined,
+  /** False once the patient may send nothing more here (the one reply sent): files are not even read. */
+  allowed = access.mayAnswer,
 ): Promise<AttachmentForm> {
   const { attachmentMaxBytes: maxBytes, attachmentsPerReply: maxFiles } = services.config.files;
   const refusals: AttachmentRefusal[] = [];
   const refuse = (fileName: string, refusal: FileRefusal) =>
     refusals.push({ fileName, refusal, message: refusalMessage(refusal, { allowedWords: ATTACHMENT_TYPE_WORDS, maxBytes, maxFiles, fileName }) });
   let drafts: number | undefined;
+  let unsent: number | undefined;
   const fields = await collectMultipartForm(form, async (file) => {
     const draftKey = draftKeyOf(file.fields);
-    if (!access.mayAnswer || !draftKey) {
+    if (!allowed || !access.mayAnswer || !draftKey) {
       await drain(file.stream);
       return;
     }
+    // The form's key is the browser's to choose, so the form's own count is not the only bound: a
+    // conversation holds at most UNSENT_PER_CONVERSATION files not yet sent, and one patient may add
+    // UPLOADS_PER_HOUR files an hour, however many forms or keys they use.
     drafts ??= (await patientDraftFiles(services.db, access.conversation.id, draftKey)).length;
-    if (drafts >= maxFiles) {
+    unsent ??= await countUnsentFiles(services.db, access.conversation.id);
+    if (drafts >= maxFiles || unsent >= UNSENT_PER_CONVERSATION) {
       await drain(file.stream);
       refuse(file.fileName, 'too_many');
+      return;
+    }
+    const hour = await services.rateLimiter.hit(`patient-uploads:${access.actor.type}:${access.actor.id}`, UPLOADS_PER_HOUR, 3600);
+    if (!hour.allowed) {
+      await drain(file.stream);
+      refuse(file.fileName, 'limited');
       return;
     }
     const taken = await takeFile(services, {
@@ -67,7 +84,10 @@ export async function takePatientAttachments(
       actor: access.actor,
       patientId: access.subject.patientId,
     });
-    if (taken.ok) drafts += 1;
+    if (taken.ok) {
+      drafts += 1;
+      unsent += 1;
+    }
     else refuse(file.fileName, taken.refusal);
   });
   return { fields, refusals };

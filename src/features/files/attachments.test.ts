@@ -10,7 +10,7 @@ import { runMaintenance } from '../maintenance/maintenance.service.ts';
 import { createTestConversation, createTestStaff, csrfFrom } from '../../../test/helpers/factories.ts';
 import { firstDevice, get, textOf } from '../../../test/helpers/patient.ts';
 import { errorSummaryItems, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
-import { formKeyFrom, HTML_AS_PDF, postMultipart, sampleJpeg, samplePdf, samplePng } from '../../../test/helpers/files.ts';
+import { formKeyFrom, HTML_AS_PDF, multipart, postMultipart, sampleJpeg, samplePdf, samplePng, type MultipartValue } from '../../../test/helpers/files.ts';
 import { auditEvents, files } from '../../platform/db/schema.ts';
 
 async function replyPage(app: Parameters<typeof get>[0], token: string, jar: Parameters<typeof get>[2]) {
@@ -208,4 +208,65 @@ test('a patient cannot remove another conversation’s draft by naming its id', 
   assert.doesNotMatch(textOf(res.body), /mine\.jpg|has been removed/);
   const [after] = await services.db.select().from(files).where(eq(files.id, draft!.id));
   assert.equal(after!.deletedAt, null);
+});
+
+test('bad multipart bodies are the sender’s problem: no boundary, a body cut short, a field too long → 400/413, never 500', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const noBoundary = await app.inject({ method: 'POST', url, headers: { cookie: jar.header(), 'content-type': 'multipart/form-data' }, payload: 'x' });
+  assert.equal(noBoundary.statusCode, 400);
+  const { page, replyKey } = await replyPage(app, c.token, jar);
+  const whole = await multipart([['_csrf', csrfFrom(page.body)], ['replyKey', replyKey], ['files', { fileName: 'a.jpg', content: await sampleJpeg(300, 300, true) }], ['action', 'add']]);
+  const cut = await app.inject({ method: 'POST', url, headers: { cookie: jar.header(), 'content-type': whole.contentType }, payload: whole.payload.subarray(0, Math.floor(whole.payload.length * 0.6)) });
+  assert.equal(cut.statusCode, 400, `cut short: ${cut.statusCode}`);
+  const long = await multipart([['_csrf', csrfFrom(page.body)], ['replyKey', replyKey], ['reply', 'x'.repeat(150_000)], ['action', 'send']]);
+  const tooLong = await app.inject({ method: 'POST', url, headers: { cookie: jar.header(), 'content-type': long.contentType }, payload: long.payload });
+  assert.equal(tooLong.statusCode, 413);
+  assert.equal((await services.db.select().from(files)).length, 0, 'nothing of a broken upload is kept');
+});
+
+test('a patient cannot pile up files: new form keys do not lift the cap, and after the one reply nothing more is taken', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const url = `/${c.token}/conversation/reply`;
+  const jpeg = await sampleJpeg();
+  let last = '';
+  for (let round = 0; round < 5; round++) {
+    const { page } = await replyPage(app, c.token, jar);
+    const res = await postMultipart(app, url, jar, [['replyKey', `scripted-key-${round}-0123456789`], ...Array.from({ length: 5 }, (_, i) => ['files', { fileName: `p${round}-${i}.jpg`, content: jpeg }] as [string, MultipartValue]), ['action', 'add']], { csrf: csrfFrom(page.body) });
+    last = errorSummaryItems(res.body).join(' | ');
+  }
+  assert.equal((await services.db.select().from(files)).filter((f) => !f.deletedAt).length, 20);
+  assert.match(last, /p4-\d\.jpg was not added: you can add up to 5 files/);
+
+  const once = await createTestConversation(services, { replyMode: 'once', patient: { nhsNumber: '9990000026', mobileNumber: '+447700900002' } });
+  const onceJar = await firstDevice(app, once.token);
+  const first = await replyPage(app, once.token, onceJar);
+  assert.equal((await postMultipart(app, `/${once.token}/conversation/reply`, onceJar, [['replyKey', first.replyKey], ['reply', 'the one reply'], ['action', 'send']], { csrf: csrfFrom(first.page.body) })).statusCode, 303);
+  // The page has no form any more; a script posts anyway, with a token from any page of this browser.
+  const signIn = await get(app, '/staff/sign-in', onceJar);
+  const after = await postMultipart(app, `/${once.token}/conversation/reply`, onceJar, [['replyKey', 'another-key-0123456789'], ['files', { fileName: 'late.jpg', content: jpeg }], ['action', 'add']], { csrf: csrfFrom(signIn.body) });
+  assert.ok(after.statusCode < 500);
+  assert.equal((await services.db.select().from(files).where(eq(files.conversationId, once.conversationId))).length, 0, 'no file is taken once no reply can be sent');
+});
+
+test('a damaged image gets no thumbnail (422), not a server error; its download still works', async (t) => {
+  const { app, services, close } = await createTestApp();
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const jar = await firstDevice(app, c.token);
+  const { page, replyKey } = await replyPage(app, c.token, jar);
+  const damaged = Buffer.concat([(await sampleJpeg()).subarray(0, 20), Buffer.alloc(2000, 0x55)]);
+  const sent = await postMultipart(app, `/${c.token}/conversation/reply`, jar, [['replyKey', replyKey], ['reply', 'photo'], ['files', { fileName: 'broken.jpg', content: damaged }], ['action', 'send']], { csrf: csrfFrom(page.body) });
+  assert.equal(sent.statusCode, 303);
+  const [row] = await services.db.select().from(files).where(eq(files.conversationId, c.conversationId));
+  const staff = await createTestStaff(services, c.organisation.id);
+  const staffJar = await signInAsStaff(app, staff.email, staff.password);
+  assert.equal((await staffGet(app, staffJar, `/staff/files/${row!.id}/thumbnail`)).statusCode, 422);
+  assert.equal((await staffGet(app, staffJar, `/staff/files/${row!.id}`)).statusCode, 200);
 });

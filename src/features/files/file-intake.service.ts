@@ -13,10 +13,12 @@ import type { Services } from '../../services.ts';
 import { checkFileHead, cleanFileName, HEAD_BYTES, pdfActiveContentScanner, type AllowedType } from '../../platform/files/content-check.ts';
 import { decryptFile, newFileEncryption } from '../../platform/files/envelope.ts';
 import { ScanFailed } from '../../platform/files/scanner.ts';
+import { StoredFileNotFound } from '../../platform/files/file-store.ts';
+import { asFormError } from '../../platform/http/multipart.ts';
 import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { insertFile, markFileDeleted, type FilePurpose, type FileRow } from './files.repository.ts';
 
-export type FileRefusal = 'too_large' | 'not_allowed' | 'disguised' | 'active_content' | 'empty' | 'infected' | 'scan_failed' | 'too_many';
+export type FileRefusal = 'too_large' | 'not_allowed' | 'disguised' | 'active_content' | 'empty' | 'infected' | 'scan_failed' | 'too_many' | 'limited';
 
 export type IntakeResult = { ok: true; file: FileRow } | { ok: false; refusal: FileRefusal };
 
@@ -39,14 +41,22 @@ export interface IntakeInput {
 
 class TooLarge extends Error {}
 
+/** A file whose bytes are no longer in the store (its time was up, or it was removed). */
+export class FileGone extends Error {}
+
+
 /** Counts and hashes the bytes as they pass, and errors once there are more than `maxBytes`. */
 function measuring(maxBytes: number) {
   const hash = createHash('sha256');
   let size = 0;
+  let exceeded = false;
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       size += chunk.length;
       if (size > maxBytes) {
+        // Kept as a flag: which error reaches the store's put first (ours, or the store's own abort)
+        // is a race, and "too large" must not turn into a server error by losing it.
+        exceeded = true;
         callback(new TooLarge());
         return;
       }
@@ -54,7 +64,7 @@ function measuring(maxBytes: number) {
       callback(null, chunk);
     },
   });
-  return { stream, result: () => ({ size, sha256: hash.digest('hex') }) };
+  return { stream, exceeded: () => exceeded, result: () => ({ size, sha256: hash.digest('hex') }) };
 }
 
 /**
@@ -68,7 +78,9 @@ async function splitHead(body: Readable): Promise<{ head: Buffer; whole: Readabl
   let length = 0;
   let done = false;
   while (length < HEAD_BYTES) {
-    const next = await iterator.next();
+    const next = await iterator.next().catch((error: unknown) => {
+      throw asFormError(error);
+    });
     if (next.done) {
       done = true;
       break;
@@ -114,6 +126,8 @@ async function refuse(services: Services, input: IntakeInput, refusal: FileRefus
 
 export async function takeFile(services: Services, input: IntakeInput): Promise<IntakeResult> {
   const { store, scanner, keys } = services.files;
+  let uploadBroke: Error | undefined;
+  input.body.once('error', (error: Error) => (uploadBroke = error));
   const { head, whole, drainRest } = await splitHead(input.body);
   const verdict = await checkFileHead(head, input.allowed);
   if (!verdict.ok) {
@@ -128,18 +142,19 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
   const measure = measuring(input.maxBytes);
   const pdfCheck = verdict.mediaType === 'application/pdf' ? pdfActiveContentScanner() : undefined;
   const stages = [whole, measure.stream, ...(pdfCheck ? [pdfCheck.stream] : []), encrypt(id)] as const;
-  let streamError: unknown;
-  const encrypted = pipeline(stages as unknown as [Readable, Transform], (error) => {
-    if (error) streamError = error;
-  }) as unknown as Readable;
+  // Errors end the put (the store sees its body fail); which one it was is read from the flags below.
+  const encrypted = pipeline(stages as unknown as [Readable, Transform], () => undefined) as unknown as Readable;
   try {
     await store.put(storageKey, encrypted);
   } catch (error) {
     await store.delete(storageKey).catch(() => undefined);
-    if ((streamError ?? error) instanceof TooLarge) {
+    if (measure.exceeded()) {
       await drainRest();
       return refuse(services, input, 'too_large');
     }
+    // The upload itself broke (the browser went away, a body cut short): the sender's problem, not
+    // the store's. Anything else is the store failing, and stays a server error.
+    if (uploadBroke) throw asFormError(uploadBroke);
     throw error;
   }
   const { size, sha256 } = measure.result();
@@ -177,6 +192,7 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
     services.log.warn({ purpose: input.purpose }, 'FILE_SCANNER=none: an uploaded file was stored without a virus scan (development only)');
   }
 
+  // A row, or no bytes: a file in the store with no row would never be found again, nor deleted.
   const file = await insertFile(services.db, {
     id,
     organisationId: input.organisationId,
@@ -195,6 +211,9 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
     scanEngine,
     createdAt: now,
     availableUntil: input.availableDays ? new Date(now.getTime() + input.availableDays * 86_400_000) : null,
+  }).catch(async (error: unknown) => {
+    await discard().catch(() => undefined);
+    throw error;
   });
   await recordAudit(services.db, {
     type: 'file.uploaded',
@@ -210,7 +229,11 @@ export async function takeFile(services: Services, input: IntakeInput): Promise<
 /** The file's bytes, decrypted as they stream; a tampered or truncated file errors the stream. */
 export async function openFile(services: Services, file: FileRow): Promise<Readable> {
   const { store, keys } = services.files;
-  const stored = await store.get(file.storageKey);
+  const stored = await store.get(file.storageKey).catch((error: unknown) => {
+    // Deleted between reading the row and opening the bytes (maintenance, a removal): gone, not broken.
+    if (error instanceof StoredFileNotFound) throw new FileGone();
+    throw error;
+  });
   const plaintext = decryptFile(keys, { keyId: file.encryptionKeyId, wrappedKey: file.wrappedKey }, file.id);
   return pipeline(stored, plaintext, () => undefined) as unknown as Readable;
 }

@@ -9,6 +9,10 @@ import { contentDisposition } from '../../platform/files/content-check.ts';
 import type { FileRow } from './files.repository.ts';
 
 export const FILE_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; object-src 'self'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'; sandbox";
+// A PDF opened in the browser: Chromium blocks its PDF viewer in a sandboxed document (not checked
+// here: headless Chromium downloads PDFs instead of showing them), so the sandbox is left out for it alone. What stands instead: the exact type (nosniff), PDFs with scripts refused
+// on the way in, nothing else allowed to load, and no framing.
+const INLINE_PDF_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; object-src 'self'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
 
 export function sendStoredFile(reply: FastifyReply, file: FileRow, bytes: Readable, disposition: 'inline' | 'attachment'): FastifyReply {
   return reply
@@ -17,7 +21,7 @@ export function sendStoredFile(reply: FastifyReply, file: FileRow, bytes: Readab
     .header('Content-Disposition', contentDisposition(disposition, file.fileName))
     .header('X-Content-Type-Options', 'nosniff')
     .header('Cache-Control', 'no-store')
-    .header('Content-Security-Policy', FILE_CONTENT_SECURITY_POLICY)
+    .header('Content-Security-Policy', disposition === 'inline' && file.mediaType === 'application/pdf' ? INLINE_PDF_CONTENT_SECURITY_POLICY : FILE_CONTENT_SECURITY_POLICY)
     .header('Cross-Origin-Resource-Policy', 'same-origin')
     .send(bytes);
 }

@@ -20,7 +20,9 @@ export async function deleteExpiredFiles(services: Services): Promise<{ document
     await deleteFileBytes(services, file, 'expired', system);
     documents += 1;
   }
-  for (const file of await abandonedDrafts(services.db, new Date(now.getTime() - DRAFT_KEPT_HOURS * 3_600_000), BATCH)) {
+  // A questionnaire is open at most 28 days (QUESTIONNAIRE_LINK_TTL_DAYS' ceiling); its answer files wait a day more.
+  const questionnairesBefore = new Date(now.getTime() - 29 * 86_400_000);
+  for (const file of await abandonedDrafts(services.db, new Date(now.getTime() - DRAFT_KEPT_HOURS * 3_600_000), BATCH, questionnairesBefore)) {
     await deleteFileBytes(services, file, 'abandoned', system);
     drafts += 1;
   }

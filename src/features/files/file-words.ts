@@ -57,6 +57,8 @@ export function refusalMessage(refusal: FileRefusal, opts: { allowedWords: strin
       return `${the} contains a virus`;
     case 'scan_failed':
       return `${the} could not be checked for viruses. Try again later`;
+    case 'limited':
+      return `${opts.fileName ? `${opts.fileName} was not added: you` : 'You'} have added a lot of files. Try again in an hour, or contact the practice`;
     case 'too_many':
       return opts.fileName ? `${opts.fileName} was not added: you can add up to ${opts.maxFiles ?? 1} files` : `You can add up to ${opts.maxFiles ?? 1} files`;
   }

@@ -42,6 +42,15 @@ export async function patientDraftFiles(on: Queryable, conversationId: string, d
     .orderBy(asc(files.createdAt), asc(files.id));
 }
 
+/** Files added to a conversation's forms and not sent (or removed) yet. */
+export async function countUnsentFiles(on: Queryable, conversationId: string): Promise<number> {
+  const [row] = await on
+    .select({ n: sql<number>`count(*)`.mapWith(Number) })
+    .from(files)
+    .where(and(eq(files.conversationId, conversationId), isNull(files.itemId), isNull(files.deletedAt)));
+  return row?.n ?? 0;
+}
+
 /** A staff member's document form's file so far (sending not finished), newest first. */
 export async function staffDraftFiles(on: Queryable, organisationId: string, staffId: string, draftKey: string): Promise<FileRow[]> {
   return on
@@ -87,12 +96,23 @@ export async function documentsPastAvailability(on: Queryable, now: Date, limit:
     .limit(limit);
 }
 
-/** Drafts never sent (a reply abandoned, a document form left) since before `before`. */
-export async function abandonedDrafts(on: Queryable, before: Date, limit: number): Promise<FileRow[]> {
+/**
+ * Drafts never sent (a reply abandoned, a document form left) since before `before`; a questionnaire's
+ * answer files (draft keys 'questionnaire-…') wait until `questionnairesBefore`, as a questionnaire
+ * stays open for weeks with its answers saved page by page.
+ */
+export async function abandonedDrafts(on: Queryable, before: Date, limit: number, questionnairesBefore: Date = before): Promise<FileRow[]> {
   return on
     .select()
     .from(files)
-    .where(and(isNull(files.deletedAt), isNull(files.itemId), lt(files.createdAt, before)))
+    .where(
+      and(
+        isNull(files.deletedAt),
+        isNull(files.itemId),
+        lt(files.createdAt, before),
+        sql`(${files.draftKey} IS NULL OR ${files.draftKey} NOT LIKE 'questionnaire-%' OR ${files.createdAt} < ${questionnairesBefore})`,
+      ),
+    )
     .orderBy(asc(files.createdAt))
     .limit(limit);
 }

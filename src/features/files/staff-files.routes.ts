@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
 import { sendStoredFile } from './file-responses.ts';
-import { downloadFileForStaff, FileGone, thumbnailForStaff } from './staff-files.service.ts';
+import { downloadFileForStaff, FileGone, NoThumbnail, thumbnailForStaff } from './staff-files.service.ts';
 
 const fileParams = z.object({ fileId: z.string().max(100) });
 
@@ -19,7 +19,8 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
     );
   }
 
-  app.get('/staff/files/:fileId', { preHandler: requireStaff }, async (request, reply) => {
+  // No HEAD routes: a HEAD would be audited as a download without anyone seeing the file.
+  app.get('/staff/files/:fileId', { preHandler: requireStaff, exposeHeadRoute: false }, async (request, reply) => {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {
@@ -31,7 +32,7 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  app.get('/staff/files/:fileId/thumbnail', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/files/:fileId/thumbnail', { preHandler: requireStaff, exposeHeadRoute: false }, async (request, reply) => {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {
@@ -44,6 +45,8 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
         .send(thumbnail);
     } catch (error) {
       if (error instanceof FileGone) return reply.status(410).header('Cache-Control', 'no-store').send();
+      // The image's name and its download link are on the page beside the empty thumbnail.
+      if (error instanceof NoThumbnail) return reply.status(422).header('Cache-Control', 'no-store').send();
       throw error;
     }
   });

@@ -7,15 +7,22 @@ import { NotFound } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
-import { openFile } from './file-intake.service.ts';
+import pLimit from 'p-limit';
+import { FileGone, openFile } from './file-intake.service.ts';
 import { findOrganisationFile, type FileRow } from './files.repository.ts';
 
 /** A thumbnail's longest side, in pixels. */
 export const THUMBNAIL_PIXELS = 480;
-// A decompression bomb (a small file that decodes to a huge image) stops here, not in the server's memory.
-const MAX_INPUT_PIXELS = 40_000_000;
+// A decompression bomb (a small file that decodes to a huge image) stops here, not in the server's
+// memory: 24 megapixels is more than a phone camera takes, and about 100 MB decoded.
+const MAX_INPUT_PIXELS = 24_000_000;
+// A conversation page asks for all its thumbnails at once; a few at a time keeps decoding's memory bounded.
+const thumbnailSlots = pLimit(2);
 
-export class FileGone extends Error {}
+/** The image could not be made into a thumbnail (damaged, or beyond the pixel limit): the page shows its name instead. */
+export class NoThumbnail extends Error {}
+
+export { FileGone };
 
 interface StaffFileRequest {
   organisationId: string;
@@ -51,16 +58,23 @@ export async function downloadFileForStaff(services: Services, input: StaffFileR
 export async function thumbnailForStaff(services: Services, input: StaffFileRequest): Promise<Buffer> {
   const file = await sentFile(services, input);
   if (!file.mediaType.startsWith('image/')) throw new NotFound('Page not found', 'no thumbnail for a file that is not an image');
-  const bytes = await openFile(services, file);
-  const resize = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
-    .rotate()
-    .resize({ width: THUMBNAIL_PIXELS, height: THUMBNAIL_PIXELS, fit: 'inside', withoutEnlargement: true })
-    .jpeg({ quality: 80 });
-  const thumbnail = await new Promise<Buffer>((resolve, reject) => {
-    pipeline(bytes, resize, (error) => {
-      if (error) reject(error);
+  const thumbnail = await thumbnailSlots(async () => {
+    const bytes = await openFile(services, file);
+    const resize = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' })
+      .rotate()
+      .resize({ width: THUMBNAIL_PIXELS, height: THUMBNAIL_PIXELS, fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: 80 });
+    return new Promise<Buffer>((resolve, reject) => {
+      pipeline(bytes, resize, (error) => {
+        if (error) reject(error);
+      });
+      resize.toBuffer().then(resolve, reject);
+    }).catch((error: unknown) => {
+      bytes.destroy();
+      // Decryption failing is a tampered file: a server fault, logged as one. Anything sharp refuses is the image's.
+      if ((error as Error)?.name === 'FileIntegrityError') throw error;
+      throw new NoThumbnail((error as Error)?.message);
     });
-    resize.toBuffer().then(resolve, reject);
   });
   await recordAudit(services.db, {
     type: 'file.thumbnail_viewed',

@@ -10,7 +10,7 @@ import { conversationPageContext } from '../conversations/conversation-pages.ts'
 import { listItems } from '../conversations/conversations.repository.ts';
 import type { MessagePayload } from './message.kind.ts';
 import { describeWait } from '../verification/wait-times.ts';
-import { messageView, recordMessageRead, REPLY_BODY_MAX, replyKeySchema, savePatientReply } from './message-replies.service.ts';
+import { messageView, PATIENT_REPLY, recordMessageRead, REPLY_BODY_MAX, replyAllowed, replyKeySchema, savePatientReply } from './message-replies.service.ts';
 import { draftAttachments, removeDraftAttachment, sentFilesByItem, takePatientAttachments } from '../files/attachments.service.ts';
 import { fileView, sizeInWords } from '../files/file-words.ts';
 
@@ -77,7 +77,13 @@ export const postReply: KindHandler<MessagePayload> = async (request, reply, con
   // With files the form is multipart: each file is checked, scanned and kept as this form's draft as
   // it arrives. Without (an old form, or a client that sends none) it is a plain form.
   const taken = request.multipartForm
-    ? await takePatientAttachments(services, access, request.multipartForm, (fields) => validKey(fields.replyKey))
+    ? await takePatientAttachments(
+        services,
+        access,
+        request.multipartForm,
+        (fields) => validKey(fields.replyKey),
+        replyAllowed(context.conversation.payload.replyMode, context.items.filter((i) => i.kind === PATIENT_REPLY).length),
+      )
     : { fields: Object.fromEntries(Object.entries((request.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>, refusals: [] };
   const form = replyForm.parse(taken.fields);
   const action = actionOf(taken.fields);

@@ -35,6 +35,8 @@ export function answerValueText(item: QuestionnaireItem, value: AnswerValue): st
       return `${value.value}${unitWords(item)}`;
     case 'date':
       return formatDate(value.value);
+    case 'attachment':
+      return value.value.title;
   }
 }
 

@@ -5,7 +5,7 @@
 // weight in kilograms", "Your weight must be between 30 and 300 kilograms"); without it they fall back
 // to general words ("Enter a whole number").
 import { z } from 'zod';
-import { OTHER_OPTION, isPatientAnswered, type AnswerValue, type Answers, type QuestionnaireDefinition, type QuestionnaireItem, isRealDate } from './definition.ts';
+import { OTHER_OPTION, isPatientAnswered, type AnsweredFile, type AnswerValue, type Answers, type QuestionnaireDefinition, type QuestionnaireItem, isRealDate } from './definition.ts';
 import { enabledItems, sameAnswer } from './enable-when.ts';
 
 /** The fields a question page posts: value (one or more), other (open-choice), day, month, year (dates). */
@@ -84,7 +84,8 @@ const fail = (item: QuestionnaireItem, message: string, field: AnswerField = 'va
 function missing(item: QuestionnaireItem): ParsedAnswer {
   const words = new Words(item);
   if (!item.required) return { ok: true, answers: [] };
-  const message = ['boolean', 'choice', 'open-choice'].includes(item.type) ? words.select() : words.enter();
+  const message =
+    item.type === 'attachment' ? (words.label ? `Add ${words.label}` : 'Add a file') : ['boolean', 'choice', 'open-choice'].includes(item.type) ? words.select() : words.enter();
   return fail(item, message, item.type === 'date' ? 'day' : 'value');
 }
 
@@ -152,6 +153,17 @@ function options(item: QuestionnaireItem, input: FormInput): ParsedAnswer {
   return { ok: true, answers };
 }
 
+/**
+ * An attachment question's answer: the files the patient has added on its page (taken in and checked
+ * by the files feature, patient-questionnaire.routes.ts), checked against the question's rules.
+ */
+export function attachmentAnswer(item: QuestionnaireItem, files: readonly AnsweredFile[]): ParsedAnswer {
+  const answers: AnswerValue[] = files.map((value) => ({ type: 'attachment', value }));
+  if (answers.length === 0) return missing(item);
+  const broken = checkAnswers(item, answers);
+  return broken ? { ok: false, error: broken } : { ok: true, answers };
+}
+
 /** Reads one question's answer from a posted form, or the error to show. Checks every rule of the question. */
 export function parseAnswer(item: QuestionnaireItem, input: FormInput): ParsedAnswer {
   let parsed: ParsedAnswer;
@@ -197,7 +209,8 @@ export function checkAnswers(item: QuestionnaireItem, answers: readonly AnswerVa
   const words = new Words(item);
   const error = (message: string, field: AnswerField = 'value'): AnswerError => ({ linkId: item.linkId, field, message });
   if (answers.length === 0) return item.required ? (missing(item) as { ok: false; error: AnswerError }).error : undefined;
-  if (answers.length > 1 && !item.repeats) return error('Select one answer');
+  const files = item.type === 'attachment';
+  if (answers.length > 1 && !item.repeats) return error(files ? 'Add one file only' : 'Select one answer');
   for (const answer of answers) {
     if (answer.type === 'string' && (item.type === 'string' || item.type === 'text' || item.type === 'open-choice')) {
       const field: AnswerField = item.type === 'open-choice' ? 'other' : 'value';
@@ -217,8 +230,10 @@ export function checkAnswers(item: QuestionnaireItem, answers: readonly AnswerVa
   }
   const exclusive = item.options.find((o) => o.exclusive && answers.some((a) => sameAnswer(a, o.value)));
   if (exclusive && answers.length > 1) return error(`Select "${exclusive.label}" or the other answers, not both`);
-  if (item.repeats && item.minOccurs !== undefined && answers.length < item.minOccurs) return error(`Select at least ${item.minOccurs} answers`);
-  if (item.repeats && item.maxOccurs !== undefined && answers.length > item.maxOccurs) return error(`Select no more than ${item.maxOccurs} answer${item.maxOccurs === 1 ? '' : 's'}`);
+  if (item.repeats && item.minOccurs !== undefined && answers.length < item.minOccurs) return error(files ? `Add at least ${item.minOccurs} files` : `Select at least ${item.minOccurs} answers`);
+  if (item.repeats && item.maxOccurs !== undefined && answers.length > item.maxOccurs) {
+    return error(files ? `You can add up to ${item.maxOccurs} file${item.maxOccurs === 1 ? '' : 's'}` : `Select no more than ${item.maxOccurs} answer${item.maxOccurs === 1 ? '' : 's'}`);
+  }
   return undefined;
 }
 
@@ -267,6 +282,10 @@ const answerJson = z.discriminatedUnion('type', [
   z.object({ type: z.literal('decimal'), value: z.number() }),
   z.object({ type: z.literal('quantity'), value: z.number() }),
   z.object({ type: z.literal('date'), value: z.string().refine(isRealDate) }),
+  z.object({
+    type: z.literal('attachment'),
+    value: z.object({ fileId: z.uuid(), contentType: z.string().min(1), title: z.string(), size: z.number().int().min(0), creation: z.iso.datetime({ offset: true }) }),
+  }),
 ]);
 const answersJson = z.record(z.string(), z.array(answerJson));
 

@@ -143,15 +143,33 @@ test('every supported type loads: one questionnaire per type', () => {
   }
 });
 
-test('attachment and other types are refused with a reason; the linkId is named', () => {
+test('an attachment question loads, one file or (repeats) several; it cannot be calculated or have an initial value', () => {
+  const definition = load(questionnaire([
+    { linkId: 'photo', type: 'attachment', text: 'Add a photo', required: true },
+    { linkId: 'photos', type: 'attachment', text: 'Add photos', repeats: true },
+  ]));
+  assert.equal(definition.byLinkId.get('photo')!.required, true);
+  assert.equal(definition.byLinkId.get('photos')!.repeats, true);
   const problems = refused(
     questionnaire([
-      { linkId: 'file', type: 'attachment', text: 'Upload a photo' },
+      {
+        linkId: 'sum', type: 'attachment', text: 'A file',
+        extension: [{ url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression', valueExpression: { language: 'text/fhirpath', expression: '1' } }],
+      },
+      { linkId: 'given', type: 'attachment', text: 'A file', initial: [{ valueAttachment: { title: 'x.pdf' } }] },
+    ]),
+  );
+  hasProblem(problems, 'sum', /calculatedExpression does not fit a attachment item/);
+  hasProblem(problems, 'given', /initial value: a Attachment does not fit a attachment question/);
+});
+
+test('types the engine cannot ask are refused with a reason; the linkId is named', () => {
+  const problems = refused(
+    questionnaire([
       { linkId: 'when', type: 'dateTime', text: 'When?' },
       { linkId: 'odd', type: 'wibble' },
     ]),
   );
-  hasProblem(problems, 'file', /item type "attachment" is not supported: files are not supported yet/);
   hasProblem(problems, 'when', /dateTime.*not supported/);
   hasProblem(problems, 'odd', /"wibble" is not supported: unknown type/);
 });

@@ -15,8 +15,24 @@ export interface Coding {
   display?: string;
 }
 
+/**
+ * A file given as an attachment answer: the files row it is (taken in, checked and scanned like every
+ * patient attachment) and what FHIR's Attachment says of it. Kept in the answer, not looked up, so the
+ * QuestionnaireResponse is built from the answers alone; the bytes are never in it.
+ */
+export interface AnsweredFile {
+  fileId: string;
+  contentType: string;
+  /** The file's name as the patient's device gave it (cleaned). */
+  title: string;
+  size: number;
+  /** When it was taken in (ISO 8601). */
+  creation: string;
+}
+
 /** One answer, typed by the question it answers. A quantity's unit is always the question's own unit. */
 export type AnswerValue =
+  | { type: 'attachment'; value: AnsweredFile }
   | { type: 'boolean'; value: boolean }
   | { type: 'coding'; value: Coding }
   | { type: 'string'; value: string }
@@ -550,13 +566,15 @@ class Loader {
 
     const calculated = this.single(linkId, node, URL.calculatedExpression);
     if (calculated) {
-      if (!question) this.problem(linkId, `calculatedExpression does not fit a ${type} item`);
+      // A file is the patient's to give: nothing can calculate one.
+      if (!question || type === 'attachment') this.problem(linkId, `calculatedExpression does not fit a ${type} item`);
       else item.calculatedExpression = this.expression(linkId, calculated, 'calculatedExpression', false);
     }
     item.variables = this.variables(linkId, node);
 
     if (type === 'group' && item.repeats) this.problem(linkId, 'repeating groups are not supported yet');
-    if (item.repeats && question && type !== 'choice' && type !== 'open-choice') {
+    // An attachment question that repeats takes several files (up to ATTACHMENTS_PER_REPLY).
+    if (item.repeats && question && type !== 'choice' && type !== 'open-choice' && type !== 'attachment') {
       this.problem(linkId, 'more than one answer is supported on choice and open-choice questions only (checkboxes)');
     }
     if (supported && !question && (node.initial !== undefined || node.answerOption !== undefined || node.answerValueSet !== undefined)) {

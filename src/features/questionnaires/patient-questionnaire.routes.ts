@@ -3,18 +3,24 @@
 // Submit. Every page works without JavaScript: plain forms, Post/Redirect/Get. HTTP only: parse, call
 // the journey service, render or redirect.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
+import { collectMultipartForm } from '../../platform/http/multipart.ts';
+import { ATTACHMENT_TYPE_WORDS, draftAttachments, removeDraftAttachment, takePatientAttachments, type AttachmentRefusal } from '../files/attachments.service.ts';
+import type { FileRow } from '../files/files.repository.ts';
+import { fileView, refusalMessage, sizeInWords } from '../files/file-words.ts';
 import type { KindHandler, KindRequestContext } from '../conversations/item-kinds.ts';
 import { conversationPageContext } from '../conversations/conversation-pages.ts';
 import { conversationLinks, currentLink } from '../links/links.service.ts';
-import { firstUnanswered, parseAnswer, type AnswerError, type FormInput } from './answers.ts';
+import { attachmentAnswer, firstUnanswered, parseAnswer, type AnswerError, type FormInput } from './answers.ts';
 import { answerRows } from './answer-words.ts';
-import { isPatientAnswered, type AnswerValue, type QuestionnaireItem } from './definition.ts';
+import { isPatientAnswered, type AnsweredFile, type AnswerValue, type QuestionnaireItem } from './definition.ts';
 import { enabledItems } from './enable-when.ts';
 import {
   afterQuestion,
   askedWhateverTheAnswers,
+  attachmentDraftKey,
   beforeQuestion,
   countQuestions,
   definitionOf,
@@ -127,24 +133,42 @@ function redirectFor(reply: FastifyReply, context: Context, to: 'start' | { link
   return reply.redirect(href, 303);
 }
 
-function renderQuestion(
+/** How many files an attachment question takes: one, or (repeats) up to its maxOccurs within ATTACHMENTS_PER_REPLY. */
+function fileLimit(context: Context, item: QuestionnaireItem): number {
+  const most = context.services.config.files.attachmentsPerReply;
+  return item.repeats ? Math.min(item.maxOccurs ?? most, most) : 1;
+}
+
+/** The file upload part of an attachment question's page: the files added so far and how many more fit. */
+async function filesOfPage(context: Context, item: QuestionnaireItem) {
+  const drafts = await draftAttachments(context.services, context.access, attachmentDraftKey(item.linkId));
+  const max = fileLimit(context, item);
+  return { drafts: drafts.map(fileView), max, left: Math.max(0, max - drafts.length), maxSize: sizeInWords(context.services.config.files.attachmentMaxBytes) };
+}
+
+async function renderQuestion(
   reply: FastifyReply,
   context: Context,
   journey: Journey,
   item: QuestionnaireItem,
-  options: { fromCheck: boolean; posted?: FormInput; error?: AnswerError },
+  options: { fromCheck: boolean; posted?: FormInput; error?: AnswerError; refusals?: AttachmentRefusal[]; notice?: string },
   status = 200,
 ) {
   const page = questionPage(journey.definition, item, { stored: journey.answers.get(item.linkId) ?? [], ...options });
   const previous = beforeQuestion(journey.definition, journey.answers, item.linkId);
-  const errors: FormErrors | undefined = options.error ? { [options.error.field]: { href: `#${fieldId(page.control, options.error.field)}`, text: options.error.message } } : undefined;
+  const errors: FormErrors = {};
+  if (options.error) errors[options.error.field] = { href: `#${fieldId(page.control, options.error.field)}`, text: options.error.message };
+  // One error summary entry a refused file, each naming it: the inline message lists them all.
+  for (const [i, r] of (options.refusals ?? []).entries()) errors[`files-${i}`] = { href: '#files', text: r.message };
+  const fileErrors = Object.values(errors).map((e) => e.text);
   return reply.page(
     VIEWS.question,
     {
       ...pageContext(context, journey),
       pageTitle: `${page.heading} – ${context.conversation.payload.title}`,
       page,
-      errors,
+      errors: Object.keys(errors).length > 0 ? errors : undefined,
+      ...(page.control === 'file' && { files: await filesOfPage(context, item), fileErrors, notice: options.notice }),
       fromCheck: options.fromCheck,
       action: questionPath(context, item.linkId),
       backHref: options.fromCheck ? checkPath(context) : previous ? questionPath(context, previous.linkId) : context.access.basePath,
@@ -182,6 +206,13 @@ function formInput(request: FastifyRequest): FormInput {
 
 export const questionPagePost: KindHandler<QuestionnairePayload> = async (request, reply, context) => {
   const { linkId } = linkIdParams.parse(request.params);
+  if (context.access.mayAnswer) {
+    const definition = await definitionOf(context.services, context.conversation.organisationId, context.conversation.payload);
+    const item = definition.byLinkId.get(linkId);
+    if (item?.type === 'attachment') return attachmentPagePost(request, reply, context, linkId);
+  }
+  // Only an attachment question's page sends files: any other multipart post is read for its fields.
+  if (request.multipartForm) request.body = await fieldsOnly(request);
   const input = formInput(request);
   const fromCheck = input.change === '1';
   // A valid answer to a question asked whatever the answers are is saved without first reading the
@@ -203,6 +234,84 @@ export const questionPagePost: KindHandler<QuestionnairePayload> = async (reques
   if (!parsed.ok) return renderQuestion(reply, context, journey, found.item, { fromCheck, posted: input, error: parsed.error }, 400);
   return saveAndContinue(reply, context, { definition: journey.definition, linkId, values: parsed.answers, fromCheck });
 };
+
+/** A multipart form's text fields, its files read and dropped unstored. */
+async function fieldsOnly(request: FastifyRequest): Promise<Record<string, string>> {
+  if (!request.multipartForm) return {};
+  return collectMultipartForm(request.multipartForm, async (file) => {
+    await finished(file.stream.resume());
+  });
+}
+
+const answeredFile = (file: FileRow): AnsweredFile => ({
+  fileId: file.id,
+  contentType: file.mediaType,
+  title: file.fileName,
+  size: file.sizeBytes,
+  creation: file.createdAt.toISOString(),
+});
+
+/** The page's buttons: add the chosen file(s) and stay, remove one (its id), or Continue (which also takes any chosen file). */
+function fileAction(fields: Record<string, string>): { do: 'continue' } | { do: 'add' } | { do: 'remove'; fileId: string } {
+  if (typeof fields.remove === 'string' && fields.remove !== '') return { do: 'remove', fileId: fields.remove.slice(0, 64) };
+  return fields.action === 'add' ? { do: 'add' } : { do: 'continue' };
+}
+
+/**
+ * An attachment question's page (multipart, `_csrf` first). Each file is taken in as it arrives (sniffed,
+ * counted, encrypted, scanned: takePatientAttachments) and kept as the question's draft; Continue saves
+ * the drafts as the answer, by file id. They stay drafts until Submit attaches them to the answers item.
+ */
+async function attachmentPagePost(request: FastifyRequest, reply: FastifyReply, context: Context, linkId: string) {
+  const { services, access } = context;
+  const journey = await loadJourney(services, context.conversation);
+  const found = closedFor(journey, context) ? ({ redirectTo: 'start' } as const) : askable(journey, linkId);
+  if ('redirectTo' in found) {
+    await fieldsOnly(request);
+    return closedFor(journey, context) ? reply.redirect(access.basePath, 303) : redirectFor(reply, context, found.redirectTo);
+  }
+  const { item } = found;
+  const draftKey = attachmentDraftKey(linkId);
+  const before = new Set((await draftAttachments(services, access, draftKey)).map((f) => f.id));
+  const taken = request.multipartForm
+    ? await takePatientAttachments(services, access, request.multipartForm, () => draftKey)
+    : { fields: Object.fromEntries(Object.entries((request.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>, refusals: [] };
+  const fromCheck = taken.fields.change === '1';
+  const refusals = [...taken.refusals];
+  // The files feature allows ATTACHMENTS_PER_REPLY; a question may take fewer (one, unless it repeats).
+  const max = fileLimit(context, item);
+  let drafts = await draftAttachments(services, access, draftKey);
+  for (const extra of drafts.slice(max).filter((f) => !before.has(f.id))) {
+    await removeDraftAttachment(services, access, draftKey, extra.id);
+    const { attachmentMaxBytes: maxBytes } = services.config.files;
+    refusals.push({ fileName: extra.fileName, refusal: 'too_many', message: max === 1 ? `${extra.fileName} was not added: you can add 1 file` : refusalMessage('too_many', { allowedWords: ATTACHMENT_TYPE_WORDS, maxBytes, maxFiles: max, fileName: extra.fileName }) });
+  }
+  drafts = drafts.filter((f) => before.has(f.id) || drafts.indexOf(f) < max);
+  const action = fileAction(taken.fields);
+  if (refusals.length > 0) {
+    return renderQuestion(reply, context, journey, item, { fromCheck, refusals }, refusals.some((r) => r.refusal === 'scan_failed') ? 503 : 400);
+  }
+  if (action.do === 'remove') {
+    const removed = await removeDraftAttachment(services, access, draftKey, action.fileId);
+    // A file already saved as the answer no longer exists: the answer is what is left.
+    const stored = journey.answers.get(linkId) ?? [];
+    if (removed && stored.some((a) => a.type === 'attachment' && a.value.fileId === action.fileId)) {
+      const left = drafts.filter((f) => f.id !== action.fileId).map((f): AnswerValue => ({ type: 'attachment', value: answeredFile(f) }));
+      const saved = await saveQuestionPage(services, { access, definition: journey.definition, linkId, values: left });
+      if (!saved.saved) return reply.redirect(access.basePath, 303);
+      journey.answers = saved.answers;
+    }
+    return renderQuestion(reply, context, journey, item, { fromCheck, ...(removed && { notice: 'The file has been removed' }) });
+  }
+  if (action.do === 'add') {
+    const added = drafts.some((f) => !before.has(f.id));
+    const error: AnswerError | undefined = added ? undefined : { linkId, field: 'value', message: 'Select a file to add' };
+    return renderQuestion(reply, context, journey, item, { fromCheck, ...(error && { error }) }, error ? 400 : 200);
+  }
+  const parsed = attachmentAnswer(item, drafts.map(answeredFile));
+  if (!parsed.ok) return renderQuestion(reply, context, journey, item, { fromCheck, error: parsed.error }, 400);
+  return saveAndContinue(reply, context, { definition: journey.definition, linkId, values: parsed.answers, fromCheck });
+}
 
 /** Saves the page's answer, then on to the next page (or to the start page if it was submitted meanwhile). */
 async function saveAndContinue(

@@ -5,7 +5,7 @@ import type { AnswerError, FormInput } from './answers.ts';
 import { OTHER_OPTION, type AnswerValue, type QuestionnaireDefinition, type QuestionnaireItem } from './definition.ts';
 import { sameAnswer } from './enable-when.ts';
 
-export type Control = 'radios' | 'checkboxes' | 'date' | 'input' | 'textarea';
+export type Control = 'radios' | 'checkboxes' | 'date' | 'input' | 'textarea' | 'file';
 
 export interface QuestionPageView {
   linkId: string;
@@ -44,6 +44,8 @@ function controlOf(item: QuestionnaireItem): Control {
       return 'date';
     case 'text':
       return 'textarea';
+    case 'attachment':
+      return 'file';
     default:
       return 'input';
   }
@@ -51,6 +53,7 @@ function controlOf(item: QuestionnaireItem): Control {
 
 /** The field ids of each control, as the templates draw them (the error summary links to these). */
 export function fieldId(control: Control, field: AnswerError['field']): string {
+  if (control === 'file') return 'files';
   if (control === 'date') return field === 'month' ? 'date-month' : field === 'year' ? 'date-year' : 'date-day';
   if (field === 'other') return 'other';
   return 'value';
@@ -99,6 +102,8 @@ function filledIn(item: QuestionnaireItem, stored: readonly AnswerValue[], poste
   let value = '';
   let date = { day: '', month: '', year: '' };
   for (const answer of stored) {
+    // A file is shown from the page's drafts (the files feature), not from the answer.
+    if (answer.type === 'attachment') continue;
     if (answer.type === 'boolean') chosen.push(answer.value ? 'yes' : 'no');
     else if (item.options.length > 0 && answer.type !== 'date') {
       const option = item.options.find((o) => sameAnswer(o.value, answer));

@@ -2,12 +2,14 @@
 // Answers are kept on the server from the first Continue (questionnaire_responses); what the response
 // holds is always worked out here from the patient's own answers — questions no longer enabled are
 // dropped and calculated values recomputed — never taken from the browser.
+import { createHash } from 'node:crypto';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { insertItem } from '../conversations/conversations.repository.ts';
 import { lockConversationForLinks } from '../links/links.service.ts';
 import type { KindConversation } from '../conversations/item-kinds.ts';
 import { getPatient } from '../patients/patients.service.ts';
+import { attachFiles, findConversationFile } from '../files/files.repository.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
 import { answersFromJson, answersToJson, validateAnswers, type AnswerError } from './answers.ts';
 import { resolveAnswers } from './calculations.ts';
@@ -23,6 +25,21 @@ import type { QuestionnairePayload } from './questionnaire.kind.ts';
 export const QUESTIONNAIRE_ANSWERS = 'questionnaire_answers';
 /** The item staff "wrote" when sending: the questionnaire's title. */
 export const QUESTIONNAIRE_REQUEST = 'questionnaire_request';
+
+/**
+ * The draft key an attachment question's files are kept under until the answers are submitted: one per
+ * question (drafts are already scoped by conversation). Derived, not a one-time form key like a
+ * reply's, because the answer is saved page by page and the files must still be the page's own when the
+ * patient comes back to it, in another tab or the portal. Hashed so any linkId fits the key's alphabet.
+ */
+export function attachmentDraftKey(linkId: string): string {
+  return `questionnaire-${createHash('sha256').update(linkId).digest('hex').slice(0, 40)}`;
+}
+
+/** The files the answers give, question by question. */
+function answeredFiles(answers: Answers): Array<{ linkId: string; fileId: string }> {
+  return [...answers].flatMap(([linkId, values]) => values.flatMap((v) => (v.type === 'attachment' ? [{ linkId, fileId: v.value.fileId }] : [])));
+}
 
 // Stored versions never change (migration 0010), so a loaded definition can be kept. Bounded: an
 // organisation adding thousands of versions must not grow the process without limit.
@@ -221,22 +238,37 @@ export async function submitQuestionnaire(
     // Keep only the patient's answers to questions still enabled: calculated values are worked out
     // again whenever the response is built.
     const kept = new Map([...answers].filter(([linkId]) => resolved.enabled.has(linkId)));
+    // Each file answered must still be that question's draft in this conversation: one removed in another
+    // tab, or cleared by maintenance, sends the patient back to the question rather than sending a
+    // response that names a file staff cannot open.
+    const files = answeredFiles(kept);
+    for (const { linkId, fileId } of files) {
+      const file = await findConversationFile(tx, access.conversation.id, fileId);
+      if (!file || file.itemId !== null || file.deletedAt !== null || file.draftKey !== attachmentDraftKey(linkId)) {
+        return { kind: 'invalid', errors: [{ linkId, field: 'value', message: 'Add the file again' }] } as const;
+      }
+    }
     const submitted = await markSubmitted(tx, { conversationId: access.conversation.id, revision: input.revision, answers: answersToJson(kept), now });
     if (!submitted) return { kind: 'changed' } as const;
     const flags = urgentFlags(definition, resolved.answers);
     if (flags.length > 0) await flagConversationUrgent(tx, access.conversation.id, now);
-    await insertItem(tx, {
+    const item = await insertItem(tx, {
       conversationId: access.conversation.id,
       kind: QUESTIONNAIRE_ANSWERS,
       body: `Answers to ${definition.title ?? definition.name ?? 'the questionnaire'}`,
       payload: { questionnaire: `${definition.url}|${definition.version}`, urgent: flags.map((f) => f.linkId) },
       createdAt: now,
     });
+    // The files become the answers item's: sent, so staff can open them (a draft never can).
+    if (files.length > 0) {
+      const attached = await attachFiles(tx, { fileIds: files.map((f) => f.fileId), conversationId: access.conversation.id, itemId: item!.id });
+      if (attached !== files.length) throw new Error('questionnaire files changed inside the submission transaction');
+    }
     await recordAudit(tx, {
       type: 'questionnaire.answered',
       actor: access.actor,
       ...access.subject,
-      details: { questionnaire: `${definition.url}|${definition.version}`, questions: kept.size, urgent: flags.map((f) => f.linkId) },
+      details: { questionnaire: `${definition.url}|${definition.version}`, questions: kept.size, urgent: flags.map((f) => f.linkId), ...(files.length > 0 && { files: files.length }) },
     });
     return { kind: 'submitted', flags } as const;
   });

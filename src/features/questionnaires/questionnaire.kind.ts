@@ -29,7 +29,13 @@ export const questionnaireKind: ItemKind<QuestionnairePayload> = {
   page: questionnaireHome,
   routes: [
     { method: 'GET', path: '/questions/:linkId', handler: questionPageGet },
-    { method: 'POST', path: '/questions/:linkId', handler: questionPagePost },
+    // An attachment question's page is a multipart form (the others post plain forms, left alone).
+    {
+      method: 'POST',
+      path: '/questions/:linkId',
+      handler: questionPagePost,
+      files: (config) => ({ files: config.files.attachmentsPerReply, fileBytes: config.files.attachmentMaxBytes }),
+    },
     { method: 'GET', path: '/check', handler: checkAnswersPage },
     { method: 'POST', path: '/submit', handler: submitAnswers },
   ],

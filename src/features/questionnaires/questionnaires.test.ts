@@ -83,7 +83,7 @@ test('questionnaires API: a refused one lists every problem by linkId (400), and
       url: 'https://example.org/q',
       status: 'active',
       item: [
-        { linkId: 'photo', type: 'attachment', text: 'Upload a photo' },
+        { linkId: 'when', type: 'time', text: 'What time?' },
         { linkId: 'b', type: 'string', text: 'B', modifierExtension: [{ url: 'https://example.org/m', valueBoolean: true }] },
       ],
     },
@@ -94,7 +94,7 @@ test('questionnaires API: a refused one lists every problem by linkId (400), and
   assert.equal(problem.status, 400);
   assert.deepEqual(problem.problems, [
     { linkId: 'questionnaire', message: 'version: needs a version (Questionnaire.version), so each response records which version it answered' },
-    { linkId: 'photo', message: 'item type "attachment" is not supported: files are not supported yet' },
+    { linkId: 'when', message: 'item type "time" is not supported: time questions are not supported' },
     { linkId: 'b', message: 'modifierExtension is not supported (https://example.org/m): it could change the meaning of the question' },
   ]);
   for (const payload of ['[]', '"Questionnaire"', '{"resourceType":"Patient"}', '{"resourceType":"Questionnaire","url":"u","version":"1","status":"active","title":"\\u0000","item":[]}']) {

@@ -19,6 +19,11 @@ export function fhirAnswer(item: QuestionnaireItem, answer: AnswerValue): Record
       return { valueDecimal: answer.value };
     case 'date':
       return { valueDate: answer.value };
+    case 'attachment':
+      // FHIR R4 Attachment, described and never embedded (no data): the bytes stay encrypted in the file
+      // store, and staff open them from the conversation page. No url either: the staff download needs a
+      // staff session, so a url in a response handed to another system would point at nothing it can open.
+      return { valueAttachment: { contentType: answer.value.contentType, title: answer.value.title, size: answer.value.size, creation: answer.value.creation } };
     case 'quantity': {
       const unit = item.unit!;
       // UCUM codes (kg, cm) are what clinical systems show; other units read better by their display.

@@ -4,6 +4,7 @@
 // too, marked as such: a patient who answers PHQ-9 question 9 and stops must still reach a clinician.
 import type { Services } from '../../services.ts';
 import type { KindConversation, StaffPanel } from '../conversations/item-kinds.ts';
+import { fileTypeWords, sizeInWords } from '../files/file-words.ts';
 import { answerRows, recordSummary, systemName } from './answer-words.ts';
 import { resolvedJourney, storedQuestionnaireResponse } from './questionnaire-journey.service.ts';
 import type { QuestionnairePayload } from './questionnaire.kind.ts';
@@ -39,6 +40,22 @@ export async function questionnaireStaffPanel(
           key: { text: r.question },
           value: { text: r.answer },
         })),
+      // Files given as answers: sent ones (attached to the answers item on Submit) open at /staff/files/<id>;
+      // before Submit they are the patient's drafts, which staff cannot open.
+      files: rows.flatMap((r) => {
+        const given = (resolved.answers.get(r.linkId) ?? []).flatMap((a) => (a.type === 'attachment' ? [a.value] : []));
+        if (given.length === 0) return [];
+        return [
+          {
+            question: r.question,
+            files: given.map((f) => ({
+              title: f.title,
+              words: `${fileTypeWords(f.contentType)}, ${sizeInWords(f.size)}`,
+              ...(journey.submittedAt && { href: `/staff/files/${f.fileId}` }),
+            })),
+          },
+        ];
+      }),
       codes: rows.filter((r) => r.codes.length > 0).length,
       recordText: recordSummary(journey.definition, resolved.answers, resolved.enabled, {
         status,

@@ -88,11 +88,10 @@ export const REFUSED: Readonly<Record<string, string>> = {
 };
 
 /** Item types the engine can ask and answer. */
-export const SUPPORTED_ITEM_TYPES = ['group', 'display', 'boolean', 'choice', 'open-choice', 'string', 'text', 'integer', 'decimal', 'quantity', 'date'] as const;
+export const SUPPORTED_ITEM_TYPES = ['group', 'display', 'boolean', 'choice', 'open-choice', 'string', 'text', 'integer', 'decimal', 'quantity', 'date', 'attachment'] as const;
 
 /** Item types refused with a reason of their own. */
 export const REFUSED_ITEM_TYPES: Readonly<Record<string, string>> = {
-  attachment: 'files are not supported yet',
   dateTime: 'date and time questions are not supported: use a date question',
   time: 'time questions are not supported',
   url: 'web address questions are not supported: use a string question',

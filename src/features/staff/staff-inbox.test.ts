@@ -100,7 +100,7 @@ test('each inbox page staff see is audited once: who, which organisation, which 
   assert.equal(event!.organisationId, first.organisation.id);
   assert.equal(event!.patientId, null);
   assert.equal(event!.conversationId, null, 'not a conversation opened: "reply waiting" reads that column');
-  assert.deepEqual(event!.details, { page: 1, conversationIds: [second.conversationId, first.conversationId] });
+  assert.deepEqual(event!.details, { page: 1, show: 'all', conversationIds: [second.conversationId, first.conversationId] });
   const json = JSON.stringify(event!.details);
   for (const term of [first.patient.nhsNumber, '9990000026', 'Shah', 'Evans', 'Priya', other.conversationId]) {
     assert.equal(json.includes(term), false, `the audit details hold ${term}`);
@@ -110,7 +110,7 @@ test('each inbox page staff see is audited once: who, which organisation, which 
   assert.equal((await staffGet(app, jar, '/staff?page=3')).statusCode, 200);
   events = await inboxEvents();
   assert.equal(events.length, 2);
-  assert.deepEqual(events[1]!.details, { page: 3, conversationIds: [] });
+  assert.deepEqual(events[1]!.details, { page: 3, show: 'all', conversationIds: [] });
   // Signed out, there is no inbox and no event.
   assert.equal((await app.inject({ method: 'GET', url: '/staff' })).statusCode, 303);
   assert.equal((await inboxEvents()).length, 2);

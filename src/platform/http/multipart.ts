@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify';
 import fastifyMultipart from '@fastify/multipart';
 import type { Readable } from 'node:stream';
+import { AppError } from './errors.ts';
 import { finished } from 'node:stream/promises';
 
 export interface MultipartLimits {
@@ -32,6 +33,38 @@ declare module 'fastify' {
 
 const FIELD_BYTES = 100_000;
 
+/**
+ * A multipart body the parser could not read (no boundary, cut off, the client gone mid-upload): the
+ * sender's fault, a 400, never a 500. The parser's own limit errors carry their status (413) already.
+ */
+export class UnreadableForm extends AppError {
+  constructor(detail: string) {
+    super(400, 'Your form could not be read. Go back and try again.', detail);
+    this.name = 'UnreadableForm';
+  }
+}
+
+export function asFormError(error: unknown): unknown {
+  if (error instanceof AppError) return error;
+  const status = (error as { statusCode?: number } | null)?.statusCode;
+  if (typeof status === 'number' && status < 500) return error;
+  return new UnreadableForm((error as Error)?.message ?? String(error));
+}
+
+/** A field longer than the parser keeps would be cut short without a word: refused instead. */
+function fieldValue(part: { valueTruncated: boolean; value: unknown }): string {
+  if (part.valueTruncated) throw new AppError(413, 'Something you entered is too long to send.', 'a multipart field over the field size limit');
+  return typeof part.value === 'string' ? part.value : '';
+}
+
+async function nextPart<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  try {
+    return await iterator.next();
+  } catch (error) {
+    throw asFormError(error);
+  }
+}
+
 export async function registerMultipart(app: FastifyInstance): Promise<void> {
   // Limits here are the outer bounds; each route passes its own to readMultipartForm.
   await app.register(fastifyMultipart, { throwFileSizeLimit: false });
@@ -48,14 +81,19 @@ export function readMultipartForm(limits: (request: FastifyRequest) => Multipart
   return async (request) => {
     if (!request.isMultipart()) return;
     const { files, fileBytes } = limits(request);
-    const iterator = request.parts({
-      // A few files over the route's number are read (and refused by name) so the patient hears which; far more is a 413.
-      limits: { files: files + 10, fileSize: fileBytes + 1, fields: 40, fieldSize: FIELD_BYTES, parts: files + 50 },
-    });
-    const first = await iterator.next();
+    let iterator: ReturnType<FastifyRequest['parts']>;
+    try {
+      iterator = request.parts({
+        // A few files over the route's number are read (and refused by name) so the patient hears which; far more is a 413.
+        limits: { files: files + 10, fileSize: fileBytes + 1, fields: 40, fieldSize: FIELD_BYTES, parts: files + 50 },
+      });
+    } catch (error) {
+      throw asFormError(error);
+    }
+    const first = await nextPart(iterator);
     let pending = first.done ? undefined : first.value;
     if (pending?.type === 'field' && pending.fieldname === '_csrf') {
-      request.body = { _csrf: String(pending.value) };
+      request.body = { _csrf: fieldValue(pending) };
       pending = undefined;
     } else {
       // No token first: the CSRF check refuses it. Nothing further is read.
@@ -65,10 +103,14 @@ export function readMultipartForm(limits: (request: FastifyRequest) => Multipart
       async *parts() {
         const toPart = (part: NonNullable<typeof pending>): MultipartPart =>
           part.type === 'field'
-            ? { type: 'field', name: part.fieldname, value: typeof part.value === 'string' ? part.value : '' }
+            ? { type: 'field', name: part.fieldname, value: fieldValue(part) }
             : { type: 'file', name: part.fieldname, fileName: part.filename, stream: part.file };
         if (pending) yield toPart(pending);
-        for await (const part of { [Symbol.asyncIterator]: () => iterator }) yield toPart(part);
+        for (;;) {
+          const next = await nextPart(iterator);
+          if (next.done) return;
+          yield toPart(next.value);
+        }
       },
     };
   };
@@ -97,9 +139,12 @@ export function multipartParts(request: FastifyRequest, limits: MultipartLimits 
     limits: { files: limits.files, fileSize: limits.fileBytes + 1, fields: limits.fields, fieldSize: FIELD_BYTES, parts: limits.files + limits.fields },
   });
   return (async function* () {
-    for await (const part of iterator) {
+    for (;;) {
+      const next = await nextPart(iterator);
+      if (next.done) return;
+      const part = next.value;
       yield part.type === 'field'
-        ? { type: 'field', name: part.fieldname, value: typeof part.value === 'string' ? part.value : '' }
+        ? { type: 'field', name: part.fieldname, value: fieldValue(part) }
         : { type: 'file', name: part.fieldname, fileName: part.filename, stream: part.file };
     }
   })();
