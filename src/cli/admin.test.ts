@@ -91,7 +91,7 @@ test('admin questionnaire:check: OK with the title, url|version and questions; e
       url: 'https://example.org/q',
       status: 'active',
       item: [
-        { linkId: 'photo', type: 'attachment', text: 'Upload a photo' },
+        { linkId: 'when', type: 'dateTime', text: 'When did it start?' },
         { linkId: 'b', type: 'string', text: 'B', modifierExtension: [{ url: 'https://example.org/m', valueBoolean: true }] },
       ],
     }),
@@ -102,7 +102,7 @@ test('admin questionnaire:check: OK with the title, url|version and questions; e
   assert.deepEqual(refused.stderr.trim().split('\n'), [
     `Refused: ${bad}`,
     'questionnaire: version: needs a version (Questionnaire.version), so each response records which version it answered',
-    'photo: item type "attachment" is not supported: files are not supported yet',
+    'when: item type "dateTime" is not supported: date and time questions are not supported: use a date question',
     'b: modifierExtension is not supported (https://example.org/m): it could change the meaning of the question',
   ]);
 
@@ -146,14 +146,14 @@ test('admin questionnaire:add and questionnaire:list: validated, versions never 
   assert.equal(conflict.code, 1);
   assert.deepEqual(conflict.stderr.trim().split('\n'), [`Refused: ${changed}`, 'version 1.1 of this questionnaire already exists with different content: give it a new version']);
 
-  const bad = file('bad.json', { resourceType: 'Questionnaire', url: 'https://example.org/q', status: 'active', item: [{ linkId: 'photo', type: 'attachment', text: 'Upload a photo' }] });
+  const bad = file('bad.json', { resourceType: 'Questionnaire', url: 'https://example.org/q', status: 'active', item: [{ linkId: 'when', type: 'dateTime', text: 'When did it start?' }] });
   const refused = await admin(['questionnaire:add', '--org', 'Q1234', bad]);
   assert.equal(refused.code, 1);
   assert.equal(refused.stdout, '');
   assert.deepEqual(refused.stderr.trim().split('\n'), [
     `Refused: ${bad}`,
     'questionnaire: version: needs a version (Questionnaire.version), so each response records which version it answered',
-    'photo: item type "attachment" is not supported: files are not supported yet',
+    'when: item type "dateTime" is not supported: date and time questions are not supported: use a date question',
   ]);
   const notJson = await admin(['questionnaire:add', '--org', 'Q1234', file('not.json', '{ nope')]);
   assert.equal(notJson.code, 1);
