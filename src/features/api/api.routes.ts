@@ -15,9 +15,7 @@ import { STATUS_CODES } from 'node:http';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../platform/db/unavailable.ts';
 import path from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { acceptMultipart, multipartParts, type MultipartPart } from '../../platform/http/multipart.ts';
+import { acceptMultipart, drainPart, multipartParts, type MultipartPart } from '../../platform/http/multipart.ts';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { ZodError, type z } from 'zod';
@@ -295,11 +293,6 @@ function unreadableBody(error: unknown): ApiValidationError {
   return new ApiValidationError([{ field: '(body)', message: detail }], detail);
 }
 
-/** Reads the rest of a file part unstored, so the parts after it (or the response) can go on. */
-async function drain(stream: Readable): Promise<void> {
-  await finished(stream.resume()).catch(() => undefined);
-}
-
 async function documentRoutes(app: FastifyInstance) {
   // This scope's parsers: the API's JSON (so a JSON body hears what to send instead) and multipart,
   // left unread for the handler to stream.
@@ -334,7 +327,7 @@ async function documentRoutes(app: FastifyInstance) {
         const part = next.value;
         if (taken) {
           // Nothing may follow the file: the fields it was checked against are the ones sent.
-          if (part.type === 'file') await drain(part.stream);
+          if (part.type === 'file') await drainPart(part.stream);
           const message = part.type === 'file' ? 'Send one file per request.' : FILE_LAST;
           throw new ApiValidationError([{ field: part.name, message }], FILE_LAST);
         }
@@ -343,7 +336,7 @@ async function documentRoutes(app: FastifyInstance) {
           continue;
         }
         if (part.fileName === '' || part.name !== 'file') {
-          await drain(part.stream);
+          await drainPart(part.stream);
           // An empty file input (no file chosen) is no file; a file under another name is refused by name.
           if (part.fileName === '') continue;
           throw new ApiValidationError([{ field: part.name, message: `This field is not allowed. ${NO_FILE}` }]);
@@ -352,7 +345,7 @@ async function documentRoutes(app: FastifyInstance) {
         // before a byte of it is read, and store nothing for a request that will be refused.
         const checked = documentCreateFields.safeParse(fields);
         if (!checked.success) {
-          await drain(part.stream);
+          await drainPart(part.stream);
           const errors = fieldErrorsFrom(checked.error, fields);
           const detail = Object.keys(fields).length === 0
             ? `The file came before the fields. ${FILE_LAST}`
@@ -366,7 +359,7 @@ async function documentRoutes(app: FastifyInstance) {
         } catch (error) {
           throw uploadBroke ? unreadableBody(uploadBroke) : error;
         } finally {
-          await drain(part.stream);
+          await drainPart(part.stream);
         }
         input = { title: checked.data.title, note: checked.data.note ?? '' };
       }

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { newSecret } from '../../platform/crypto/tokens.ts';
 import type { FormErrors } from '../../platform/http/pages.ts';
-import { collectMultipartForm, readMultipartForm } from '../../platform/http/multipart.ts';
+import { collectMultipartForm, readMultipartForm, textFields } from '../../platform/http/multipart.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
@@ -22,12 +22,6 @@ const SEND_VIEW = 'documents/views/staff-send-document.njk';
 const patientParams = z.object({ patientId: z.string() });
 /** The form's one-time key (newSecret(16)): which drafts are this form's. */
 const formKeySchema = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
-
-function textFields(body: unknown): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries((body ?? {}) as Record<string, unknown>)) if (typeof value === 'string') fields[name] = value;
-  return fields;
-}
 
 export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
   if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);

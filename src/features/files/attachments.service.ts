@@ -2,10 +2,9 @@
 // is sent. Each is taken in as it arrives (file-intake.service.ts) and kept as a draft under the form's
 // one-time key, shown back with a way to remove it; sending the reply attaches the drafts to it in the
 // reply's own transaction.
-import type { Readable } from 'node:stream';
 import type { Services } from '../../services.ts';
 import type { MultipartForm } from '../../platform/http/multipart.ts';
-import { collectMultipartForm } from '../../platform/http/multipart.ts';
+import { collectMultipartForm, drainPart } from '../../platform/http/multipart.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
 import type { AllowedType } from '../../platform/files/content-check.ts';
 import { deleteFileBytes, takeFile, type FileRefusal } from './file-intake.service.ts';
@@ -52,7 +51,7 @@ export async function takePatientAttachments(
   const fields = await collectMultipartForm(form, async (file) => {
     const draftKey = draftKeyOf(file.fields);
     if (!allowed || !access.mayAnswer || !draftKey) {
-      await drain(file.stream);
+      await drainPart(file.stream);
       return;
     }
     // The form's key is the browser's to choose, so the form's own count is not the only bound: a
@@ -61,13 +60,13 @@ export async function takePatientAttachments(
     drafts ??= (await patientDraftFiles(services.db, access.conversation.id, draftKey)).length;
     unsent ??= await countUnsentFiles(services.db, access.conversation.id);
     if (drafts >= maxFiles || unsent >= UNSENT_PER_CONVERSATION) {
-      await drain(file.stream);
+      await drainPart(file.stream);
       refuse(file.fileName, 'too_many');
       return;
     }
     const hour = await services.rateLimiter.hit(`patient-uploads:${access.actor.type}:${access.actor.id}`, UPLOADS_PER_HOUR, 3600);
     if (!hour.allowed) {
-      await drain(file.stream);
+      await drainPart(file.stream);
       refuse(file.fileName, 'limited');
       return;
     }
@@ -91,10 +90,6 @@ export async function takePatientAttachments(
     else refuse(file.fileName, taken.refusal);
   });
   return { fields, refusals };
-}
-
-async function drain(stream: Readable): Promise<void> {
-  for await (const chunk of stream) void chunk;
 }
 
 export async function draftAttachments(services: Services, access: PatientAccess, draftKey: string | undefined): Promise<FileRow[]> {

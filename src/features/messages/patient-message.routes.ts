@@ -3,6 +3,7 @@
 // function, render or redirect.
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { textFields } from '../../platform/http/multipart.ts';
 import { newSecret } from '../../platform/crypto/tokens.ts';
 import type { FormErrors } from '../../platform/http/pages.ts';
 import type { KindHandler, KindRequestContext } from '../conversations/item-kinds.ts';
@@ -84,7 +85,7 @@ export const postReply: KindHandler<MessagePayload> = async (request, reply, con
         (fields) => validKey(fields.replyKey),
         replyAllowed(context.conversation.payload.replyMode, context.items.filter((i) => i.kind === PATIENT_REPLY).length),
       )
-    : { fields: Object.fromEntries(Object.entries((request.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>, refusals: [] };
+    : { fields: textFields(request.body), refusals: [] };
   const form = replyForm.parse(taken.fields);
   const action = actionOf(taken.fields);
   const replyKey = validKey(form.replyKey);

@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
-import { collectMultipartForm } from '../../platform/http/multipart.ts';
+import { collectMultipartForm, textFields } from '../../platform/http/multipart.ts';
 import { ATTACHMENT_TYPE_WORDS, draftAttachments, removeDraftAttachment, takePatientAttachments, type AttachmentRefusal } from '../files/attachments.service.ts';
 import type { FileRow } from '../files/files.repository.ts';
 import { fileView, refusalMessage, sizeInWords } from '../files/file-words.ts';
@@ -275,7 +275,7 @@ async function attachmentPagePost(request: FastifyRequest, reply: FastifyReply, 
   const before = new Set((await draftAttachments(services, access, draftKey)).map((f) => f.id));
   const taken = request.multipartForm
     ? await takePatientAttachments(services, access, request.multipartForm, () => draftKey)
-    : { fields: Object.fromEntries(Object.entries((request.body ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>, refusals: [] };
+    : { fields: textFields(request.body), refusals: [] };
   const fromCheck = taken.fields.change === '1';
   const refusals = [...taken.refusals];
   // The files feature allows ATTACHMENTS_PER_REPLY; a question may take fewer (one, unless it repeats).

@@ -150,6 +150,18 @@ export function multipartParts(request: FastifyRequest, limits: MultipartLimits 
   })();
 }
 
+/** Reads the rest of a file part without keeping it, so the parts after it (and the response) can go on. */
+export async function drainPart(stream: Readable): Promise<void> {
+  await finished(stream.resume()).catch(() => undefined);
+}
+
+/** A plain (urlencoded) form body's text fields, as collectMultipartForm gives a multipart one's. */
+export function textFields(body: unknown): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries((body ?? {}) as Record<string, unknown>)) if (typeof value === 'string') fields[name] = value;
+  return fields;
+}
+
 /**
  * Reads a whole multipart form: text fields into a record (a repeated name keeps its last value, as
  * forms here never repeat one), each file handed to `onFile` as it arrives (which must read or drain
@@ -165,7 +177,7 @@ export async function collectMultipartForm(
     if (part.type === 'field') {
       fields[part.name] = part.value;
     } else if (part.fileName === '') {
-      await finished(part.stream.resume());
+      await drainPart(part.stream);
     } else {
       await onFile({ name: part.name, fileName: part.fileName, stream: part.stream, fields });
     }
