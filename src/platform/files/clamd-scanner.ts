@@ -262,7 +262,9 @@ function instream(endpoint: Endpoint, where: string, body: Readable, chunkBytes:
 
     body.on('error', onSourceError);
     socket.on('error', (error) => {
-      if (connected && !terminatorSent) judgeBrokenStream(error);
+      // Also once the terminator is queued: a fast source can have written all of a too-large file
+      // into the socket's buffer before clamd's reset arrives. Either way the file is refused.
+      if (connected) judgeBrokenStream(error);
       else fail(unavailable(where, error));
     });
     socket.on('close', () => {
