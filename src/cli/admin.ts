@@ -263,10 +263,10 @@ async function run(m: Modules, parsed: Parsed, database: Database, config: Confi
     case 'staff create': {
       const org = await organisationByOds(m, database, v.org!);
       // Check the other fields before asking for a password, so a typo does not waste the typing.
-      const early = m.staffAccountInput.omit({ password: true }).safeParse({ organisationId: org.id, email: v.email, name: v.name });
+      const early = m.staffAccountInput.omit({ password: true, role: true }).safeParse({ organisationId: org.id, email: v.email, name: v.name });
       if (!early.success) throw early.error;
       const password = await readPassword(m);
-      const user = await m.createStaffUserAsOperator(database.db, operator, { organisationId: org.id, email: v.email!, name: v.name!, password });
+      const user = await m.createStaffUserAsOperator(database.db, operator, { organisationId: org.id, email: v.email!, name: v.name!, password, role: 'admin' });
       process.stdout.write(`Created staff account for ${user.name} <${user.email}> in ${org.name} (${org.odsCode}), id ${user.id}\n`);
       return;
     }

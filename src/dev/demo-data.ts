@@ -10,7 +10,7 @@ import { upsertPatient } from '../features/patients/patients.service.ts';
 import { insertAppointmentType, insertClinician, insertLocation, insertSessionWithSlots } from '../features/booking/booking.repository.ts';
 import { addDays, londonDate, sessionSlots } from '../features/booking/booking-times.ts';
 
-export const DEMO_STAFF = { email: 'staff@demo-surgery.example', password: 'demo-password-1234', name: 'Alex Morgan' };
+export const DEMO_STAFF = { email: 'staff@demo-surgery.example', password: 'demo-password-1234', name: 'Alex Morgan', role: 'admin' } as const;
 
 export const DEMO_ORGANISATION = { name: 'Demo Surgery', odsCode: 'A12345', contactPhone: '01234 567890' };
 export const SECOND_DEMO_ORGANISATION = { name: 'Riverside Hospital', odsCode: 'RXX', contactPhone: '01234 765432' };

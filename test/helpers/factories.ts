@@ -4,6 +4,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import type { Services } from '../../src/services.ts';
 import { createOrganisation, type Organisation } from '../../src/features/organisations/organisations.service.ts';
 import { createStaffUser } from '../../src/features/staff/staff-accounts.service.ts';
+import type { StaffRole } from '../../src/features/staff/permissions.ts';
 import { upsertPatient, type Patient } from '../../src/features/patients/patients.service.ts';
 import { sendQuestionnaire } from '../../src/features/questionnaires/questionnaire-sending.service.ts';
 import { sendMessage, type ReplyMode } from '../../src/features/messages/messages.service.ts';
@@ -23,7 +24,11 @@ export async function createTestOrganisation(services: Services, overrides: Part
 
 export const TEST_STAFF_PASSWORD = 'correct horse battery staple';
 
-export async function createTestStaff(services: Services, organisationId: string, overrides: Partial<{ email: string; name: string; password: string }> = {}) {
+export async function createTestStaff(
+  services: Services,
+  organisationId: string,
+  overrides: Partial<{ email: string; name: string; password: string; role: StaffRole }> = {},
+) {
   const n = next();
   const password = overrides.password ?? TEST_STAFF_PASSWORD;
   const user = await createStaffUser(services.db, {
@@ -31,6 +36,7 @@ export async function createTestStaff(services: Services, organisationId: string
     email: overrides.email ?? `staff${n}.${process.pid}@example.nhs.uk`,
     name: overrides.name ?? `Staff Member ${n}`,
     password,
+    role: overrides.role ?? 'admin',
   });
   return { ...user, password };
 }

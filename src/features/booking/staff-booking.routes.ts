@@ -10,7 +10,7 @@ import { isUuid } from '../../platform/ids.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { bookingKind } from './booking.kind.ts';
 import type { DiarySlot, SlotWithPlace } from './booking.repository.ts';
 import { cancelByStaff, moveByStaff, slotsByDay, SlotTaken, whenInWords } from './booking.service.ts';
@@ -119,7 +119,7 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
 
   // ---- The clinic's set-up ----
 
-  app.get('/staff/clinic', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/clinic', { preHandler: requirePermission('setUpClinics') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { added, slots } = clinicQuery.parse(request.query ?? {});
     const setUp = await clinicSetUp(services, staff.organisation.id);
@@ -279,10 +279,10 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
   ];
 
   for (const form of setUpForms) {
-    app.get(form.path, { preHandler: requireStaff }, async (request, reply) => {
+    app.get(form.path, { preHandler: requirePermission('setUpClinics') }, async (request, reply) => {
       return formPage(request, reply, form, form.form === 'type' ? { cancelCutoffMinutes: '60' } : {});
     });
-    app.post(form.path, { preHandler: requireStaff }, async (request, reply) => {
+    app.post(form.path, { preHandler: requirePermission('setUpClinics') }, async (request, reply) => {
       const values = form.values((request.body ?? {}) as Body);
       const result = await form.add(request, values);
       if ('errors' in result) return formPage(request, reply, form, values, result.errors);
@@ -292,7 +292,7 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
 
   // ---- The diary ----
 
-  app.get('/staff/diary', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/diary', { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
     const staff = currentStaff(request);
     const range = diaryRange(request.query, today());
     const [byDay, setUp] = await Promise.all([
@@ -339,7 +339,7 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     ['block', true],
     ['unblock', false],
   ] as const) {
-    app.post(`/staff/diary/slots/:slotId/${action}`, { preHandler: requireStaff }, async (request, reply) => {
+    app.post(`/staff/diary/slots/:slotId/${action}`, { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
       const { slotId } = slotParams.parse(request.params);
       const slot = await setSlotBlock(services, actorOf(request), slotId, blocked);
       const range = diaryRange(request.query, londonDate(slot.startsAt));
@@ -357,13 +357,13 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     );
   }
 
-  app.get('/staff/bookings/:bookingId/cancel', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/bookings/:bookingId/cancel', { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
     const { bookingId } = bookingParams.parse(request.params);
     const view = await bookingForStaff(services, currentStaff(request).organisation.id, bookingId);
     return cancelPage(request, reply, view, { reason: '' });
   });
 
-  app.post('/staff/bookings/:bookingId/cancel', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/bookings/:bookingId/cancel', { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
     const { bookingId } = bookingParams.parse(request.params);
     const actor = actorOf(request);
     const view = await bookingForStaff(services, actor.organisationId, bookingId);
@@ -395,13 +395,13 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     );
   }
 
-  app.get('/staff/bookings/:bookingId/move', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/bookings/:bookingId/move', { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
     const { bookingId } = bookingParams.parse(request.params);
     const view = await bookingForStaff(services, currentStaff(request).organisation.id, bookingId);
     return movePage(request, reply, view, { slotId: '' });
   });
 
-  app.post('/staff/bookings/:bookingId/move', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/bookings/:bookingId/move', { preHandler: requirePermission('manageDiary') }, async (request, reply) => {
     const { bookingId } = bookingParams.parse(request.params);
     const actor = actorOf(request);
     const view = await bookingForStaff(services, actor.organisationId, bookingId);
@@ -451,13 +451,13 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     );
   }
 
-  app.get('/staff/patients/:patientId/booking', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     const earliest = today();
     return invitePage(request, reply, patientId, { values: { appointmentTypeId: '', clinicianIds: [], earliest, latest: addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1) } });
   });
 
-  app.post('/staff/patients/:patientId/booking', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;

@@ -2,7 +2,7 @@
 // parse, call one service function, render or redirect.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { LINK_EVENT_WORDS, maskedMobile, patientSummary, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
 import { resendLink, revokeConversation } from './conversations.service.ts';
 import { viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
@@ -39,7 +39,7 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
   if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
   const services = app.services;
 
-  app.get('/staff/conversations/:id', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/conversations/:id', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const { done } = conversationQuery.parse(request.query ?? {});
@@ -59,14 +59,14 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     });
   });
 
-  app.post('/staff/conversations/:id/resend', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/conversations/:id/resend', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     await resendLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
     return reply.redirect(`/staff/conversations/${id}?done=resent`, 303);
   });
 
-  app.post('/staff/conversations/:id/revoke', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/conversations/:id/revoke', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     await revokeConversation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });

@@ -10,7 +10,7 @@ import { collectMultipartForm, readMultipartForm, textFields } from '../../platf
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { takeFile, deleteFileBytes, type FileRefusal } from '../files/file-intake.service.ts';
 import { staffDraftFiles } from '../files/files.repository.ts';
 import { fileView, refusalMessage } from '../files/file-words.ts';
@@ -56,14 +56,14 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
     );
   }
 
-  app.get('/staff/patients/:patientId/document', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/patients/:patientId/document', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     return sendPage(request, reply, patientId, { values: {}, formKey: newSecret(16) });
   });
 
   app.post(
     '/staff/patients/:patientId/document',
-    { preValidation: readMultipartForm(() => ({ files: 1, fileBytes: maxBytes })), preHandler: requireStaff },
+    { preValidation: readMultipartForm(() => ({ files: 1, fileBytes: maxBytes })), preHandler: requirePermission('send') },
     async (request, reply) => {
       const staff = currentStaff(request);
       const { patientId } = patientParams.parse(request.params);

@@ -1,7 +1,7 @@
 // Staff file routes: download a sent file, see an image's thumbnail. HTTP only.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { sendStoredFile } from './file-responses.ts';
 import { downloadFileForStaff, FileGone, NoThumbnail, thumbnailForStaff } from './staff-files.service.ts';
 
@@ -20,7 +20,7 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
   }
 
   // No HEAD routes: a HEAD would be audited as a download without anyone seeing the file.
-  app.get('/staff/files/:fileId', { preHandler: requireStaff, exposeHeadRoute: false }, async (request, reply) => {
+  app.get('/staff/files/:fileId', { preHandler: requirePermission('readReplies'), exposeHeadRoute: false }, async (request, reply) => {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {
@@ -32,7 +32,7 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  app.get('/staff/files/:fileId/thumbnail', { preHandler: requireStaff, exposeHeadRoute: false }, async (request, reply) => {
+  app.get('/staff/files/:fileId/thumbnail', { preHandler: requirePermission('readReplies'), exposeHeadRoute: false }, async (request, reply) => {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {

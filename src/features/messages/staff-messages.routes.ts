@@ -6,7 +6,7 @@ import type { FormErrors } from '../../platform/http/pages.ts';
 import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 import { dateProblemMessage, parseDateOfBirth } from '../patients/identifiers.ts';
 import { nhsNumberSchema } from '../patients/patients.service.ts';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { MESSAGE_BODY_MAX } from './messages.service.ts';
 import {
   composeForm,
@@ -68,13 +68,13 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
   const staffPage = (request: FastifyRequest) => staffLayout(currentStaff(request));
 
-  app.get('/staff/messages/new', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/messages/new', { preHandler: requirePermission('send') }, async (request, reply) => {
     return reply.page(FIND_VIEW, { pageTitle: 'Find a patient', ...staffPage(request), values: {} });
   });
 
   // A POST, not a GET with a query string: NHS numbers and dates of birth must not end up in URLs,
   // browser history or access logs.
-  app.post('/staff/messages/new', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/messages/new', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const body = (request.body ?? {}) as Body;
     const values = {
@@ -133,12 +133,12 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
   }
   const typedValues = (body: Body) => ({ body: str(body.body).slice(0, MESSAGE_BODY_MAX * 2), replyMode: str(body.replyMode) });
 
-  app.get('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     return composePage(request, reply, patientId, { values: {} });
   });
 
-  app.post('/staff/patients/:patientId/message', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;

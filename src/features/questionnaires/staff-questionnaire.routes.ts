@@ -6,7 +6,7 @@ import type { FormErrors } from '../../platform/http/pages.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
-import { currentStaff, requireStaff, staffLayout } from '../staff/staff-session.hooks.ts';
+import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { questionnaireKind } from './questionnaire.kind.ts';
 import { closesAfterDaysSchema, sendableQuestionnaires, sendQuestionnaire } from './questionnaire-sending.service.ts';
 import { viewQuestionnaireResponseForStaff } from './staff-questionnaire.service.ts';
@@ -52,12 +52,12 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
     );
   }
 
-  app.get('/staff/patients/:patientId/questionnaire', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     return sendPage(request, reply, patientId, { values: { closesAfterDays: String(services.config.questionnaireLinkTtlDays) } });
   });
 
-  app.post('/staff/patients/:patientId/questionnaire', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
@@ -88,7 +88,7 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
     }
   });
 
-  app.get('/staff/conversations/:id/questionnaire-response', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/conversations/:id/questionnaire-response', { preHandler: requirePermission('readAnswers') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const response = await viewQuestionnaireResponseForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });

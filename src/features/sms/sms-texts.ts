@@ -5,7 +5,7 @@
 // item kind's fixed words and values Dovecote makes (the organisation's name as operators set it, the
 // link, the code): never anything staff or patients wrote. A text never carries the message itself or
 // any clinical detail: only who it is from, what kind of thing is waiting, and the link.
-export type SmsKind = 'message_link' | 'security_code' | 'reminder' | 'booking_confirmed' | 'booking_reminder' | 'booking_cancelled' | 'booking_moved';
+export type SmsKind = 'message_link' | 'security_code' | 'reminder' | 'booking_confirmed' | 'booking_reminder' | 'booking_cancelled' | 'booking_moved' | 'staff_reply';
 
 export interface SmsPersonalisation {
   /** waiting: the item kind's words for what the link opens ("you have a new message"). */
@@ -25,6 +25,7 @@ export interface SmsPersonalisation {
   booking_reminder: { organisation_name: string; when: string; phone: string };
   booking_cancelled: { organisation_name: string; when: string; phone: string };
   booking_moved: { organisation_name: string; when: string; phone: string };
+  staff_reply: { organisation_name: string; link: string };
 }
 
 export const SMS_TEMPLATES: Record<SmsKind, string> = {
@@ -36,6 +37,8 @@ export const SMS_TEMPLATES: Record<SmsKind, string> = {
   booking_reminder: 'Reminder: you have an appointment with ((organisation_name)) at ((when)). To change or cancel it, use the link we sent you or call ((phone)).',
   booking_cancelled: '((organisation_name)) has cancelled your appointment at ((when)). Call ((phone)) if you need another appointment.',
   booking_moved: '((organisation_name)) has moved your appointment to ((when)). To change or cancel it, use the link we sent you or call ((phone)).',
+  // A staff reply in a conversation: the same link as before (a fresh token for it), nothing of the reply.
+  staff_reply: '((organisation_name)) has replied. Open it here: ((link))',
 };
 
 // Texts queued before item kinds named what they open were all messages.

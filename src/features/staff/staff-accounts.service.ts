@@ -6,6 +6,7 @@ import { staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
+import { STAFF_ROLES } from './permissions.ts';
 
 // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
 export const ARGON2_OPTIONS = { algorithm: 2 /* Argon2id */, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -23,6 +24,7 @@ export const staffAccountInput = z.object({
     .refine((v) => !FORMAT_CHARACTERS.test(v), formatCharactersMessage('The name')),
   // NCSC and NIST 800-63B: length over composition rules.
   password: z.string().min(12, 'Password must be 12 characters or more').max(256),
+  role: z.enum(STAFF_ROLES, 'Select a role'),
 });
 export type StaffAccountInput = z.input<typeof staffAccountInput>;
 export type StaffUser = typeof staffUsers.$inferSelect;
@@ -42,6 +44,7 @@ export async function createStaffUser(db: Queryable, input: StaffAccountInput): 
       email: values.email,
       name: values.name,
       passwordHash: await hashPassword(values.password),
+      role: values.role,
     })
     .returning();
   const { passwordHash: _omit, ...user } = row!;

@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rotateCsrfSecret } from '../../platform/http/security.ts';
 import { loadStaffSession, STAFF_SESSION_ABSOLUTE_MS, type StaffContext } from './staff-sessions.service.ts';
+import { roleMay, type Permission } from './permissions.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,6 +43,24 @@ export async function requireStaff(request: FastifyRequest, reply: FastifyReply)
   }
   request.staff = staff;
   return undefined;
+}
+
+/**
+ * preHandler for a staff route: a live session (else the sign-in page) whose role has the permission
+ * (else a 403 page that says so). Every staff route but sign-out names one (permissions.ts).
+ */
+export function requirePermission(permission: Permission) {
+  return async function requireStaffPermission(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const sent = await requireStaff(request, reply);
+    if (sent) return sent;
+    const staff = currentStaff(request);
+    if (roleMay(staff.user.role, permission)) return undefined;
+    return reply.page(
+      'staff/views/not-permitted.njk',
+      { pageTitle: 'You cannot use this page', ...staffLayout(staff) },
+      { status: 403 },
+    );
+  };
 }
 
 /** The signed-in staff member; only call on routes behind requireStaff. */

@@ -1,10 +1,11 @@
 // Staff sessions live on the server (DESIGN.md §3, OWASP ASVS V3): the cookie carries a 256-bit random
 // token and the database keeps only its SHA-256, so a leaked table hands out no live sessions. A session
 // ends after 30 minutes without use or 12 hours after sign-in, whichever comes first.
-import { eq, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import { organisations, staffSessions, staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
+import type { StaffRole } from './permissions.ts';
 
 export const STAFF_SESSION_IDLE_MS = 30 * 60_000;
 export const STAFF_SESSION_ABSOLUTE_MS = 12 * 60 * 60_000;
@@ -13,7 +14,7 @@ const TOUCH_AFTER_MS = 60_000;
 
 export interface StaffContext {
   sessionTokenHash: string;
-  user: { id: string; name: string; email: string };
+  user: { id: string; name: string; email: string; role: StaffRole };
   organisation: { id: string; name: string; odsCode: string; contactPhone: string };
 }
 
@@ -40,7 +41,7 @@ export async function loadStaffSession(on: Queryable, token: string, now: Date):
   const [row] = await on
     .select({
       session: staffSessions,
-      user: { id: staffUsers.id, name: staffUsers.name, email: staffUsers.email },
+      user: { id: staffUsers.id, name: staffUsers.name, email: staffUsers.email, role: staffUsers.role },
       organisation: {
         id: organisations.id,
         name: organisations.name,
@@ -51,7 +52,9 @@ export async function loadStaffSession(on: Queryable, token: string, now: Date):
     .from(staffSessions)
     .innerJoin(staffUsers, eq(staffUsers.id, staffSessions.staffUserId))
     .innerJoin(organisations, eq(organisations.id, staffUsers.organisationId))
-    .where(eq(staffSessions.tokenHash, tokenHash));
+    // A deactivated account's sessions are deleted when it is deactivated; the check here also covers a
+    // session created by a sign-in racing the deactivation.
+    .where(and(eq(staffSessions.tokenHash, tokenHash), isNull(staffUsers.deactivatedAt)));
   if (!row) return null;
   const t = now.getTime();
   const idleFor = t - row.session.lastSeenAt.getTime();

@@ -10,6 +10,7 @@ import {
   clearStaffCookie,
   currentStaff,
   presentedStaffToken,
+  requirePermission,
   requireStaff,
   setStaffCookie,
   staffLayout,
@@ -94,7 +95,7 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
     return reply.page('staff/views/signed-out.njk', { pageTitle: 'You have signed out', ...staffLayout(null) });
   });
 
-  app.get('/staff', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { page, show } = inboxQuery.parse(request.query ?? {});
     const notOpenedDays = services.config.files.documentNotOpenedDays;

@@ -1,6 +1,7 @@
 // The whole relational schema. drizzle-kit generates migrations from this file; the same SQL runs on
 // PGlite (PostgreSQL 18) and on the PostgreSQL 15 servers, so keep to features both have.
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -40,7 +41,49 @@ export const staffUsers = pgTable('staff_users', {
   failedSignIns: integer('failed_sign_ins').notNull().default(0),
   signInLockedUntil: tz('sign_in_locked_until'),
   createdAt: createdAt(),
+  // What the account may do (features/staff/permissions.ts). Accounts from before roles existed were
+  // their organisation's only accounts, so they become admins.
+  role: text('role', { enum: ['admin', 'clinician', 'receptionist'] }).notNull().default('admin'),
+  // A deactivated account cannot sign in and its sessions end at once; the row stays for the audit trail
+  // and as the author of what it sent.
+  deactivatedAt: tz('deactivated_at'),
+  // A temporary password an admin set: the next sign-in must choose a new one before any staff page.
+  mustChangePassword: boolean('must_change_password').notNull().default(false),
+  // The TOTP key (RFC 6238), sealed with the data encryption key (never stored in the clear), and the
+  // newest time step accepted: a code is refused unless its step is later, so a code seen over a
+  // shoulder or replayed from a proxy log cannot be used again.
+  totpSecretSealed: text('totp_secret_sealed'),
+  totpEnrolledAt: tz('totp_enrolled_at'),
+  totpLastStep: bigint('totp_last_step', { mode: 'number' }),
 });
+
+// Single-use recovery codes for a lost authenticator: 10 shown once at enrolment, kept only hashed.
+export const staffRecoveryCodes = pgTable(
+  'staff_recovery_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    codeHash: text('code_hash').notNull(),
+    createdAt: createdAt(),
+    usedAt: tz('used_at'),
+  },
+  (t) => [index('staff_recovery_codes_user_idx').on(t.staffUserId)],
+);
+
+// One-time set-up links for new accounts (and for an admin's reset): the token is shown once, only its
+// SHA-256 is kept; it expires and is used once.
+export const staffSetupTokens = pgTable(
+  'staff_setup_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+    expiresAt: tz('expires_at').notNull(),
+    usedAt: tz('used_at'),
+  },
+  (t) => [index('staff_setup_tokens_user_idx').on(t.staffUserId)],
+);
 
 export const staffSessions = pgTable(
   'staff_sessions',
@@ -51,6 +94,10 @@ export const staffSessions = pgTable(
     createdAt: createdAt(),
     lastSeenAt: tz('last_seen_at').notNull().defaultNow(),
     expiresAt: tz('expires_at').notNull(),
+    // How far sign-in has got: only 'signed_in' reaches staff pages. 'second_factor' has passed the
+    // password and must give a code; 'enrol' must set up an authenticator first; 'change_password' must
+    // replace a temporary password. Sessions from before this column were fully signed in.
+    stage: text('stage', { enum: ['second_factor', 'enrol', 'change_password', 'signed_in'] }).notNull().default('signed_in'),
   },
   (t) => [index('staff_sessions_user_idx').on(t.staffUserId)],
 );
@@ -102,8 +149,12 @@ export const conversations = pgTable(
     createdByApiKeyId: uuid('created_by_api_key_id').references(() => apiKeys.id),
     createdAt: createdAt(),
     // Set when something the patient sent needs a clinician soon (a questionnaire's urgent flag, e.g.
-    // PHQ-9 question 9): the inbox lists these first.
+    // PHQ-9 question 9), or by staff: the inbox lists these first.
     urgentSince: tz('urgent_since'),
+    // Who in the practice is dealing with it (null: unassigned), and when it was marked done; a new item
+    // from the patient clears done_at, so nothing the patient sends is left in "Done".
+    assignedStaffId: uuid('assigned_staff_id').references(() => staffUsers.id),
+    doneAt: tz('done_at'),
   },
   (t) => [
     index('conversations_org_created_idx').on(t.organisationId, t.createdAt),
@@ -112,7 +163,62 @@ export const conversations = pgTable(
     index('conversations_questionnaire_created_idx').on(t.createdAt).where(sql`kind = 'questionnaire'`),
     // The inbox's order: urgent first, then newest (an index scan, not a sort of every conversation).
     index('conversations_org_inbox_idx').on(t.organisationId, sql`(urgent_since IS NULL)`, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('conversations_org_assigned_idx').on(t.organisationId, t.assignedStaffId),
   ],
+);
+
+// Unread, per staff member: the newest item each one has seen in each conversation (seq, not a clock).
+export const conversationReads = pgTable(
+  'conversation_reads',
+  {
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    lastReadSeq: bigint('last_read_seq', { mode: 'number' }).notNull(),
+    readAt: tz('read_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.staffUserId] })],
+);
+
+// Who has a conversation open now ("Also viewing: Jo Bloggs"): a row per viewer, refreshed while the
+// page is open; rows older than a couple of minutes mean nothing and are deleted by maintenance.
+export const conversationViewers = pgTable(
+  'conversation_viewers',
+  {
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id),
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    seenAt: tz('seen_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.staffUserId] })],
+);
+
+// An organisation's message templates (admins manage them); placeholders are filled when staff pick one.
+export const messageTemplates = pgTable(
+  'message_templates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
+    name: text('name').notNull(),
+    body: text('body').notNull(),
+    createdByStaffId: uuid('created_by_staff_id').references(() => staffUsers.id),
+    createdAt: createdAt(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('message_templates_org_name_idx').on(t.organisationId, t.name)],
+);
+
+// One-time submission ids carried by every staff send form: the first post with an id does the send and
+// records where it led; a double tap, a retry or Back-and-resubmit with the same id is sent there too,
+// and nothing is sent twice.
+export const staffSubmissions = pgTable(
+  'staff_submissions',
+  {
+    staffUserId: uuid('staff_user_id').notNull().references(() => staffUsers.id),
+    submissionId: text('submission_id').notNull(),
+    // Where the first post led (the conversation page); null while that post is still being handled.
+    resultUrl: text('result_url'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.staffUserId, t.submissionId] }), index('staff_submissions_created_idx').on(t.createdAt)],
 );
 
 export const conversationItems = pgTable(
@@ -217,7 +323,9 @@ export const outboundSms = pgTable(
     organisationId: uuid('organisation_id').notNull().references(() => organisations.id),
     conversationId: uuid('conversation_id').references(() => conversations.id),
     linkId: uuid('link_id').references(() => links.id),
-    kind: text('kind', { enum: ['message_link', 'security_code', 'reminder', 'booking_confirmed', 'booking_reminder', 'booking_cancelled', 'booking_moved'] }).notNull(),
+    kind: text('kind', {
+      enum: ['message_link', 'security_code', 'reminder', 'booking_confirmed', 'booking_reminder', 'booking_cancelled', 'booking_moved', 'staff_reply'],
+    }).notNull(),
     phoneE164: text('phone_e164').notNull(),
     // Template values. Security codes and links are wiped from here once the text has been handed over.
     personalisation: jsonb('personalisation').$type<Record<string, string>>().notNull(),
@@ -229,6 +337,9 @@ export const outboundSms = pgTable(
     attempts: integer('attempts').notNull().default(0),
     providerId: text('provider_id'),
     lastError: text('last_error'),
+    // Set while the provider refuses our own set-up (Notify 401/403, an unknown template): not the
+    // patient's failure, so the text stays queued and is tried again once the configuration is fixed.
+    providerProblem: text('provider_problem', { enum: ['authentication', 'configuration'] }),
     createdAt: createdAt(),
     sentAt: tz('sent_at'),
     updatedAt: tz('updated_at').notNull().defaultNow(),
@@ -271,6 +382,11 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_conversation_idx').on(t.conversationId, t.id),
     index('audit_events_org_idx').on(t.organisationId, t.id),
+    // The audit viewer: everything about one patient, and everything one staff member did.
+    index('audit_events_patient_idx').on(t.patientId, t.id),
+    index('audit_events_org_actor_idx').on(t.organisationId, t.actorId, t.id),
+    // …including the searches that showed them (a search lists its results in details.patientIds).
+    index('audit_events_searched_patients_idx').using('gin', sql`(details -> 'patientIds')`).where(sql`${t.type} = 'patient.searched'`),
     // The staff conversation page counts NHS logins that did not match the patient's record.
     index('audit_events_record_mismatch_idx').on(t.patientId).where(sql`${t.type} = 'portal.record_mismatch'`),
   ],
