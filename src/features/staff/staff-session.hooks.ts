@@ -69,6 +69,17 @@ export function currentStaff(request: FastifyRequest): StaffContext {
   return request.staff;
 }
 
+// The staff menu: each entry shows only to roles that may use the page behind it.
+const STAFF_MENU: { href: string; text: string; permission: Permission }[] = [
+  { href: '/staff', text: 'Inbox', permission: 'readReplies' },
+  { href: '/staff/messages/new', text: 'Find a patient', permission: 'send' },
+  { href: '/staff/diary', text: 'Diary', permission: 'manageDiary' },
+  { href: '/staff/clinic', text: 'Clinics', permission: 'setUpClinics' },
+  { href: '/staff/templates', text: 'Templates', permission: 'manageTemplates' },
+  { href: '/staff/accounts', text: 'Staff', permission: 'manageStaff' },
+  { href: '/staff/audit', text: 'Audit trail', permission: 'readAudit' },
+];
+
 /** What layout.njk needs on every staff page: the home link and the account area. */
 export function staffLayout(staff: StaffContext | null): Record<string, unknown> {
   return {
@@ -83,15 +94,7 @@ export function staffLayout(staff: StaffContext | null): Record<string, unknown>
               { href: '/staff/sign-out', text: 'Sign out' },
             ],
           },
-          navigation: {
-            ariaLabel: 'Staff menu',
-            items: [
-              { href: '/staff', text: 'Inbox' },
-              { href: '/staff/messages/new', text: 'Find a patient' },
-              { href: '/staff/diary', text: 'Diary' },
-              { href: '/staff/clinic', text: 'Clinics' },
-            ],
-          },
+          navigation: { ariaLabel: 'Staff menu', items: STAFF_MENU.filter((m) => roleMay(staff.user.role, m.permission)).map(({ href, text }) => ({ href, text })) },
         }
       : {}),
   };
