@@ -72,6 +72,7 @@ const envSchema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   FILE_ENCRYPTION_KEYS: z.string().optional(),
   FILE_SCANNER: z.enum(['clamd', 'none']).optional(),
+  STAFF_SECOND_FACTOR: z.enum(['required', 'off']).default('required'),
   CLAMD_SOCKET: z.string().min(1).optional(),
   CLAMD_HOST: z.string().min(1).default('127.0.0.1'),
   CLAMD_PORT: z.coerce.number().int().min(1).max(65535).default(3310),
@@ -166,6 +167,13 @@ export interface Config {
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
   files: FilesConfig;
+  staff: {
+    /**
+     * 'required': every account must set up an authenticator app and give a code after its password
+     * before any staff page (the only choice in production). 'off': password only, outside production.
+     */
+    secondFactor: 'required' | 'off';
+  };
 }
 
 /** Where files are kept, how they are encrypted and scanned, and what is taken (issue 13; docs/files.md). */
@@ -454,6 +462,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }
     if (smsProvider !== 'notify') throw new ConfigError('SMS_PROVIDER=development is not allowed in production');
     if (e.DEMO_DATA) throw new ConfigError('DEMO_DATA is not allowed in production');
+    // DESIGN.md §3: a password alone never reaches patient data in production.
+    if (e.STAFF_SECOND_FACTOR !== 'required') throw new ConfigError('STAFF_SECOND_FACTOR=off is not allowed in production');
     // Fail closed: a file nobody scanned never reaches a patient or a clinician's screen in production.
     if (e.FILE_SCANNER !== 'clamd') {
       throw new ConfigError('Production needs FILE_SCANNER=clamd (with CLAMD_SOCKET, or CLAMD_HOST and CLAMD_PORT): files are never taken unscanned');
@@ -523,6 +533,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     maintenanceIntervalMinutes: e.MAINTENANCE_INTERVAL_MINUTES,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
     files: loadFilesConfig(e, { dataDir, fileEncryptionKeys: e.FILE_ENCRYPTION_KEYS ?? devSecrets!.fileEncryptionKeys }),
+    staff: { secondFactor: e.STAFF_SECOND_FACTOR },
   };
 }
 

@@ -83,6 +83,8 @@ export type AuditEventType =
   // Files (features/files): each upload taken or refused (details: the reason, never the file's name),
   // bytes deleted (expired, abandoned, removed), and every look at one: a patient opening or downloading
   // a document, staff downloading a file or seeing an image's thumbnail.
+  // The staff workspace (issue 14): accounts, the second factor, the inbox's state, templates, the audit viewer.
+  | 'staff.second_factor_reset'
   | 'file.uploaded'
   | 'file.refused'
   | 'file.deleted'

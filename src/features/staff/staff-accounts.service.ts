@@ -1,10 +1,12 @@
 // Staff accounts. Passwords are hashed with argon2id at (at least) the OWASP minimum parameters.
 import { hash } from '@node-rs/argon2';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { staffUsers } from '../../platform/db/schema.ts';
-import type { Queryable } from '../../platform/db/client.ts';
-import { AppError } from '../../platform/http/errors.ts';
+import { staffRecoveryCodes, staffUsers } from '../../platform/db/schema.ts';
+import type { Db, Queryable } from '../../platform/db/client.ts';
+import { AppError, NotFoundError } from '../../platform/http/errors.ts';
+import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
+import { deleteSessionsOfStaff } from './staff-sessions.service.ts';
 import { CONTROL_CHARACTERS, FORMAT_CHARACTERS, formatCharactersMessage } from '../../platform/names.ts';
 import { STAFF_ROLES } from './permissions.ts';
 
@@ -49,4 +51,31 @@ export async function createStaffUser(db: Queryable, input: StaffAccountInput): 
     .returning();
   const { passwordHash: _omit, ...user } = row!;
   return user;
+}
+
+/**
+ * Removes an account's second factor (its authenticator key and every recovery code) and ends its
+ * sessions, so the next sign-in must set up a new authenticator. For a lost phone: an admin of the
+ * organisation or an operator does it, and the audit trail says who.
+ */
+export async function resetSecondFactor(
+  db: Db,
+  input: { staffUserId: string; organisationId: string; actor: AuditActor },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const [user] = await tx
+      .update(staffUsers)
+      .set({ totpSecretSealed: null, totpEnrolledAt: null, totpLastStep: null })
+      .where(and(eq(staffUsers.id, input.staffUserId), eq(staffUsers.organisationId, input.organisationId)))
+      .returning({ id: staffUsers.id });
+    if (!user) throw new NotFoundError('No such staff account');
+    await tx.delete(staffRecoveryCodes).where(eq(staffRecoveryCodes.staffUserId, user.id));
+    await deleteSessionsOfStaff(tx, user.id);
+    await recordAudit(tx, {
+      type: 'staff.second_factor_reset',
+      actor: input.actor,
+      organisationId: input.organisationId,
+      details: { staffUserId: user.id },
+    });
+  });
 }

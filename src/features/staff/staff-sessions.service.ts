@@ -18,8 +18,13 @@ export interface StaffContext {
   organisation: { id: string; name: string; odsCode: string; contactPhone: string };
 }
 
-/** Starts a session and returns the token for the cookie (the only place it exists). */
-export async function createStaffSession(on: Queryable, staffUserId: string, now: Date): Promise<string> {
+export type StaffSessionStage = (typeof staffSessions.$inferSelect)['stage'];
+
+/**
+ * Starts a session and returns the token for the cookie (the only place it exists). Only a 'signed_in'
+ * session reaches staff pages; the other stages reach only the sign-in step they name.
+ */
+export async function createStaffSession(on: Queryable, staffUserId: string, now: Date, stage: StaffSessionStage = 'signed_in'): Promise<string> {
   const token = newSecret(32);
   await on.insert(staffSessions).values({
     tokenHash: sha256Hex(token),
@@ -27,6 +32,7 @@ export async function createStaffSession(on: Queryable, staffUserId: string, now
     createdAt: now,
     lastSeenAt: now,
     expiresAt: new Date(now.getTime() + STAFF_SESSION_ABSOLUTE_MS),
+    stage,
   });
   return token;
 }
