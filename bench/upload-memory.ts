@@ -21,6 +21,7 @@ import pg from 'pg';
 import { DEMO_PATIENTS, DEMO_STAFF } from '../src/dev/demo-data.ts';
 import { samplePdf } from '../test/helpers/files.ts';
 import { freePort } from '../test/helpers/server.ts';
+import { totpCode, totpStep } from '../src/features/staff/staff-totp.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = 1024 * 1024;
@@ -128,7 +129,11 @@ async function onAdmin(serverUrl: string, sql: string): Promise<void> {
   }
 }
 
-/** A staff session on the running server: sign in as the demo staff member, find the first demo patient. */
+/**
+ * A staff session on the running server: sign in as the demo staff member (a fresh database, so with
+ * the second factor a production server requires, the first sign-in sets up an authenticator: the
+ * key is read off the set-up page and a code made from it, as a phone would), find the first demo patient.
+ */
 async function signIn(baseUrl: string): Promise<{ jar: CookieJar; patientId: string }> {
   const jar = new CookieJar();
   const page = await fetch(`${baseUrl}/staff/sign-in`);
@@ -142,6 +147,23 @@ async function signIn(baseUrl: string): Promise<{ jar: CookieJar; patientId: str
   await signedIn.text();
   if (signedIn.status !== 303) throw new Error(`staff sign-in answered ${signedIn.status}`);
   jar.store(signedIn.headers.getSetCookie());
+  if (signedIn.headers.get('location') === '/staff/second-factor/set-up') {
+    const setUp = await fetch(`${baseUrl}/staff/second-factor/set-up`, { headers: { cookie: jar.header() } });
+    jar.store(setUp.headers.getSetCookie());
+    const html = await setUp.text();
+    const secret = /id="secret-key">([A-Z2-7 ]+)</.exec(html)?.[1]?.replace(/ /g, '') ?? failWith('no key on the set-up page');
+    const enrolled = await fetch(`${baseUrl}/staff/second-factor/set-up`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrfFrom(html), code: totpCode(secret, totpStep(new Date())) }),
+    });
+    await enrolled.text();
+    if (enrolled.status !== 200) throw new Error(`setting up the authenticator answered ${enrolled.status}`);
+    jar.store(enrolled.headers.getSetCookie());
+  } else if (signedIn.headers.get('location') !== '/staff') {
+    throw new Error(`staff sign-in went to ${signedIn.headers.get('location')}`);
+  }
 
   const find = await fetch(`${baseUrl}/staff/messages/new`, { headers: { cookie: jar.header() } });
   jar.store(find.headers.getSetCookie());

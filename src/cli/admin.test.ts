@@ -203,20 +203,33 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /already exists/);
 
-  const asArgument = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password', 'a long enough password']);
+  const asArgument = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--role', 'admin', '--password', 'a long enough password']);
   assert.equal(asArgument.code, 2);
   assert.match(asArgument.stderr, /Passwords are never taken as arguments/);
-  const asArgument2 = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--password=a long enough password']);
+  const asArgument2 = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--role', 'admin', '--password=a long enough password']);
   assert.equal(asArgument2.code, 2);
-  const hiddenName = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey\u200B Jones'], 'a long enough password\n');
+  const hiddenName = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey\u200B Jones', '--role', 'admin'], 'a long enough password\n');
   assert.equal(hiddenName.code, 1);
   assert.match(hiddenName.stderr, /--name: The name must not contain hidden formatting characters/);
-  const short = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey'], 'too short\n');
+  const short = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--role', 'admin'], 'too short\n');
   assert.equal(short.code, 1);
   assert.match(short.stderr, /Password must be 12 characters or more/);
-  const staff = await admin(['staff', 'create', '--org', 'C1234', '--email', 'Casey@Example.nhs.uk', '--name', 'Casey Jones'], 'a long enough password\nsecond line ignored\n');
+  const noRole = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey'], 'a long enough password\n');
+  assert.equal(noRole.code, 2);
+  assert.match(noRole.stderr, /staff create needs --role/);
+  const badRole = await admin(['staff', 'create', '--org', 'C1234', '--email', 'casey@example.nhs.uk', '--name', 'Casey', '--role', 'superuser'], 'a long enough password\n');
+  assert.equal(badRole.code, 2);
+  assert.match(badRole.stderr, /--role must be one of: admin, clinician, receptionist/);
+  const staff = await admin(['staff', 'create', '--org', 'C1234', '--email', 'Casey@Example.nhs.uk', '--name', 'Casey Jones', '--role', 'clinician'], 'a long enough password\nsecond line ignored\n');
   assert.equal(staff.code, 0, staff.stderr);
-  assert.match(staff.stdout, /Created staff account for Casey Jones <casey@example.nhs.uk> in Cli Surgery \(C1234\)/);
+  assert.match(staff.stdout, /Created staff account for Casey Jones <casey@example.nhs.uk> \(clinician\) in Cli Surgery \(C1234\)/);
+  const resetUnknown = await admin(['staff', 'reset-second-factor', '--email', 'nobody@example.nhs.uk']);
+  assert.equal(resetUnknown.code, 1);
+  assert.match(resetUnknown.stderr, /There is no staff account with email nobody@example.nhs.uk/);
+  assert.equal((await admin(['staff', 'reset-second-factor'])).code, 2, 'needs --email');
+  const reset = await admin(['staff', 'reset-second-factor', '--email', 'Casey@Example.nhs.uk']);
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.match(reset.stdout, /Reset the second factor of casey@example.nhs.uk/);
   assert.equal(staff.stdout.includes('a long enough password'), false);
 
   const created = await admin(['api-keys', 'create', '--org', 'C1234', '--name', 'EPR integration']);
@@ -257,6 +270,7 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
 
   const [user] = await database.db.select().from(staffUsers).where(eq(staffUsers.email, 'casey@example.nhs.uk'));
   assert.match(user!.passwordHash, /^\$argon2id\$/);
+  assert.equal(user!.role, 'clinician');
   assert.equal(await verify(user!.passwordHash, 'a long enough password'), true, 'the password is the first line of stdin');
 
   // Each change (and only a change that happened) is in the audit trail, by the OS user who ran it.
@@ -284,6 +298,12 @@ test('admin: organisation, staff (password on stdin, never an argument) and API 
       assert.equal(json.includes(secret), false, `${event.type} holds a secret`);
     }
   }
+
+  const resets = await database.db.select().from(auditEvents).where(eq(auditEvents.type, 'staff.second_factor_reset'));
+  assert.deepEqual(
+    resets.map((e) => [e.actorType, e.actorId, e.organisationId, e.details]),
+    [['operator', userInfo().username, organisation!.id, { staffUserId: user!.id }]],
+  );
 
   const auth = { authorization: `Bearer ${key}` };
   const put = await app.inject({

@@ -15,7 +15,7 @@ import type { Organisation } from '../features/organisations/organisations.servi
 // The database and service code loads only once the command line is known to be right, so --help and
 // usage errors answer at once.
 async function loadModules() {
-  const [zod, config, client, errors, domainErrors, organisations, staff, apiKeys, operatorActions, questionnaires, fileKeys] = await Promise.all([
+  const [zod, config, client, errors, domainErrors, organisations, staff, apiKeys, operatorActions, questionnaires, fileKeys, staffOperator] = await Promise.all([
     import('zod'),
     import('../config/config.ts'),
     import('../platform/db/client.ts'),
@@ -27,6 +27,7 @@ async function loadModules() {
     import('../features/operators/operator-actions.service.ts'),
     import('../features/questionnaires/questionnaires.service.ts'),
     import('../features/files/file-keys.service.ts'),
+    import('../features/staff/staff-operator.service.ts'),
   ]);
   return {
     z: zod.z,
@@ -40,6 +41,7 @@ async function loadModules() {
     ...operatorActions,
     ...questionnaires,
     ...fileKeys,
+    ...staffOperator,
   };
 }
 type Modules = Awaited<ReturnType<typeof loadModules>>;
@@ -51,10 +53,13 @@ Usage: npm run admin -- <command> [options]
 Commands:
   organisations create --name <name> --ods <ODS code> --phone <contact phone>
   organisations list
-  staff create --org <ODS code> --email <email> --name <name>
+  staff create --org <ODS code> --email <email> --name <name> --role <admin|clinician|receptionist>
       The password is read from standard input: typed (not shown) when run in a
       terminal, or the first line of a pipe, e.g.  printf '%s\\n' "$PW" | npm run admin -- staff create ...
       It is never taken as an argument. At least 12 characters.
+  staff reset-second-factor --email <email>
+      For a lost phone: removes the account's authenticator app and recovery codes and ends its
+      sessions, so the next sign-in sets up a new authenticator.
   api-keys create --org <ODS code> --name <what the key is for>
       Prints the new key once. Only a hash is kept: it cannot be shown again.
   api-keys list --org <ODS code>
@@ -81,7 +86,7 @@ Database: the same settings as the server. DATABASE_URL=postgres://... uses Post
 embedded database under DATA_DIR (default ./data). The embedded database allows one process at a
 time: stop the server first (or use DATABASE_URL).
 
-Audit: every command that changes something (create, revoke, questionnaire:add, rewrap-file-keys) is recorded in the audit trail with
+Audit: every command that changes something (create, revoke, reset-second-factor, questionnaire:add, rewrap-file-keys) is recorded in the audit trail with
 your operating-system user name. Passwords and keys are never recorded.
 
 Exit codes: 0 done, 1 could not be done, 2 wrong usage.
@@ -101,18 +106,22 @@ const options = {
   phone: { type: 'string' },
   org: { type: 'string' },
   email: { type: 'string' },
+  role: { type: 'string' },
 } as const;
+
+const STAFF_ROLE_WORDS = ['admin', 'clinician', 'receptionist'] as const;
 
 interface Parsed {
   command: string;
   positionals: string[];
-  values: { help?: boolean; name?: string; ods?: string; phone?: string; org?: string; email?: string };
+  values: { help?: boolean; name?: string; ods?: string; phone?: string; org?: string; email?: string; role?: string };
 }
 
 const ALLOWED: Record<string, { options: Array<keyof Parsed['values']>; positionals: number }> = {
   'organisations create': { options: ['name', 'ods', 'phone'], positionals: 0 },
   'organisations list': { options: [], positionals: 0 },
-  'staff create': { options: ['org', 'email', 'name'], positionals: 0 },
+  'staff create': { options: ['org', 'email', 'name', 'role'], positionals: 0 },
+  'staff reset-second-factor': { options: ['email'], positionals: 0 },
   'api-keys create': { options: ['org', 'name'], positionals: 0 },
   'api-keys list': { options: ['org'], positionals: 0 },
   'api-keys revoke': { options: [], positionals: 1 },
@@ -152,6 +161,9 @@ function parseCommandLine(argv: string[]): Parsed | 'help' {
   const rest = positionals.slice(oneWord ? 1 : 2);
   if (rest.length !== rule.positionals) {
     throw new UsageError(rule.positionals === 0 ? `${command} takes no further arguments: ${rest.join(' ')}` : `${command} needs exactly one ${oneWord ? 'file' : 'id'}`);
+  }
+  if (command === 'staff create' && !(STAFF_ROLE_WORDS as readonly string[]).includes(values.role!)) {
+    throw new UsageError(`--role must be one of: ${STAFF_ROLE_WORDS.join(', ')}`);
   }
   if (command === 'api-keys revoke' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(rest[0]!)) {
     throw new UsageError(`Not an API key id: ${rest[0]} (see: api-keys list --org <ODS code>)`);
@@ -266,8 +278,14 @@ async function run(m: Modules, parsed: Parsed, database: Database, config: Confi
       const early = m.staffAccountInput.omit({ password: true, role: true }).safeParse({ organisationId: org.id, email: v.email, name: v.name });
       if (!early.success) throw early.error;
       const password = await readPassword(m);
-      const user = await m.createStaffUserAsOperator(database.db, operator, { organisationId: org.id, email: v.email!, name: v.name!, password, role: 'admin' });
-      process.stdout.write(`Created staff account for ${user.name} <${user.email}> in ${org.name} (${org.odsCode}), id ${user.id}\n`);
+      const user = await m.createStaffUserAsOperator(database.db, operator, { organisationId: org.id, email: v.email!, name: v.name!, password, role: v.role as (typeof STAFF_ROLE_WORDS)[number] });
+      process.stdout.write(`Created staff account for ${user.name} <${user.email}> (${user.role}) in ${org.name} (${org.odsCode}), id ${user.id}\n`);
+      return;
+    }
+    case 'staff reset-second-factor': {
+      const user = await m.resetSecondFactorAsOperator(database.db, operator, v.email!);
+      if (!user) throw new FailureError(`There is no staff account with email ${v.email!.trim().toLowerCase()}.`);
+      process.stdout.write(`Reset the second factor of ${user.email}: its sessions have ended, and its next sign-in sets up a new authenticator app.\n`);
       return;
     }
     case 'api-keys create': {

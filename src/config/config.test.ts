@@ -189,3 +189,17 @@ test('a development data directory made before file keys existed gains one and k
   assert.equal(kept.cookieSecret, old.cookieSecret);
   assert.ok(kept.fileEncryptionKeys);
 });
+
+test('STAFF_SECOND_FACTOR: required by default and the only value production takes; off only outside production', () => {
+  assert.equal(loadConfig(productionEnv()).staff.secondFactor, 'required');
+  assert.equal(loadConfig(productionEnv({ STAFF_SECOND_FACTOR: 'required' })).staff.secondFactor, 'required');
+  assert.throws(() => loadConfig(productionEnv({ STAFF_SECOND_FACTOR: 'off' })), (error: Error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /STAFF_SECOND_FACTOR=off is not allowed in production/);
+    return true;
+  });
+  assert.throws(() => loadConfig(productionEnv({ STAFF_SECOND_FACTOR: 'maybe' })));
+  assert.equal(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir(), LOG_LEVEL: 'silent' }).staff.secondFactor, 'required');
+  assert.equal(testConfig({ STAFF_SECOND_FACTOR: 'off' }).staff.secondFactor, 'off');
+  assert.equal(testConfig({ STAFF_SECOND_FACTOR: 'required' }).staff.secondFactor, 'required');
+});

@@ -1,13 +1,44 @@
 // Signing staff in through the real pages, for tests that need a staff session. The browser tests use
 // the UI itself; these use app.inject with a cookie jar.
 import assert from 'node:assert/strict';
+import { eq } from 'drizzle-orm';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { staffUsers } from '../../src/platform/db/schema.ts';
+import type { Services } from '../../src/services.ts';
+import { newTotpSecret, sealTotpSecret, totpCode, totpStep } from '../../src/features/staff/staff-totp.ts';
 import { CookieJar, csrfFrom } from './factories.ts';
 
 export const STAFF_COOKIE_NAME = '__Host-dovecote-staff';
 
-/** Signs in with email and password; the jar then carries the session and CSRF cookies. */
-export async function signInAsStaff(app: FastifyInstance, email: string, password: string, jar = new CookieJar()): Promise<CookieJar> {
+/**
+ * Gives an account an authenticator as if it had been set up through the pages (no recovery codes),
+ * and returns its key for totpCodeNow.
+ */
+export async function enrolTestTotp(services: Services, staffUserId: string): Promise<string> {
+  const secret = newTotpSecret();
+  await services.db
+    .update(staffUsers)
+    .set({ totpSecretSealed: sealTotpSecret(services.config.files.encryptionKeys, secret, staffUserId), totpEnrolledAt: services.now(), totpLastStep: null })
+    .where(eq(staffUsers.id, staffUserId));
+  return secret;
+}
+
+/** The code an authenticator app with this key shows at the app's (test) time, or `stepOffset` steps from it. */
+export function totpCodeNow(app: FastifyInstance, secret: string, stepOffset = 0): string {
+  return totpCode(secret, totpStep(app.services.now()) + stepOffset);
+}
+
+export interface SignInOptions {
+  /** The account's authenticator key: the code page is answered with the current code. */
+  totpSecret?: string;
+}
+
+/**
+ * Signs in with email and password (and a code from `totpSecret` when the account has an
+ * authenticator); the jar then carries the session and CSRF cookies. A code's step works once, so a
+ * second sign-in of one account needs the test clock moved on 30 seconds.
+ */
+export async function signInAsStaff(app: FastifyInstance, email: string, password: string, jar = new CookieJar(), options: SignInOptions = {}): Promise<CookieJar> {
   const page = await app.inject({ method: 'GET', url: '/staff/sign-in', headers: { cookie: jar.header() } });
   jar.store(page.headers['set-cookie']);
   const res = await app.inject({
@@ -17,8 +48,15 @@ export async function signInAsStaff(app: FastifyInstance, email: string, passwor
     payload: new URLSearchParams({ _csrf: csrfFrom(page.body), email, password }).toString(),
   });
   assert.equal(res.statusCode, 303, `sign-in failed with ${res.statusCode}`);
-  assert.equal(res.headers.location, '/staff');
   jar.store(res.headers['set-cookie']);
+  if (options.totpSecret) {
+    assert.equal(res.headers.location, '/staff/sign-in/code');
+    const coded = await staffPost(app, jar, '/staff/sign-in/code', { code: totpCodeNow(app, options.totpSecret) });
+    assert.equal(coded.statusCode, 303, `the code was refused with ${coded.statusCode}`);
+    assert.equal(coded.headers.location, '/staff');
+  } else {
+    assert.equal(res.headers.location, '/staff');
+  }
   assert.ok(jar.get(STAFF_COOKIE_NAME), 'no staff session cookie after sign-in');
   return jar;
 }

@@ -7,16 +7,20 @@
 // token, any security code and any cookie value. Only a text still queued for the provider may hold
 // its link or code, so the scan runs once everything has been handed over. A first scan, while the
 // link text is still queued, shows the net catches what it is meant to.
+// A second test does the same for staff: an authenticator key and its recovery codes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { Secret } from 'otpauth';
 import { createTestApp, TestClock } from '../helpers/app.ts';
 import { CookieJar, createTestOrganisation, createTestPatient, createTestStaff } from '../helpers/factories.ts';
 import { get, sendReply, submitCode, submitDob } from '../helpers/patient.ts';
 import { nhsLoginThroughApp, nhsLoginUpToCallback, startTestNhsLogin, type TestNhsLogin } from '../helpers/nhs-login.ts';
 import { notifyConfigFor, startNotifyStandIn, type NotifyStandIn } from '../helpers/notify-stand-in.ts';
 import { queryRows } from '../../src/platform/db/client.ts';
-import { devPhoneTexts, outboundSms } from '../../src/platform/db/schema.ts';
+import { devPhoneTexts, outboundSms, staffUsers } from '../../src/platform/db/schema.ts';
+import { normaliseRecoveryCode } from '../../src/features/staff/staff-totp.ts';
+import { staffGet, staffPost, totpCodeNow } from '../helpers/staff.ts';
 import { eventually, startFastWorker } from '../../src/features/sms/sms-test-support.ts';
 import { NHS_LOGIN_STATE_COOKIE } from '../../src/features/nhs-login/nhs-login.routes.ts';
 import type { Services } from '../../src/services.ts';
@@ -178,4 +182,48 @@ test('after a whole journey no table holds a working link token, a security code
   };
   assert.ok(Object.keys(tokens).length >= 10, `the cookies were captured: ${Object.keys(tokens).join(', ')}`);
   assert.deepEqual(await findSecrets(services, { tokens, codes: { 'used security code': usedCode, 'live security code': liveCode } }), []);
+});
+
+test('no table holds a staff authenticator key or a recovery code in the clear', async (t) => {
+  const clock = new TestClock();
+  const testApp = await createTestApp({ config: { STAFF_SECOND_FACTOR: 'required' }, now: clock.now });
+  const { app, services } = testApp;
+  t.after(testApp.close);
+  const organisation = await createTestOrganisation(services);
+  const staff = await createTestStaff(services, organisation.id);
+
+  // Set up through the pages, as staff do: the key as shown for typing in, and the codes shown once.
+  const jar = new CookieJar();
+  assert.equal((await staffPost(app, jar, '/staff/sign-in', { email: staff.email, password: staff.password })).headers.location, '/staff/second-factor/set-up');
+  const setUp = await staffGet(app, jar, '/staff/second-factor/set-up');
+  const secret = /id="secret-key">([A-Z2-7 ]+)</.exec(setUp.body)![1]!.replace(/ /g, '');
+  const done = await staffPost(app, jar, '/staff/second-factor/set-up', { code: totpCodeNow(app, secret) });
+  const recoveryCodes = [...done.body.matchAll(/<code>([A-Z2-7]{5}-[A-Z2-7]{5})<\/code>/g)].map((m) => m[1]!);
+  assert.equal(recoveryCodes.length, 10);
+  // One recovery code used, the rest still live.
+  clock.advance(30_000);
+  const second = new CookieJar();
+  await staffPost(app, second, '/staff/sign-in', { email: staff.email, password: staff.password });
+  assert.equal((await staffPost(app, second, '/staff/sign-in/recovery-code', { code: recoveryCodes[0]! })).statusCode, 303);
+
+  // The scan reaches the column the sealed key is in.
+  const [user] = await services.db.select().from(staffUsers).where(eq(staffUsers.id, staff.id));
+  assert.deepEqual(await findSecrets(services, { tokens: { 'sealed key': user!.totpSecretSealed! }, codes: {} }), [
+    { table: 'public.staff_users', column: 'totp_secret_sealed', what: 'sealed key' },
+  ]);
+
+  const key = Secret.fromBase32(secret);
+  const tokens: Record<string, string> = {
+    'authenticator key (base32)': secret,
+    'authenticator key (hex)': key.hex,
+    'authenticator key (base64)': Buffer.from(key.bytes).toString('base64'),
+    'authenticator key (base64url)': Buffer.from(key.bytes).toString('base64url'),
+    ...cookieValues('staff', jar),
+    ...cookieValues('staff, second sign-in', second),
+  };
+  recoveryCodes.forEach((code, i) => {
+    tokens[`recovery code ${i + 1}`] = code;
+    tokens[`recovery code ${i + 1} as typed`] = normaliseRecoveryCode(code);
+  });
+  assert.deepEqual(await findSecrets(services, { tokens, codes: {} }), []);
 });

@@ -16,7 +16,11 @@
 // - unknown emails get exactly the same: every counter is keyed by a hash of the email as typed, never
 //   by whether an account has it, so neither the words nor the waits reveal who has an account;
 // - every counter lives in the database (the rate limiter), shared by every instance;
-// - a successful sign-in always starts a new session; a session presented with it is ended.
+// - a successful sign-in always starts a new session; a session presented with it is ended;
+// - a right password alone reaches a staff page only when the second factor is off (never in
+//   production) and the account has none: otherwise the new session is at a stage (stageAfter) and
+//   only that step's page takes it (staff-second-factor.service.ts);
+// - a deactivated account gets the same answer as a wrong password, and no session.
 import { verify } from '@node-rs/argon2';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
@@ -26,7 +30,7 @@ import type { SteppedDelaySchedule } from '../../platform/http/rate-limiter.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { hashPassword } from './staff-accounts.service.ts';
-import { createStaffSession, deleteStaffSession } from './staff-sessions.service.ts';
+import { createStaffSession, deleteStaffSession, type StaffSessionStage } from './staff-sessions.service.ts';
 
 export const SIGN_IN_IP_MAX = 20;
 export const SIGN_IN_IP_WINDOW_SECONDS = 15 * 60;
@@ -53,7 +57,8 @@ export const signInForm = z.object({
 export type SignInForm = z.output<typeof signInForm>;
 
 export type SignInResult =
-  | { outcome: 'signed-in'; token: string; staffUserId: string }
+  /** The password was right; `stage` says whether that was all ('signed_in') or which step comes next. */
+  | { outcome: 'signed-in'; token: string; staffUserId: string; stage: StaffSessionStage }
   | { outcome: 'wrong-details' }
   | { outcome: 'wait'; waitSeconds: number }
   | { outcome: 'too-many-attempts'; retryAfterMinutes: number };
@@ -78,6 +83,24 @@ async function passwordMatches(hash: string, password: string): Promise<boolean>
 }
 
 const minutesUntil = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
+
+/**
+ * The stage a session moves to once `step` is done. The order is chosen so that nothing is changed on
+ * an account before everything it already has is proven: an enrolled authenticator first (a leaked
+ * temporary password alone must not let anyone choose the next password), then a temporary password
+ * replaced, then an authenticator set up where one is required. An account with an authenticator
+ * always gives a code, whatever the setting.
+ */
+export function stageAfter(
+  step: 'password' | 'second_factor' | 'change_password' | 'enrol',
+  user: { totpEnrolledAt: Date | null; mustChangePassword: boolean },
+  secondFactor: 'required' | 'off',
+): StaffSessionStage {
+  if (step === 'password' && user.totpEnrolledAt) return 'second_factor';
+  if ((step === 'password' || step === 'second_factor' || step === 'enrol') && user.mustChangePassword) return 'change_password';
+  if (step !== 'enrol' && secondFactor === 'required' && !user.totpEnrolledAt) return 'enrol';
+  return 'signed_in';
+}
 
 export async function signIn(
   services: Services,
@@ -133,22 +156,31 @@ export async function signIn(
     await failed(user ? 'wrong_password' : 'unknown_account');
     return { outcome: 'wrong-details' };
   }
+  if (user.deactivatedAt) {
+    // Checked only after the password, so the answer and its cost are those of a wrong password.
+    await failed('deactivated');
+    return { outcome: 'wrong-details' };
+  }
 
   await limiter.endRun(accountKey);
   await limiter.refund(ipKey, SIGN_IN_IP_WINDOW_SECONDS);
   await limiter.refund(pairKey, SIGN_IN_ACCOUNT_IP_WINDOW_SECONDS);
+  const stage = stageAfter('password', user, services.config.staff.secondFactor);
   const token = await services.db.transaction(async (tx) => {
     // Rotation: whatever session came with the request ends here; the new one shares nothing with it.
     if (input.presentedSessionToken) await deleteStaffSession(tx, input.presentedSessionToken);
-    const newToken = await createStaffSession(tx, user.id, now);
-    await recordAudit(tx, {
-      type: 'staff.signed_in',
-      actor: { type: 'staff', id: user.id, ip: input.ip },
-      organisationId: user.organisationId,
-    });
+    const newToken = await createStaffSession(tx, user.id, now, stage);
+    // A session part-way through is not a sign-in yet: its step records the sign-in when it is done.
+    if (stage === 'signed_in') {
+      await recordAudit(tx, {
+        type: 'staff.signed_in',
+        actor: { type: 'staff', id: user.id, ip: input.ip },
+        organisationId: user.organisationId,
+      });
+    }
     return newToken;
   });
-  return { outcome: 'signed-in', token, staffUserId: user.id };
+  return { outcome: 'signed-in', token, staffUserId: user.id, stage };
 }
 
 export async function signOut(

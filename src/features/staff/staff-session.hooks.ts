@@ -2,7 +2,12 @@
 // and their organisation on the request (or sends the browser to the sign-in page).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rotateCsrfSecret } from '../../platform/http/security.ts';
-import { loadStaffSession, STAFF_SESSION_ABSOLUTE_MS, type StaffContext } from './staff-sessions.service.ts';
+import {
+  loadStaffSessionAtAnyStage,
+  STAFF_SESSION_ABSOLUTE_MS,
+  type StaffContext,
+  type StaffSessionStage,
+} from './staff-sessions.service.ts';
 import { roleMay, type Permission } from './permissions.ts';
 
 declare module 'fastify' {
@@ -32,17 +37,47 @@ export function presentedStaffToken(request: FastifyRequest): string | undefined
   return value ? value : undefined;
 }
 
-/** preHandler for every staff page: no live session → the sign-in page. */
-export async function requireStaff(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+/** The page for each stage of sign-in (the other helpers' set-up links rely on these paths). */
+export const STAFF_STAGE_PATHS: Record<StaffSessionStage, string> = {
+  second_factor: '/staff/sign-in/code',
+  enrol: '/staff/second-factor/set-up',
+  change_password: '/staff/change-password',
+  signed_in: '/staff',
+};
+
+async function presentedSession(request: FastifyRequest, reply: FastifyReply): Promise<StaffContext | null> {
   const token = presentedStaffToken(request);
-  const staff = token ? await loadStaffSession(request.server.services.db, token, request.server.services.now()) : null;
-  if (!staff) {
-    if (token) clearStaffCookie(reply);
-    // Returning the reply tells Fastify it has been sent: the route handler does not run.
-    return reply.redirect(STAFF_SIGN_IN_PATH, 303);
-  }
+  const staff = token ? await loadStaffSessionAtAnyStage(request.server.services.db, token, request.server.services.now()) : null;
+  if (!staff && token) clearStaffCookie(reply);
+  return staff;
+}
+
+/**
+ * preHandler for every staff page: no live session → the sign-in page; a session part-way through
+ * sign-in (a password without its second factor, a temporary password) → the page for its next step,
+ * for GET and POST alike, so a password alone never reaches a staff page.
+ */
+export async function requireStaff(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const staff = await presentedSession(request, reply);
+  // Returning the reply tells Fastify it has been sent: the route handler does not run.
+  if (!staff) return reply.redirect(STAFF_SIGN_IN_PATH, 303);
+  if (staff.stage !== 'signed_in') return reply.redirect(STAFF_STAGE_PATHS[staff.stage], 303);
   request.staff = staff;
   return undefined;
+}
+
+/**
+ * preHandler for the page of one sign-in step: only a session at that stage may use it; any other
+ * session is sent to its own step (a signed-in one to the inbox).
+ */
+export function requireSignInStage(stage: Exclude<StaffSessionStage, 'signed_in'>) {
+  return async function requireStaffStage(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const staff = await presentedSession(request, reply);
+    if (!staff) return reply.redirect(STAFF_SIGN_IN_PATH, 303);
+    if (staff.stage !== stage) return reply.redirect(STAFF_STAGE_PATHS[staff.stage], 303);
+    request.staff = staff;
+    return undefined;
+  };
 }
 
 /**
@@ -82,6 +117,8 @@ const STAFF_MENU: { href: string; text: string; permission: Permission }[] = [
 
 /** What layout.njk needs on every staff page: the home link and the account area. */
 export function staffLayout(staff: StaffContext | null): Record<string, unknown> {
+  // Part-way through sign-in there is no menu: none of it can be used yet.
+  if (staff && staff.stage !== 'signed_in') staff = null;
   return {
     homeHref: '/staff',
     footerLinks: [{ href: '/help', text: 'How secure links work for patients' }],
@@ -90,7 +127,7 @@ export function staffLayout(staff: StaffContext | null): Record<string, unknown>
           account: {
             ariaLabel: 'Your account',
             items: [
-              { text: `${staff.user.name}, ${staff.organisation.name}`, icon: true },
+              { href: '/staff/account', text: `${staff.user.name}, ${staff.organisation.name}`, icon: true },
               { href: '/staff/sign-out', text: 'Sign out' },
             ],
           },

@@ -9,11 +9,15 @@ import type { StaffRole } from './permissions.ts';
 
 export const STAFF_SESSION_IDLE_MS = 30 * 60_000;
 export const STAFF_SESSION_ABSOLUTE_MS = 12 * 60 * 60_000;
+// A session part-way through sign-in (password given, code or new password still to come) is only a
+// short ticket to the next step: a cookie left on a shared computer there must not wait 12 hours.
+export const STAFF_PARTIAL_SESSION_MS = 10 * 60_000;
 /** lastSeenAt is only rewritten when it is older than this, to spare a write on every page. */
 const TOUCH_AFTER_MS = 60_000;
 
 export interface StaffContext {
   sessionTokenHash: string;
+  stage: StaffSessionStage;
   user: { id: string; name: string; email: string; role: StaffRole };
   organisation: { id: string; name: string; odsCode: string; contactPhone: string };
 }
@@ -31,17 +35,27 @@ export async function createStaffSession(on: Queryable, staffUserId: string, now
     staffUserId,
     createdAt: now,
     lastSeenAt: now,
-    expiresAt: new Date(now.getTime() + STAFF_SESSION_ABSOLUTE_MS),
+    expiresAt: new Date(now.getTime() + (stage === 'signed_in' ? STAFF_SESSION_ABSOLUTE_MS : STAFF_PARTIAL_SESSION_MS)),
     stage,
   });
   return token;
 }
 
 /**
- * The staff member behind a cookie token, or null when there is no live session. An expired session
- * is deleted on sight; a live one has its idle clock restarted.
+ * The staff member behind a cookie token, or null when there is no fully signed-in session. A session
+ * part-way through sign-in is null here, so nothing that asks "who is signed in?" can mistake a
+ * password alone for a sign-in; the sign-in steps themselves use loadStaffSessionAtAnyStage.
  */
 export async function loadStaffSession(on: Queryable, token: string, now: Date): Promise<StaffContext | null> {
+  const staff = await loadStaffSessionAtAnyStage(on, token, now);
+  return staff?.stage === 'signed_in' ? staff : null;
+}
+
+/**
+ * The session behind a cookie token at whatever stage of sign-in it has reached, or null when there is
+ * no live session. An expired session is deleted on sight; a live one has its idle clock restarted.
+ */
+export async function loadStaffSessionAtAnyStage(on: Queryable, token: string, now: Date): Promise<StaffContext | null> {
   if (!token || token.length > 128) return null;
   const tokenHash = sha256Hex(token);
   const [row] = await on
@@ -71,7 +85,17 @@ export async function loadStaffSession(on: Queryable, token: string, now: Date):
   if (idleFor >= TOUCH_AFTER_MS) {
     await on.update(staffSessions).set({ lastSeenAt: now }).where(eq(staffSessions.tokenHash, tokenHash));
   }
-  return { sessionTokenHash: tokenHash, user: row.user, organisation: row.organisation };
+  return { sessionTokenHash: tokenHash, stage: row.session.stage, user: row.user, organisation: row.organisation };
+}
+
+/**
+ * Moves a session to its next stage of sign-in by replacing it: the old token stops working and the
+ * new one shares nothing with it (session fixation, OWASP ASVS V3.2.1), and a session reaching
+ * 'signed_in' gets its full lifetime from that moment.
+ */
+export async function advanceStaffSession(on: Queryable, oldToken: string, staffUserId: string, now: Date, stage: StaffSessionStage): Promise<string> {
+  await deleteStaffSession(on, oldToken);
+  return createStaffSession(on, staffUserId, now, stage);
 }
 
 export async function deleteStaffSession(on: Queryable, token: string): Promise<void> {
