@@ -1,4 +1,4 @@
-// Demo data for a first look at the service: one organisation, one staff account, a handful of
+// Demo data for a first look at the service: one organisation, a staff account of each role, a handful of
 // patients. NHS numbers are from the 999 test range (valid check digits) and mobiles from Ofcom's
 // drama range (07700 900xxx), so nothing here can reach a real person. Development only.
 import { count, eq } from 'drizzle-orm';
@@ -11,6 +11,9 @@ import { insertAppointmentType, insertClinician, insertLocation, insertSessionWi
 import { addDays, londonDate, sessionSlots } from '../features/booking/booking-times.ts';
 
 export const DEMO_STAFF = { email: 'staff@demo-surgery.example', password: 'demo-password-1234', name: 'Alex Morgan', role: 'admin' } as const;
+/** One of each other role, to see what each may do (permissions.ts). Published passwords: demo only. */
+export const DEMO_CLINICIAN = { email: 'clinician@demo-surgery.example', password: 'demo-clinician-1234', name: 'Sam Patel', role: 'clinician' } as const;
+export const DEMO_RECEPTIONIST = { email: 'reception@demo-surgery.example', password: 'demo-reception-1234', name: 'Jo Clarke', role: 'receptionist' } as const;
 
 export const DEMO_ORGANISATION = { name: 'Demo Surgery', odsCode: 'A12345', contactPhone: '01234 567890' };
 export const SECOND_DEMO_ORGANISATION = { name: 'Riverside Hospital', odsCode: 'RXX', contactPhone: '01234 765432' };
@@ -29,7 +32,7 @@ export async function seedDemoData(db: Queryable, opts: { isProduction: boolean 
   const [row] = await db.select({ n: count() }).from(organisations);
   if (Number(row?.n ?? 0) > 0) return false;
   const org = await createOrganisation(db, DEMO_ORGANISATION);
-  await createStaffUser(db, { organisationId: org.id, ...DEMO_STAFF });
+  for (const staff of [DEMO_STAFF, DEMO_CLINICIAN, DEMO_RECEPTIONIST]) await createStaffUser(db, { organisationId: org.id, ...staff });
   for (const p of DEMO_PATIENTS) {
     await upsertPatient(db, org.id, p.nhsNumber, {
       givenName: p.givenName,

@@ -35,7 +35,15 @@ export async function hashPassword(password: string): Promise<string> {
   return hash(password, ARGON2_OPTIONS);
 }
 
-export async function createStaffUser(db: Queryable, input: StaffAccountInput): Promise<Omit<StaffUser, 'passwordHash'>> {
+/**
+ * `mustChangePassword`: the password is a temporary one an admin was shown, so the first sign-in must
+ * replace it.
+ */
+export async function createStaffUser(
+  db: Queryable,
+  input: StaffAccountInput,
+  options: { mustChangePassword?: boolean } = {},
+): Promise<Omit<StaffUser, 'passwordHash'>> {
   const values = staffAccountInput.parse(input);
   const [existing] = await db.select({ id: staffUsers.id }).from(staffUsers).where(eq(staffUsers.email, values.email));
   if (existing) throw new AppError(409, `A staff account for ${values.email} already exists`);
@@ -47,6 +55,7 @@ export async function createStaffUser(db: Queryable, input: StaffAccountInput): 
       name: values.name,
       passwordHash: await hashPassword(values.password),
       role: values.role,
+      mustChangePassword: options.mustChangePassword ?? false,
     })
     .returning();
   const { passwordHash: _omit, ...user } = row!;
