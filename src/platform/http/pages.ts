@@ -19,9 +19,19 @@ export interface PageOptions {
   volatile?: readonly string[];
 }
 
+/** A part of the site's own "page not found" (the staff workspace's): renders it with status 404. */
+export type NotFoundPage = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> | FastifyReply;
+
 declare module 'fastify' {
   interface FastifyReply {
     page(template: string, context?: Record<string, unknown>, options?: PageOptions): FastifyReply;
+  }
+  interface FastifyInstance {
+    /**
+     * Paths under `prefix` get `page` as their 404, for unknown paths and for a NotFound thrown by their
+     * routes alike. A hook rather than an import, so the platform knows no feature.
+     */
+    useNotFoundPage(prefix: string, page: NotFoundPage): void;
   }
 }
 
@@ -64,7 +74,18 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
       .send(html);
   });
 
+  const notFoundPages: { prefix: string; page: NotFoundPage }[] = [];
+  app.decorate('useNotFoundPage', (prefix: string, page: NotFoundPage) => {
+    notFoundPages.push({ prefix, page });
+  });
+  const notFoundPageFor = (request: FastifyRequest): NotFoundPage | undefined => {
+    const path = request.url.split('?')[0] ?? '';
+    return notFoundPages.find(({ prefix }) => path === prefix || path.startsWith(`${prefix}/`))?.page;
+  };
+
   app.setNotFoundHandler((request, reply) => {
+    const own = notFoundPageFor(request);
+    if (own) return own(request, reply);
     if (isApiRequest(request)) {
       return reply.status(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404 });
     }
@@ -105,6 +126,8 @@ export const pagesPlugin = fp(async function pages(app: FastifyInstance, opts: {
     if (isApiRequest(request)) {
       return reply.status(status).type('application/problem+json').send({ type: 'about:blank', title, status });
     }
+    const own = status === 404 ? notFoundPageFor(request) : undefined;
+    if (own) return own(request, reply);
     return reply.page('errors/error.njk', { pageTitle: title, status, csrfFailed: status === 403 && title.startsWith('Your form') }, { status });
   });
 });
