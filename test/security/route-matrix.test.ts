@@ -13,8 +13,10 @@ import { dobFields } from '../helpers/patient.ts';
 import { makeNotifyApiKey, STAND_IN_TEMPLATE_ID } from '../helpers/notify-stand-in.ts';
 import { conversationItems, links, questionnaires } from '../../src/platform/db/schema.ts';
 import { addQuestionnaire } from '../../src/features/questionnaires/questionnaires.service.ts';
-import { CATALOGUE_URL } from '../helpers/factories.ts';
-import { BODY_A, PATIENT_A, addBookings, addFiles, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
+import { CATALOGUE_URL, createTestStaff } from '../helpers/factories.ts';
+import { enrolTestTotp, signInAsStaff } from '../helpers/staff.ts';
+import { PERMISSIONS, roleMay, STAFF_ROLES, type Permission, type StaffRole } from '../../src/features/staff/permissions.ts';
+import { BODY_A, PATIENT_A, addBookings, addFiles, addTemplates, addQuestionnaires, createWorld, send, snapshot, type CsrfMode, type Side, type World } from './security-world.ts';
 
 type Rule = 'public' | 'patient-link' | 'staff' | 'api-key' | 'notify-bearer' | 'dev-only' | 'portal' | 'static';
 
@@ -84,11 +86,18 @@ const RULES: Record<string, Rule> = {
   'POST /staff/sign-out': 'staff',
   'GET /staff/messages/new': 'staff',
   'POST /staff/messages/new': 'staff',
+  'GET /staff/patients/:patientId': 'staff',
   'GET /staff/patients/:patientId/message': 'staff',
   'POST /staff/patients/:patientId/message': 'staff',
   'GET /staff/conversations/:id': 'staff',
   'POST /staff/conversations/:id/resend': 'staff',
   'POST /staff/conversations/:id/revoke': 'staff',
+  // The shared inbox: assignment, urgent, done, and who else has the conversation open.
+  'GET /staff/conversations/:id/revoke': 'staff',
+  'GET /staff/conversations/:id/viewers': 'staff',
+  'POST /staff/conversations/:id/assign': 'staff',
+  'POST /staff/conversations/:id/urgent': 'staff',
+  'POST /staff/conversations/:id/done': 'staff',
   'GET /staff/patients/:patientId/questionnaire': 'staff',
   'POST /staff/patients/:patientId/questionnaire': 'staff',
   'GET /staff/conversations/:id/questionnaire-response': 'staff',
@@ -116,6 +125,46 @@ const RULES: Record<string, Rule> = {
   'POST /staff/patients/:patientId/document': 'staff',
   'GET /staff/files/:fileId': 'staff',
   'GET /staff/files/:fileId/thumbnail': 'staff',
+  // The steps of signing in after the password (each for a session at that step only) and one's own
+  // account page.
+  'GET /staff/sign-in/code': 'staff',
+  'POST /staff/sign-in/code': 'staff',
+  'GET /staff/sign-in/recovery-code': 'staff',
+  'POST /staff/sign-in/recovery-code': 'staff',
+  'GET /staff/second-factor/set-up': 'staff',
+  'POST /staff/second-factor/set-up': 'staff',
+  'GET /staff/change-password': 'staff',
+  'POST /staff/change-password': 'staff',
+  'GET /staff/account': 'staff',
+  'POST /staff/account/recovery-codes': 'staff',
+  // Admins manage their organisation's staff accounts.
+  'GET /staff/accounts': 'staff',
+  'GET /staff/accounts/:staffId': 'staff',
+  'GET /staff/accounts/:staffId/deactivate': 'staff',
+  'POST /staff/accounts/:staffId/deactivate': 'staff',
+  'POST /staff/accounts/:staffId/reactivate': 'staff',
+  'GET /staff/accounts/:staffId/reset-second-factor': 'staff',
+  'POST /staff/accounts/:staffId/reset-second-factor': 'staff',
+  'POST /staff/accounts/:staffId/role': 'staff',
+  'GET /staff/accounts/:staffId/set-up-link': 'staff',
+  'POST /staff/accounts/:staffId/set-up-link': 'staff',
+  'GET /staff/accounts/new': 'staff',
+  'POST /staff/accounts/new': 'staff',
+  // Admins' message templates, and the audit trail.
+  'GET /staff/templates': 'staff',
+  'GET /staff/templates/new': 'staff',
+  'POST /staff/templates/new': 'staff',
+  'GET /staff/templates/:templateId': 'staff',
+  'POST /staff/templates/:templateId': 'staff',
+  'GET /staff/templates/:templateId/delete': 'staff',
+  'POST /staff/templates/:templateId/delete': 'staff',
+  'GET /staff/audit': 'staff',
+  'POST /staff/audit': 'staff',
+  'GET /staff/audit.csv': 'staff',
+  'GET /staff/audit/patients/:patientId': 'staff',
+  // A one-time set-up link: the token is the credential (CSRF still applies).
+  'GET /staff/set-up/:token': 'public',
+  'POST /staff/set-up/:token': 'public',
   // The integrators' API: an API key, and only the key's organisation.
   'PUT /api/v1/patients/:nhsNumber': 'api-key',
   'POST /api/v1/messages': 'api-key',
@@ -154,6 +203,99 @@ const RULES: Record<string, Rule> = {
   'GET /portal/conversations/:id/appointment/calendar.ics': 'portal',
   'GET /portal/conversations/:id/file': 'portal',
   'GET /portal/conversations/:id/file/download': 'portal',
+};
+
+/**
+ * The permission each staff route needs, written out here rather than read from the code, so a route
+ * whose requirePermission names the wrong permission fails below. 'signed-in' is any staff member.
+ */
+const STAFF_PERMISSION: Record<string, Permission | 'signed-in'> = {
+  'GET /staff': 'readReplies',
+  'GET /staff/sign-out': 'signed-in',
+  'GET /staff/sign-in/code': 'signed-in',
+  'POST /staff/sign-in/code': 'signed-in',
+  'GET /staff/sign-in/recovery-code': 'signed-in',
+  'POST /staff/sign-in/recovery-code': 'signed-in',
+  'GET /staff/second-factor/set-up': 'signed-in',
+  'POST /staff/second-factor/set-up': 'signed-in',
+  'GET /staff/change-password': 'signed-in',
+  'POST /staff/change-password': 'signed-in',
+  'GET /staff/account': 'signed-in',
+  'POST /staff/account/recovery-codes': 'signed-in',
+  'POST /staff/sign-out': 'signed-in',
+  'GET /staff/messages/new': 'send',
+  'POST /staff/messages/new': 'send',
+  'GET /staff/patients/:patientId': 'send',
+  'GET /staff/patients/:patientId/message': 'send',
+  'POST /staff/patients/:patientId/message': 'send',
+  'GET /staff/conversations/:id': 'readReplies',
+  'POST /staff/conversations/:id/resend': 'send',
+  'POST /staff/conversations/:id/revoke': 'send',
+  'GET /staff/conversations/:id/revoke': 'send',
+  'GET /staff/conversations/:id/viewers': 'readReplies',
+  'POST /staff/conversations/:id/assign': 'send',
+  'POST /staff/conversations/:id/urgent': 'send',
+  'POST /staff/conversations/:id/done': 'send',
+  'GET /staff/patients/:patientId/questionnaire': 'send',
+  'POST /staff/patients/:patientId/questionnaire': 'send',
+  'GET /staff/conversations/:id/questionnaire-response': 'readAnswers',
+  'GET /staff/clinic': 'setUpClinics',
+  'GET /staff/clinic/clinicians/new': 'setUpClinics',
+  'POST /staff/clinic/clinicians/new': 'setUpClinics',
+  'GET /staff/clinic/locations/new': 'setUpClinics',
+  'POST /staff/clinic/locations/new': 'setUpClinics',
+  'GET /staff/clinic/appointment-types/new': 'setUpClinics',
+  'POST /staff/clinic/appointment-types/new': 'setUpClinics',
+  'GET /staff/clinic/sessions/new': 'setUpClinics',
+  'POST /staff/clinic/sessions/new': 'setUpClinics',
+  'GET /staff/diary': 'manageDiary',
+  'POST /staff/diary/slots/:slotId/block': 'manageDiary',
+  'POST /staff/diary/slots/:slotId/unblock': 'manageDiary',
+  'GET /staff/bookings/:bookingId/cancel': 'manageDiary',
+  'POST /staff/bookings/:bookingId/cancel': 'manageDiary',
+  'GET /staff/bookings/:bookingId/move': 'manageDiary',
+  'POST /staff/bookings/:bookingId/move': 'manageDiary',
+  'GET /staff/patients/:patientId/booking': 'send',
+  'POST /staff/patients/:patientId/booking': 'send',
+  'GET /staff/patients/:patientId/document': 'send',
+  'POST /staff/patients/:patientId/document': 'send',
+  'GET /staff/files/:fileId': 'readReplies',
+  'GET /staff/files/:fileId/thumbnail': 'readReplies',
+  'GET /staff/templates': 'manageTemplates',
+  'GET /staff/templates/new': 'manageTemplates',
+  'POST /staff/templates/new': 'manageTemplates',
+  'GET /staff/templates/:templateId': 'manageTemplates',
+  'POST /staff/templates/:templateId': 'manageTemplates',
+  'GET /staff/templates/:templateId/delete': 'manageTemplates',
+  'POST /staff/templates/:templateId/delete': 'manageTemplates',
+  'GET /staff/audit': 'readAudit',
+  'POST /staff/audit': 'readAudit',
+  'GET /staff/audit.csv': 'readAudit',
+  'GET /staff/audit/patients/:patientId': 'readAudit',
+  'GET /staff/accounts': 'manageStaff',
+  'GET /staff/accounts/:staffId': 'manageStaff',
+  'GET /staff/accounts/:staffId/deactivate': 'manageStaff',
+  'POST /staff/accounts/:staffId/deactivate': 'manageStaff',
+  'POST /staff/accounts/:staffId/reactivate': 'manageStaff',
+  'GET /staff/accounts/:staffId/reset-second-factor': 'manageStaff',
+  'POST /staff/accounts/:staffId/reset-second-factor': 'manageStaff',
+  'POST /staff/accounts/:staffId/role': 'manageStaff',
+  'GET /staff/accounts/:staffId/set-up-link': 'manageStaff',
+  'POST /staff/accounts/:staffId/set-up-link': 'manageStaff',
+  'GET /staff/accounts/new': 'manageStaff',
+  'POST /staff/accounts/new': 'manageStaff',
+};
+
+/** The permission table as the practice sees it: what each role may do (features/staff/permissions.ts). */
+const EXPECTED_ROLES: Record<Permission, StaffRole[]> = {
+  readReplies: ['admin', 'clinician', 'receptionist'],
+  send: ['admin', 'clinician', 'receptionist'],
+  readAnswers: ['admin', 'clinician'],
+  manageDiary: ['admin', 'clinician', 'receptionist'],
+  setUpClinics: ['admin', 'receptionist'],
+  manageTemplates: ['admin'],
+  manageStaff: ['admin'],
+  readAudit: ['admin'],
 };
 
 const NOTIFY_TOKEN = 'security-suite-notify-callback-token';
@@ -223,6 +365,8 @@ function urlFor(pattern: string, side: Side): string {
     .replace(':slotId', side.booking?.freeSlotId ?? 'slot')
     .replace(':bookingId', side.booking?.bookingId ?? 'booking')
     .replace(':fileId', side.files?.attachmentFileId ?? 'file')
+    .replace(':staffId', side.staff.id)
+    .replace(':templateId', side.templateId ?? 'template')
     .replace(':linkId', side.questionnaire?.linkId ?? 'q')
     .replace(':patientId', c.patient.id)
     .replace(':id', c.conversationId)
@@ -275,6 +419,12 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
       const { clinic } = bookingOf(side);
       return { clinicianId: clinic.clinician.id, locationId: clinic.location.id, appointmentTypeId: clinic.type.id, firstDate: bookingOf(side).date, startTime: '13:00', endTime: '14:00' };
     }
+    case 'POST /staff/conversations/:id/assign':
+      return { staffId: side.staff.id };
+    case 'POST /staff/conversations/:id/urgent':
+      return { urgent: 'yes' };
+    case 'POST /staff/conversations/:id/done':
+      return { done: 'yes' };
     case 'POST /staff/patients/:patientId/booking':
       return { appointmentTypeId: bookingOf(side).clinic.type.id };
     default:
@@ -327,7 +477,8 @@ function assertNoLeak(res: LightMyRequestResponse, what: string, world: World) {
 
 test('route matrix: every registered route has an access rule, and each rule holds for those who must be refused', async (t) => {
   const routes: RouteOptions[] = [];
-  const testApp = await createTestApp({ onRoute: (route) => void routes.push(route) });
+  // As production has it: every staff account gives a code after its password.
+  const testApp = await createTestApp({ config: { STAFF_SECOND_FACTOR: 'required' }, onRoute: (route) => void routes.push(route) });
   t.after(testApp.close);
   const notifyRoutes: RouteOptions[] = [];
   const notifyApp = await createTestApp({ config: NOTIFY_CONFIG, onRoute: (route) => void notifyRoutes.push(route) });
@@ -356,6 +507,7 @@ test('route matrix: every registered route has an access rule, and each rule hol
   await addQuestionnaires(app, services, world);
   await addBookings(app, services, world);
   await addFiles(app, services, world);
+  await addTemplates(services, world);
   const { a, b } = world;
 
   await t.test('controls: each owner gets in, so the refusals below are about access', async () => {
@@ -477,6 +629,60 @@ test('route matrix: every registered route has an access rule, and each rule hol
     assert.equal(await snapshot(services), before, 'a refused request changed stored data');
     const [link] = await services.db.select().from(links).where(eq(links.id, a.conversation.linkId));
     assert.equal(link!.revokedAt, null);
+  });
+
+  await t.test('roles: the permission table is the one the practice was promised, and every staff route names its permission', () => {
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(PERMISSIONS).map(([p, roles]) => [p, [...roles].sort()])),
+      Object.fromEntries(Object.entries(EXPECTED_ROLES).map(([p, roles]) => [p, [...roles].sort()])),
+    );
+    const staffRoutes = Object.entries(RULES).filter(([, r]) => r === 'staff').map(([k]) => k).sort();
+    assert.deepEqual(Object.keys(STAFF_PERMISSION).sort(), staffRoutes, 'every staff route, and only those, has a permission in STAFF_PERMISSION');
+  });
+
+  await t.test('roles: a role without the permission gets 403 and changes nothing; a role with it gets past the check', async () => {
+    const org = a.conversation.organisation.id;
+    const jars = {} as Record<StaffRole, CookieJar>;
+    for (const role of STAFF_ROLES) {
+      const member = await createTestStaff(services, org, { role });
+      jars[role] = await signInAsStaff(app, member.email, member.password, new CookieJar(), { totpSecret: await enrolTestTotp(services, member.id) });
+    }
+    const before = await snapshot(services);
+    for (const { key, method, pattern } of routesOf('staff')) {
+      const permission = STAFF_PERMISSION[key];
+      if (!permission || permission === 'signed-in') continue;
+      for (const role of STAFF_ROLES) {
+        const allowed = roleMay(role, permission);
+        // Only pages are tried by roles that may use them: a permitted POST would really revoke a link.
+        if (allowed && method !== 'GET') continue;
+        const res = await send(app, method, urlFor(pattern, a), { jar: jars[role].clone(), form: formFor(method, pattern, a) });
+        if (allowed) {
+          assert.ok(res.statusCode !== 403 && res.statusCode < 500, `${key} as ${role}: ${res.statusCode}`);
+        } else {
+          assert.equal(res.statusCode, 403, `${key} as ${role}: ${res.statusCode}`);
+          assert.match(res.body, /You cannot use this page/, `${key} as ${role}`);
+          for (const secret of a.secrets) assert.ok(!res.body.includes(secret), `${key} as ${role} shows "${secret}"`);
+        }
+      }
+    }
+    assert.equal(await snapshot(services), before, 'a refused role changed stored data');
+  });
+
+  await t.test('second factor: a password without its code reaches no staff page, and changes nothing', async () => {
+    const member = await createTestStaff(services, a.conversation.organisation.id, { role: 'admin' });
+    await enrolTestTotp(services, member.id);
+    const halfway = new CookieJar();
+    const page = await send(app, 'GET', '/staff/sign-in', { jar: halfway });
+    assert.equal(page.statusCode, 200);
+    const password = await send(app, 'POST', '/staff/sign-in', { jar: halfway, form: { email: member.email, password: member.password } });
+    assert.equal(password.headers.location, '/staff/sign-in/code', 'control: the password was right');
+    const before = await snapshot(services);
+    for (const { key, method, pattern } of routesOf('staff')) {
+      if (STAFF_PERMISSION[key] === 'signed-in') continue; // the sign-in steps themselves, and signing out
+      const res = await send(app, method, urlFor(pattern, a), { jar: halfway.clone(), form: formFor(method, pattern, a) });
+      assertRefused(res, `${key} with a password but no code`, /^\/staff\/sign-in(\/code)?$/, a);
+    }
+    assert.equal(await snapshot(services), before, 'a half-signed-in session changed stored data');
   });
 
   await t.test('api-key: no key, a wrong key and a staff cookie get 401; another organisation’s key gets 404', async () => {

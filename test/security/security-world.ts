@@ -14,6 +14,7 @@ import {
   conversationItems,
   conversations,
   files,
+  messageTemplates,
   links,
   outboundSms,
   patients,
@@ -36,7 +37,8 @@ import { get, postForm, submitDob } from '../helpers/patient.ts';
 import { formKeyFrom, postMultipart, sampleJpeg, samplePdf } from '../helpers/files.ts';
 import { takeFile } from '../../src/features/files/file-intake.service.ts';
 import { sendDocument } from '../../src/features/documents/documents.service.ts';
-import { signInAsStaff } from '../helpers/staff.ts';
+import { enrolTestTotp, signInAsStaff } from '../helpers/staff.ts';
+import { insertTemplate } from '../../src/features/templates/templates.repository.ts';
 import { bookAsThePatient, createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
 import { addDays, londonDate } from '../../src/features/booking/booking-times.ts';
 
@@ -77,6 +79,8 @@ export interface Side {
   booking?: SideBooking;
   /** A document sent to the same patient, and a photo sent with a reply to the message, once addFiles has run. */
   files?: SideFiles;
+  /** One of the organisation's message templates, once addTemplates has run. */
+  templateId?: string;
 }
 
 export interface SideFiles {
@@ -120,7 +124,8 @@ async function makeSide(app: FastifyInstance, services: Services, patient: typeo
   const organisation = await createTestOrganisation(services);
   const conversation = await createTestConversation(services, { organisation, patient, body, replyMode: 'conversation' });
   const staff = await createTestStaff(services, organisation.id);
-  const staffJar = await signInAsStaff(app, staff.email, staff.password);
+  // Signed in as production has it: password, then a code from the account's authenticator.
+  const staffJar = await signInAsStaff(app, staff.email, staff.password, new CookieJar(), { totpSecret: await enrolTestTotp(services, staff.id) });
   const patientJar = new CookieJar();
   const opened = await submitDob(app, conversation.token, patientJar, patient.dateOfBirth);
   if (opened.headers.location !== `/${conversation.token}/conversation`) throw new Error(`the first device was not let in: ${opened.statusCode}`);
@@ -271,8 +276,25 @@ export async function snapshotRows(services: Services): Promise<Record<string, A
     slots: await db.select({ id: bookingSlots.id, blockedAt: bookingSlots.blockedAt }).from(bookingSlots).orderBy(bookingSlots.id),
     holds: await db.select({ id: bookingHolds.conversationId, slotId: bookingHolds.slotId, expiresAt: bookingHolds.expiresAt }).from(bookingHolds).orderBy(bookingHolds.conversationId),
     files: await db.select({ id: files.id, itemId: files.itemId, draftKey: files.draftKey, deletedAt: files.deletedAt }).from(files).orderBy(files.id),
+    templates: await db.select().from(messageTemplates).orderBy(messageTemplates.id),
   };
   return JSON.parse(JSON.stringify(tables)) as Record<string, Array<Record<string, unknown>>>;
+}
+
+/** A message template in each organisation; its name is a secret of its side. */
+export async function addTemplates(services: Services, world: World): Promise<void> {
+  for (const [label, side] of [['A', world.a], ['B', world.b]] as const) {
+    const name = `Organisation ${label}’s private template`;
+    const template = await insertTemplate(services.db, {
+      organisationId: side.conversation.organisation.id,
+      name,
+      body: 'Dear ((patient_first_name)), please call ((organisation_phone)).',
+      createdByStaffId: side.staff.id,
+      now: services.now(),
+    });
+    side.templateId = template.id;
+    side.secrets.push(name);
+  }
 }
 
 /** The whole snapshot as one string: equal strings mean nothing was added, changed or removed. */

@@ -85,6 +85,33 @@ export type AuditEventType =
   // a document, staff downloading a file or seeing an image's thumbnail.
   // The staff workspace (issue 14): accounts, the second factor, the inbox's state, templates, the audit viewer.
   | 'staff.second_factor_reset'
+  // The inbox's state of a conversation (details of assigned: to and from, staff ids or null).
+  | 'conversation.assigned'
+  | 'conversation.urgent_set'
+  | 'conversation.urgent_cleared'
+  | 'conversation.done'
+  | 'conversation.reopened'
+  // Message templates (details: the template's id and name), and reads of the audit trail itself
+  // (details: the filters used, never the events shown).
+  | 'template.created'
+  | 'template.changed'
+  | 'template.deleted'
+  | 'audit.viewed'
+  | 'audit.exported'
+  // Sign-in's second factor (features/staff/staff-second-factor.service.ts; details: method 'totp' |
+  // 'recovery_code', never the code), new recovery codes, and a temporary password replaced.
+  | 'staff.second_factor_enrolled'
+  | 'staff.second_factor_failed'
+  | 'staff.recovery_codes_replaced'
+  | 'staff.password_changed'
+  // Admins managing their organisation's staff (features/staff/staff-admin.service.ts); actor the admin,
+  // except setup_link_used (the person whose account it is). details carry ids and roles, never a secret.
+  | 'staff.created'
+  | 'staff.role_changed'
+  | 'staff.setup_link_issued'
+  | 'staff.setup_link_used'
+  | 'staff.deactivated'
+  | 'staff.reactivated'
   | 'file.uploaded'
   | 'file.refused'
   | 'file.deleted'

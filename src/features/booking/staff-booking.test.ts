@@ -77,10 +77,11 @@ test('staff set up a clinic through the pages, invite a patient to book from the
   assert.match(overview, /Sam Patel Location Riverside Surgery Appointment type Flu vaccination Dates Thursday 3 December 2026 Times 09:00 to 12:00 Weekly No/);
   assert.match(overview, /Flu vaccination Length 10 minutes How Face to face Cut-off 60 minutes before/);
 
-  // Inviting a patient: the link on the find-a-patient results, beside "Send a questionnaire".
+  // Inviting a patient: the link on the patient's page, beside "A questionnaire".
   const patient = await createTestPatient(ta.services, organisation.id);
   const found = await staffPost(ta.app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: patient.nhsNumber });
-  assert.ok(found.body.includes(`href="/staff/patients/${patient.id}/booking"`));
+  assert.equal(found.headers.location, `/staff/patients/${patient.id}`);
+  assert.ok((await staffGet(ta.app, jar, found.headers.location)).body.includes(`href="/staff/patients/${patient.id}/booking"`));
   const invitePath = `/staff/patients/${patient.id}/booking`;
   const invite = await staffGet(ta.app, jar, invitePath);
   assert.equal(invite.statusCode, 200);

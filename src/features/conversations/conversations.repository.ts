@@ -2,8 +2,19 @@
 // Other features reach them through these functions. Reads here may join the tables of the features
 // below (patients, organisations, links) where one query is much cheaper than several; writes touch
 // only this feature's own tables.
-import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, min, sql, type SQL } from 'drizzle-orm';
-import { conversationItems, conversations, links, organisations, patients, staffUsers } from '../../platform/db/schema.ts';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, min, ne, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import {
+  apiKeys,
+  conversationItems,
+  conversationReads,
+  conversations,
+  conversationViewers,
+  links,
+  organisations,
+  patients,
+  staffUsers,
+} from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -52,13 +63,31 @@ export interface NewItem {
   createdAt: Date;
 }
 
-/** Adds an item; undefined when an item with the same client key is already in the conversation. */
+/**
+ * Items the patient sends: one of these takes the conversation out of "Done", so nothing the patient
+ * sends waits unseen. A document being opened is not among them: the patient sent nothing to deal with.
+ * (The kinds' own constants live in features that import this module; item-kinds.test.ts checks these
+ * against every kind's patientItemKinds.)
+ */
+export const ITEM_KINDS_THAT_REOPEN: ReadonlySet<string> = new Set(['patient_reply', 'questionnaire_answers', 'booking_event']);
+
+/**
+ * Adds an item; undefined when an item with the same client key is already in the conversation. The
+ * one place items are written, so an item from the patient reopens a done conversation in the same
+ * transaction as it is stored, whichever feature stored it.
+ */
 export async function insertItem(on: Queryable, item: NewItem): Promise<ConversationItem | undefined> {
   const [row] = await on
     .insert(conversationItems)
     .values({ ...item, payload: item.payload ?? {} })
     .onConflictDoNothing({ target: [conversationItems.conversationId, conversationItems.clientKey] })
     .returning();
+  if (row && !row.authorStaffId && ITEM_KINDS_THAT_REOPEN.has(row.kind)) {
+    await on
+      .update(conversations)
+      .set({ doneAt: null })
+      .where(and(eq(conversations.id, row.conversationId), isNotNull(conversations.doneAt)));
+  }
   return row;
 }
 
@@ -134,12 +163,14 @@ export async function listItemsOf(on: Queryable, conversationIds: readonly strin
   return grouped;
 }
 
-/** Items with the name of the staff member who wrote each (null for the patient's and the API's). */
+/** Items with the name of the staff member who wrote each (null for the patient's and the API's), and the API key that started the conversation, if one did. */
 export async function listItemsWithAuthors(on: Queryable, conversationId: string) {
   return on
-    .select({ item: conversationItems, authorName: staffUsers.name })
+    .select({ item: conversationItems, authorName: staffUsers.name, apiKeyName: apiKeys.name })
     .from(conversationItems)
     .leftJoin(staffUsers, eq(staffUsers.id, conversationItems.authorStaffId))
+    .innerJoin(conversations, eq(conversations.id, conversationItems.conversationId))
+    .leftJoin(apiKeys, eq(apiKeys.id, conversations.createdByApiKeyId))
     .where(eq(conversationItems.conversationId, conversationId))
     .orderBy(asc(conversationItems.seq));
 }
@@ -193,52 +224,191 @@ export async function findConversationForNhsNumber(on: Queryable, nhsNumber: str
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The staff inbox: an organisation's conversations, newest first, a page at a time.
+// The staff inbox: an organisation's conversations, urgent first then newest, a page at a time.
+
+/** The inbox's views: "open" is everything not done; "mine" and "unassigned" are open ones too. */
+export type InboxView = 'mine' | 'unassigned' | 'open' | 'done';
+
+/** What the practice is waiting to deal with. The newest item decides: nothing has been written since. */
+export type InboxWaiting =
+  | { waiting: 'latest-item'; itemKind: string }
+  | { waiting: 'not-opened'; kind: string; sentBefore: Date }
+  | { waiting: 'text-not-delivered'; statuses: readonly string[] };
 
 export interface InboxQuery {
   organisationId: string;
+  staffId: string;
+  view: InboxView;
   limit: number;
   offset: number;
   /** The newest link text's status, as SQL on conversations.id (the sms feature knows how). */
   latestTextStatus: SQL<string | null>;
-  /** Item types the patient writes, for the count of answers and "waiting" (a reply after staff last looked). */
+  /** Item types the patient writes: the count of answers, and "unread" (newer than this staff member's last read). */
   patientItemKinds: readonly string[];
-  /** The sequence number of the newest item the organisation's staff have seen, as SQL on conversations.id. */
-  lastSeenSeq: SQL;
-  /** Only conversations of this kind, sent before this moment, that the patient has not acted on yet. */
-  unansweredOfKind?: { kind: string; sentBefore: Date };
+  waiting?: InboxWaiting;
+  /** A patient of the organisation: an exact NHS number, or part of the name. */
+  patient?: { nhsNumber: string } | { name: string };
+}
+
+const assignee = alias(staffUsers, 'assignee');
+
+function viewCondition(view: InboxView, staffId: string): SQL {
+  switch (view) {
+    case 'mine':
+      return and(isNull(conversations.doneAt), eq(conversations.assignedStaffId, staffId))!;
+    case 'unassigned':
+      return and(isNull(conversations.doneAt), isNull(conversations.assignedStaffId))!;
+    case 'open':
+      return isNull(conversations.doneAt);
+    case 'done':
+      return isNotNull(conversations.doneAt);
+  }
+}
+
+function patientItemOf(patientItemKinds: readonly string[]) {
+  return and(sql`${conversationItems.conversationId} = ${conversations.id}`, inArray(conversationItems.kind, [...patientItemKinds]));
+}
+
+function waitingCondition(query: InboxQuery): SQL | undefined {
+  const w = query.waiting;
+  if (!w) return undefined;
+  switch (w.waiting) {
+    case 'latest-item':
+      return sql`(SELECT ${conversationItems.kind} FROM ${conversationItems} WHERE ${conversationItems.conversationId} = ${conversations.id} ORDER BY ${conversationItems.seq} DESC LIMIT 1) = ${w.itemKind}`;
+    case 'not-opened':
+      return and(
+        eq(conversations.kind, w.kind),
+        lt(conversations.createdAt, w.sentBefore),
+        sql`NOT EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItemOf(query.patientItemKinds)})`,
+      );
+    case 'text-not-delivered':
+      return sql`${query.latestTextStatus} IN (${sql.join(
+        w.statuses.map((s) => sql`${s}`),
+        sql`, `,
+      )})`;
+  }
+}
+
+/** LIKE matches the name as typed: % and _ in it are letters, not wildcards. */
+function likeContaining(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function patientCondition(query: InboxQuery): SQL | undefined {
+  if (!query.patient) return undefined;
+  if ('nhsNumber' in query.patient) return eq(patients.nhsNumber, query.patient.nhsNumber);
+  return sql`(${patients.givenName} || ' ' || ${patients.familyName}) ILIKE ${likeContaining(query.patient.name)}`;
 }
 
 export async function listOrganisationConversations(on: Queryable, query: InboxQuery) {
-  const patientItem = and(
-    sql`${conversationItems.conversationId} = ${conversations.id}`,
-    inArray(conversationItems.kind, [...query.patientItemKinds]),
-  );
+  const patientItem = patientItemOf(query.patientItemKinds);
+  const lastReadSeq = sql`(SELECT ${conversationReads.lastReadSeq} FROM ${conversationReads} WHERE ${conversationReads.conversationId} = ${conversations.id} AND ${conversationReads.staffUserId} = ${query.staffId})`;
   return on
     .select({
       conversation: conversations,
       givenName: patients.givenName,
       familyName: patients.familyName,
       nhsNumber: patients.nhsNumber,
+      assigneeName: assignee.name,
       patientItems: sql<number>`(SELECT count(*) FROM ${conversationItems} WHERE ${patientItem})`.mapWith(Number),
-      patientItemWaiting: sql<boolean>`EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItem} AND ${conversationItems.seq} > COALESCE(${query.lastSeenSeq}, 0))`.mapWith(Boolean),
+      // Per staff member: each person's own conversation_reads row, so one colleague opening it does
+      // not hide it from another.
+      unread: sql<boolean>`EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItem} AND ${conversationItems.seq} > COALESCE(${lastReadSeq}, 0))`.mapWith(Boolean),
       smsStatus: query.latestTextStatus,
     })
     .from(conversations)
     .innerJoin(patients, and(eq(patients.id, conversations.patientId), eq(patients.organisationId, conversations.organisationId)))
-    .where(
-      and(
-        eq(conversations.organisationId, query.organisationId),
-        query.unansweredOfKind &&
-          and(
-            eq(conversations.kind, query.unansweredOfKind.kind),
-            lt(conversations.createdAt, query.unansweredOfKind.sentBefore),
-            sql`NOT EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItem})`,
-          ),
-      ),
-    )
-    // Urgent first (a questionnaire's flag), then newest first.
-    .orderBy(sql`${conversations.urgentSince} IS NULL`, desc(conversations.createdAt), desc(conversations.id))
+    .leftJoin(assignee, eq(assignee.id, conversations.assignedStaffId))
+    .where(and(eq(conversations.organisationId, query.organisationId), viewCondition(query.view, query.staffId), waitingCondition(query), patientCondition(query)))
+    // Urgent first, then newest: exactly conversations_org_inbox_idx's order, so a page is an index
+    // scan that stops after `limit` rows rather than a sort of every conversation of the organisation.
+    .orderBy(sql`(${conversations.urgentSince} IS NULL)`, desc(conversations.createdAt), desc(conversations.id))
     .limit(query.limit)
     .offset(query.offset);
+}
+
+/** One patient's conversations with the organisation, newest first (conversations_patient_idx). */
+export async function listPatientConversations(on: Queryable, organisationId: string, patientId: string, limit: number): Promise<ConversationRow[]> {
+  return on
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.patientId, patientId), eq(conversations.organisationId, organisationId)))
+    .orderBy(desc(conversations.createdAt), desc(conversations.id))
+    .limit(limit);
+}
+
+/** How many conversations each view holds, in one pass over the organisation's rows. */
+export async function countInboxViews(on: Queryable, organisationId: string, staffId: string): Promise<Record<InboxView, number>> {
+  const [row] = await on
+    .select({
+      mine: sql<number>`count(*) FILTER (WHERE ${viewCondition('mine', staffId)})`.mapWith(Number),
+      unassigned: sql<number>`count(*) FILTER (WHERE ${viewCondition('unassigned', staffId)})`.mapWith(Number),
+      open: sql<number>`count(*) FILTER (WHERE ${viewCondition('open', staffId)})`.mapWith(Number),
+      done: sql<number>`count(*) FILTER (WHERE ${viewCondition('done', staffId)})`.mapWith(Number),
+    })
+    .from(conversations)
+    .where(eq(conversations.organisationId, organisationId));
+  return { mine: row?.mine ?? 0, unassigned: row?.unassigned ?? 0, open: row?.open ?? 0, done: row?.done ?? 0 };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The practice's state of a conversation: who deals with it, urgent, done; and who read or is viewing it.
+
+/** Only conversations of this organisation change; false when there is none (callers say "not found"). */
+export async function setConversationState(
+  on: Queryable,
+  organisationId: string,
+  conversationId: string,
+  values: Partial<Pick<ConversationRow, 'assignedStaffId' | 'urgentSince' | 'doneAt'>>,
+): Promise<boolean> {
+  const rows = await on
+    .update(conversations)
+    .set(values)
+    .where(and(eq(conversations.id, conversationId), eq(conversations.organisationId, organisationId)))
+    .returning({ id: conversations.id });
+  return rows.length === 1;
+}
+
+/** Records that this staff member has seen up to `seq`; GREATEST, so an older tab cannot move it back. */
+export async function markConversationRead(on: Queryable, conversationId: string, staffUserId: string, seq: number, now: Date): Promise<void> {
+  await on
+    .insert(conversationReads)
+    .values({ conversationId, staffUserId, lastReadSeq: seq, readAt: now })
+    .onConflictDoUpdate({
+      target: [conversationReads.conversationId, conversationReads.staffUserId],
+      set: { lastReadSeq: sql`GREATEST(${conversationReads.lastReadSeq}, excluded.last_read_seq)`, readAt: now },
+    });
+}
+
+export async function touchConversationViewer(on: Queryable, conversationId: string, staffUserId: string, now: Date): Promise<void> {
+  await on
+    .insert(conversationViewers)
+    .values({ conversationId, staffUserId, seenAt: now })
+    .onConflictDoUpdate({ target: [conversationViewers.conversationId, conversationViewers.staffUserId], set: { seenAt: now } });
+}
+
+/** The other staff who had the conversation open since `since`, by name. */
+export async function listOtherViewers(on: Queryable, conversationId: string, staffUserId: string, since: Date): Promise<string[]> {
+  const rows = await on
+    .select({ name: staffUsers.name })
+    .from(conversationViewers)
+    .innerJoin(staffUsers, eq(staffUsers.id, conversationViewers.staffUserId))
+    .where(and(eq(conversationViewers.conversationId, conversationId), ne(conversationViewers.staffUserId, staffUserId), gte(conversationViewers.seenAt, since)))
+    .orderBy(asc(staffUsers.name));
+  return rows.map((r) => r.name);
+}
+
+/** Maintenance: viewer rows this old mean nobody is looking any more. */
+export async function deleteViewersSeenBefore(on: Queryable, before: Date): Promise<number> {
+  const rows = await on.delete(conversationViewers).where(lt(conversationViewers.seenAt, before)).returning({ id: conversationViewers.conversationId });
+  return rows.length;
+}
+
+/** Who a conversation can be assigned to: the organisation's active accounts, by name. */
+export async function listAssignableStaff(on: Queryable, organisationId: string): Promise<Array<{ id: string; name: string }>> {
+  return on
+    .select({ id: staffUsers.id, name: staffUsers.name })
+    .from(staffUsers)
+    .where(and(eq(staffUsers.organisationId, organisationId), isNull(staffUsers.deactivatedAt)))
+    .orderBy(asc(staffUsers.name), asc(staffUsers.id));
 }

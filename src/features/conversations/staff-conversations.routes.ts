@@ -3,13 +3,27 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
-import { LINK_EVENT_WORDS, maskedMobile, patientSummary, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
+import { InvalidInput } from '../../platform/errors.ts';
+import { LINK_EVENT_WORDS, linkActivity, maskedMobile, patientSummary, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
 import { resendLink, revokeConversation } from './conversations.service.ts';
-import { viewConversation, type ConversationForStaff } from './staff-conversations.service.ts';
+import {
+  assignConversation,
+  pollConversationViewers,
+  setConversationDone,
+  setConversationUrgent,
+  viewConversation,
+  viewRevokeConfirmation,
+  type ConversationForStaff,
+} from './staff-conversations.service.ts';
 
 const CONVERSATION_VIEW = 'conversations/views/staff-conversation.njk';
 const conversationParams = z.object({ id: z.string() });
-const conversationQuery = z.object({ done: z.enum(['sent', 'resent', 'revoked']).optional().catch(undefined) });
+const conversationQuery = z.object({
+  done: z.enum(['sent', 'resent', 'revoked', 'assigned', 'urgent', 'not-urgent', 'marked-done', 'reopened']).optional().catch(undefined),
+});
+const assignForm = z.object({ staffId: z.string().max(100).catch('') });
+const urgentForm = z.object({ urgent: z.enum(['yes', 'no']) });
+const doneForm = z.object({ done: z.enum(['yes', 'no']) });
 
 function conversationContext(view: ConversationForStaff) {
   return {
@@ -23,11 +37,17 @@ function conversationContext(view: ConversationForStaff) {
       to: maskedMobile(t.phoneE164),
       status: smsStatusWords(t.status),
     })),
-    events: view.events.map((e) => ({
-      ...e,
-      text: e.type.endsWith('.sent') && e.details.resent ? 'Link sent again' : (LINK_EVENT_WORDS[e.type] ?? e.type),
-    })),
+    events: linkActivity(view.events),
     link: view.link,
+    linkStatus: view.linkStatus,
+    doneAt: view.doneAt,
+    assignedStaffId: view.assignedStaffId,
+    assigneeName: view.assignable.find((s) => s.id === view.assignedStaffId)?.name,
+    assignOptions: [
+      { value: '', text: 'Unassigned', selected: view.assignedStaffId === null },
+      ...view.assignable.map((s) => ({ value: s.id, text: s.name, selected: s.id === view.assignedStaffId })),
+    ],
+    alsoViewing: view.alsoViewing,
     canRevoke: view.canRevoke,
     recordMismatches: view.recordMismatches,
     panel: view.panel,
@@ -55,7 +75,79 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
       pageTitle: `Conversation with ${context.patient.name}`,
       ...staffLayout(staff),
       ...context,
+      staffId: staff.user.id,
       done,
+    });
+  });
+
+  app.get('/staff/conversations/:id/viewers', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const viewers = await pollConversationViewers(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id });
+    return reply.header('cache-control', 'no-store').send({ viewers });
+  });
+
+  app.post('/staff/conversations/:id/assign', { preHandler: requirePermission('send') }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const { staffId } = assignForm.parse(request.body ?? {});
+    try {
+      await assignConversation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, assignTo: staffId });
+    } catch (error) {
+      if (!(error instanceof InvalidInput)) throw error;
+      // The page again, as it is, with the error: nothing was changed.
+      const view = await viewConversation(services, {
+        organisationId: staff.organisation.id,
+        staffId: staff.user.id,
+        conversationId: id,
+        ip: request.ip,
+        eventTypes: Object.keys(LINK_EVENT_WORDS),
+      });
+      const context = conversationContext(view);
+      return reply.page(
+        CONVERSATION_VIEW,
+        {
+          pageTitle: `Conversation with ${context.patient.name}`,
+          ...staffLayout(staff),
+          ...context,
+          staffId: staff.user.id,
+          errors: { assignTo: { href: '#assignTo', text: error.publicMessage } },
+        },
+        { status: 400 },
+      );
+    }
+    return reply.redirect(`/staff/conversations/${id}?done=assigned`, 303);
+  });
+
+  app.post('/staff/conversations/:id/urgent', { preHandler: requirePermission('send') }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const parsed = urgentForm.safeParse(request.body ?? {});
+    if (!parsed.success) return reply.code(400).send('Bad request');
+    const urgent = parsed.data.urgent === 'yes';
+    await setConversationUrgent(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, urgent });
+    return reply.redirect(`/staff/conversations/${id}?done=${urgent ? 'urgent' : 'not-urgent'}`, 303);
+  });
+
+  app.post('/staff/conversations/:id/done', { preHandler: requirePermission('send') }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const parsed = doneForm.safeParse(request.body ?? {});
+    if (!parsed.success) return reply.code(400).send('Bad request');
+    const done = parsed.data.done === 'yes';
+    await setConversationDone(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, done });
+    return reply.redirect(`/staff/conversations/${id}?done=${done ? 'marked-done' : 'reopened'}`, 303);
+  });
+
+  app.get('/staff/conversations/:id/revoke', { preHandler: requirePermission('send') }, async (request, reply) => {
+    const staff = currentStaff(request);
+    const { id } = conversationParams.parse(request.params);
+    const confirm = await viewRevokeConfirmation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
+    return reply.page('conversations/views/staff-revoke-confirm.njk', {
+      pageTitle: `Are you sure you want to revoke the link for ${confirm.patientName}?`,
+      ...staffLayout(staff),
+      ...confirm,
+      organisation: staff.organisation,
     });
   });
 

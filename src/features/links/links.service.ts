@@ -1,6 +1,6 @@
 // Secure links: a 128-bit token in the URL opens one conversation, after verification. Only the
 // token's SHA-256 is stored; the token itself exists only in the text message that carries it.
-import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import { conversations, links } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newLinkToken, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -140,6 +140,19 @@ export function currentLink<L extends Pick<Link, 'revokedAt' | 'createdAt'>>(new
 /** Every link of a conversation, newest first. */
 export async function conversationLinks(on: Queryable, conversationId: string): Promise<Link[]> {
   return on.select().from(links).where(eq(links.conversationId, conversationId)).orderBy(desc(links.createdAt), desc(links.id));
+}
+
+/** The links of several conversations at once (an inbox page), each list newest first. */
+export async function linksOfConversations(on: Queryable, conversationIds: readonly string[]): Promise<Map<string, Link[]>> {
+  const grouped = new Map<string, Link[]>(conversationIds.map((id) => [id, []]));
+  if (conversationIds.length === 0) return grouped;
+  const rows = await on
+    .select()
+    .from(links)
+    .where(inArray(links.conversationId, [...conversationIds]))
+    .orderBy(desc(links.createdAt), desc(links.id));
+  for (const row of rows) grouped.get(row.conversationId)?.push(row);
+  return grouped;
 }
 
 function notLocked(now: Date) {

@@ -17,6 +17,10 @@ import { deleteOldNhsLoginTransactions } from '../nhs-login/nhs-login.service.ts
 import { sendDueQuestionnaireReminders } from '../questionnaires/questionnaire-reminders.service.ts';
 import { sendBookingReminders } from '../booking/booking-reminders.service.ts';
 import { deleteExpiredFiles } from '../files/file-retention.service.ts';
+import { deleteViewersSeenBefore } from '../conversations/conversations.repository.ts';
+
+/** "Also viewing" looks back 2 minutes; rows much older than that only take up room. */
+const VIEWER_ROWS_KEPT_MS = 10 * 60_000;
 
 export interface MaintenanceReport {
   rateLimitWindows: number;
@@ -31,6 +35,8 @@ export interface MaintenanceReport {
   expiredDocuments: number;
   /** Attachments and documents added to a form never sent, deleted after a day. */
   abandonedFiles: number;
+  /** Conversation viewer rows ("Also viewing") not refreshed for 10 minutes. */
+  conversationViewers: number;
 }
 
 export interface MaintenanceLog {
@@ -47,6 +53,7 @@ export async function runMaintenance(services: Services): Promise<MaintenanceRep
     nhsLoginTransactions: await deleteOldNhsLoginTransactions({ db: services.db, now: services.now }),
     questionnaireReminders: await sendDueQuestionnaireReminders(services),
     bookingReminders: await sendBookingReminders(services),
+    conversationViewers: await deleteViewersSeenBefore(services.db, new Date(now.getTime() - VIEWER_ROWS_KEPT_MS)),
   };
   // After the texts: a file store that is away must not hold up a reminder.
   const files = await deleteExpiredFiles(services);

@@ -18,11 +18,13 @@ import {
 } from './staff-compose.service.ts';
 import { patientSummary } from './staff-words.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
+import { filledTemplateForCompose, templatesForCompose } from '../templates/templates.service.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
 
 const patientParams = z.object({ patientId: z.string() });
+const composeQuery = z.object({ template: z.string().max(100).optional().catch(undefined) });
 
 type Body = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -97,8 +99,12 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
       ip: request.ip,
       search: parsed.search,
     });
+    // An NHS number identifies one person: its match goes straight to the patient's page (what can be
+    // sent to them, and their conversations), not a list of one.
+    if (parsed.search.by === 'nhs-number' && found.length === 1) return reply.redirect(`/staff/patients/${found[0]!.id}`, 303);
     return reply.page(FIND_VIEW, {
-      pageTitle: 'Find a patient',
+      // The result count in the title: the first thing a screen reader says on the new page.
+      pageTitle: `Find a patient: ${found.length} ${found.length === 1 ? 'result' : 'results'}`,
       ...staffPage(request),
       values,
       searched: true,
@@ -126,6 +132,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         patient: patientSummary(patient),
         preview: messageLinkPreview(staff.organisation.name, services.config.publicBaseUrl),
         maxLength: MESSAGE_BODY_MAX,
+        templates: await templatesForCompose(services.db, staff.organisation.id),
         ...form,
       },
       { status },
@@ -135,7 +142,10 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
-    return composePage(request, reply, patientId, { values: {} });
+    // "Use a template" (a GET, so it works without JavaScript): the message box filled for this patient.
+    const { template: templateId } = composeQuery.parse(request.query ?? {});
+    const filled = templateId ? await filledTemplateForCompose(services.db, { organisation: currentStaff(request).organisation, patientId, templateId }) : undefined;
+    return composePage(request, reply, patientId, { values: filled === undefined ? {} : { body: filled, template: templateId! } });
   });
 
   app.post('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {

@@ -47,11 +47,18 @@ test('staff find a patient by NHS number or by family name and date of birth, th
   assert.equal(page.statusCode, 200);
   assert.match(pageText(page.body), /Find a patient/);
 
+  // An exact NHS number goes straight to the patient's page: who they are, what can be sent, what was.
   const byNhs = await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: '999 000 0018' });
-  assert.equal(byNhs.statusCode, 200);
-  assert.match(pageText(byNhs.body), /1 patient found\. Priya Shah NHS number 999 000 0018 Date of birth 12 March 1984 Mobile ending 001/);
-  assert.match(byNhs.body, new RegExp(`href="/staff/patients/${patient.id}/message"`));
-  assert.doesNotMatch(byNhs.body, /07700 ?900 ?001|\+447700900001/, 'the full mobile number is not shown');
+  assert.equal(byNhs.statusCode, 303);
+  assert.equal(byNhs.headers.location, `/staff/patients/${patient.id}`);
+  const patientPage = await staffGet(app, jar, byNhs.headers.location);
+  assert.equal(patientPage.statusCode, 200);
+  assert.match(pageText(patientPage.body), /Priya Shah NHS number 999 000 0018 Date of birth 12 March 1984 Mobile ending 001 Send Priya Shah A message A questionnaire An invitation to book an appointment A document Conversations Nothing has been sent to Priya Shah yet/);
+  for (const action of ['message', 'questionnaire', 'booking', 'document']) {
+    assert.match(patientPage.body, new RegExp(`href="/staff/patients/${patient.id}/${action}"`));
+  }
+  assert.equal((await staffGet(app, jar, '/staff/patients/00000000-0000-4000-8000-000000000000')).statusCode, 404);
+  assert.equal((await staffGet(app, jar, '/staff/patients/not-a-uuid')).statusCode, 404);
 
   const byName = await staffPost(app, jar, '/staff/messages/new', {
     searchBy: 'name-dob',
@@ -61,7 +68,11 @@ test('staff find a patient by NHS number or by family name and date of birth, th
     'dob[year]': '1984',
   });
   assert.equal(byName.statusCode, 200);
-  assert.match(pageText(byName.body), /1 patient found\. Priya Shah/);
+  assert.match(byName.body, /<title>Find a patient: 1 result/);
+  assert.match(pageText(byName.body), /1 patient found\. Priya Shah NHS number 999 000 0018 Date of birth 12 March 1984 Mobile ending 001/);
+  assert.match(byName.body, new RegExp(`href="/staff/patients/${patient.id}/message"`));
+  assert.match(byName.body, /id="results" tabindex="-1"/);
+  assert.doesNotMatch(byName.body, /07700 ?900 ?001|\+447700900001/, 'the full mobile number is not shown');
 
   const none = await staffPost(app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: '9990000026' });
   assert.match(pageText(none.body), /No patients found\. Check the details and try again\. Only patients of Oak Lane Surgery can be found/);

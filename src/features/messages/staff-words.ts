@@ -69,7 +69,47 @@ export const LINK_EVENT_WORDS: Record<string, string> = {
   'reply.sent': 'Patient replied',
   'api.message_viewed': 'Viewed through the API',
   'questionnaire.reminder_sent': 'Reminder sent with a new link',
+  // NHS login from the link (verification): the identity matched, did not match, or was not proven enough.
+  'nhs_login.verified': 'Patient confirmed who they are with NHS login',
+  'nhs_login.mismatch': 'NHS login details did not match this patient',
+  'nhs_login.not_strong': 'NHS login identity not checked strongly enough to open it',
 };
+
+const londonTime = new Intl.DateTimeFormat('en-GB', { hour: 'numeric', minute: '2-digit', hour12: true, timeZone: 'Europe/London' });
+
+/** "10:32am", London time (NHS style: no space, lower case). */
+export function timeWords(at: Date): string {
+  return londonTime.format(at).replace(/\s/g, '').toLowerCase();
+}
+
+export interface LinkActivityRow {
+  occurredAt: Date;
+  text: string;
+}
+
+/**
+ * The link's story in words, with runs of the same repeated event (a patient re-reading a message)
+ * shown once: "Message read 4 times, last at 10:32am" keeps what happened in between readable.
+ */
+export function linkActivity(
+  events: ReadonlyArray<{ type: string; occurredAt: Date; details: Record<string, unknown> }>,
+): LinkActivityRow[] {
+  const rows: Array<LinkActivityRow & { type: string; times: number; first: Date }> = [];
+  for (const e of events) {
+    const text = e.type.endsWith('.sent') && e.details.resent ? 'Link sent again' : (LINK_EVENT_WORDS[e.type] ?? e.type);
+    const previous = rows.at(-1);
+    if (previous && e.type === 'message.read' && previous.type === e.type) {
+      previous.times += 1;
+      previous.occurredAt = e.occurredAt;
+      continue;
+    }
+    rows.push({ type: e.type, text, occurredAt: e.occurredAt, first: e.occurredAt, times: 1 });
+  }
+  return rows.map((r) => ({
+    occurredAt: r.first,
+    text: r.times > 1 ? `${r.text} ${r.times} times, last at ${timeWords(r.occurredAt)}` : r.text,
+  }));
+}
 
 /** A patient as staff pages show one: never the whole mobile number. */
 export function patientSummary(patient: Patient) {

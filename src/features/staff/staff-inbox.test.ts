@@ -31,8 +31,8 @@ test('the inbox lists the organisation’s conversations newest first with statu
   assert.equal(inbox.statusCode, 200);
   const text = pageText(inbox.body);
   assert.match(text, /Message a patient/);
-  assert.match(text, /Tom Evans NHS number 999 000 0026 Sent .* What was sent Message: Conversation Text message Delivered Patient reply Reply waiting/);
-  assert.match(text, /Priya Shah NHS number 999 000 0018 Sent .* What was sent Message: No reply Text message Queued Patient reply None/);
+  assert.match(text, /Tom Evans Unread NHS number 999 000 0026 Sent .* What was sent Message: Conversation Text message Delivered Patient reply Reply waiting Link Link works/);
+  assert.match(text, /Priya Shah NHS number 999 000 0018 Sent .* What was sent Message: No reply Text message Queued Patient reply None Link Link works Assigned to Unassigned/);
   assert.ok(text.indexOf('Tom Evans') < text.indexOf('Priya Shah'), 'newest first');
   assert.doesNotMatch(text, /Zed Other/);
   assert.doesNotMatch(inbox.body, new RegExp(other.conversationId));
@@ -100,7 +100,7 @@ test('each inbox page staff see is audited once: who, which organisation, which 
   assert.equal(event!.organisationId, first.organisation.id);
   assert.equal(event!.patientId, null);
   assert.equal(event!.conversationId, null, 'not a conversation opened: "reply waiting" reads that column');
-  assert.deepEqual(event!.details, { page: 1, show: 'all', conversationIds: [second.conversationId, first.conversationId] });
+  assert.deepEqual(event!.details, { page: 1, view: 'open', waiting: null, searched: false, conversationIds: [second.conversationId, first.conversationId] });
   const json = JSON.stringify(event!.details);
   for (const term of [first.patient.nhsNumber, '9990000026', 'Shah', 'Evans', 'Priya', other.conversationId]) {
     assert.equal(json.includes(term), false, `the audit details hold ${term}`);
@@ -110,7 +110,7 @@ test('each inbox page staff see is audited once: who, which organisation, which 
   assert.equal((await staffGet(app, jar, '/staff?page=3')).statusCode, 200);
   events = await inboxEvents();
   assert.equal(events.length, 2);
-  assert.deepEqual(events[1]!.details, { page: 3, show: 'all', conversationIds: [] });
+  assert.deepEqual(events[1]!.details, { page: 3, view: 'open', waiting: null, searched: false, conversationIds: [] });
   // Signed out, there is no inbox and no event.
   assert.equal((await app.inject({ method: 'GET', url: '/staff' })).statusCode, 303);
   assert.equal((await inboxEvents()).length, 2);

@@ -3,9 +3,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { FormErrors } from '../../platform/http/pages.ts';
-import { smsStatusWords } from '../messages/staff-words.ts';
 import { signIn, signInForm, signOut } from './staff-auth.service.ts';
-import { viewInbox } from './staff-inbox.service.ts';
+import { INBOX_WAITING, viewInbox } from './staff-inbox.service.ts';
+import { inboxContext, inboxPageTitle } from './staff-inbox.pages.ts';
 import {
   clearStaffCookie,
   currentStaff,
@@ -13,13 +13,20 @@ import {
   requirePermission,
   requireStaff,
   setStaffCookie,
+  STAFF_STAGE_PATHS,
   staffLayout,
 } from './staff-session.hooks.ts';
 
 const SIGN_IN_VIEW = 'staff/views/sign-in.njk';
+// Anything unknown falls back to the whole open list rather than an error: these come from links.
+// "Open" is the default view: a first visit (nothing assigned yet) shows everything still to deal with.
 const inboxQuery = z.object({
   page: z.coerce.number().int().min(1).max(10_000).catch(1).default(1),
-  show: z.enum(['all', 'not-opened']).catch('all').default('all'),
+  view: z.enum(['open', 'mine', 'unassigned', 'done']).catch('open').default('open'),
+  waiting: z.enum(INBOX_WAITING).optional().catch(undefined),
+  patient: z.string().max(100).optional().catch(undefined),
+  // The list of documents not opened had its own address before the views: old links keep working.
+  show: z.enum(['all', 'not-opened']).optional().catch(undefined),
 });
 
 function tooManyAttemptsText(minutes: number): string {
@@ -53,7 +60,8 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
     const result = await signIn(services, { ...parsed.data, ip: request.ip, presentedSessionToken: presentedStaffToken(request) });
     if (result.outcome === 'signed-in') {
       setStaffCookie(reply, result.token);
-      return reply.redirect('/staff', 303);
+      // A right password alone reaches the inbox only when nothing else is asked of the account.
+      return reply.redirect(STAFF_STAGE_PATHS[result.stage], 303);
     }
     // Whatever session came with a failed attempt is not touched; the browser keeps it or not.
     let text = 'Enter a correct email address and password';
@@ -97,23 +105,18 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/staff', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
     const staff = currentStaff(request);
-    const { page, show } = inboxQuery.parse(request.query ?? {});
-    const notOpenedDays = services.config.files.documentNotOpenedDays;
-    const filter = show === 'not-opened' ? { show, sentBefore: new Date(services.now().getTime() - notOpenedDays * 86_400_000) } : { show };
-    const inbox = await viewInbox(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, page, filter });
-    const pageUrl = (n: number) => `/staff?${show === 'all' ? '' : `show=${show}&`}page=${n}`;
+    const query = inboxQuery.parse(request.query ?? {});
+    const filter = {
+      view: query.view,
+      waiting: query.waiting ?? (query.show === 'not-opened' ? ('not-opened' as const) : undefined),
+      patient: query.patient?.trim() || undefined,
+    };
+    const inbox = await viewInbox(services, { organisationId: staff.organisation.id, staffId: staff.user.id, ip: request.ip, page: query.page, filter });
     return reply.page('staff/views/inbox.njk', {
-      pageTitle: show === 'not-opened' ? `Documents not opened after ${notOpenedDays} days` : 'Conversations',
+      pageTitle: inboxPageTitle(filter, inbox.rows.length),
       ...staffLayout(staff),
+      ...inboxContext(inbox, filter, services.config.files.documentNotOpenedDays),
       organisation: staff.organisation,
-      inbox: {
-        ...inbox,
-        rows: inbox.rows.map((r) => ({ ...r, status: smsStatusWords(r.smsStatus) })),
-      },
-      show,
-      notOpenedDays,
-      previousUrl: inbox.hasPrevious ? pageUrl(inbox.page - 1) : undefined,
-      nextUrl: inbox.hasNext ? pageUrl(inbox.page + 1) : undefined,
     });
   });
 }
