@@ -62,7 +62,10 @@ test('staff send, patient verifies on two devices, reads, replies, staff see the
   await assertAccessible(staffPage, 'find a patient');
   await staffPage.getByLabel('NHS number').fill(TEST_PATIENT.nhsNumber);
   await staffPage.getByRole('button', { name: /Find|Search/ }).first().click();
-  await staffPage.getByRole('link', { name: new RegExp(TEST_PATIENT.familyName, 'i') }).first().click();
+  // An exact NHS number opens the patient's page, which lists what can be sent.
+  await staffPage.waitForURL(/\/staff\/patients\/[^/]+$/);
+  await assertAccessible(staffPage, "patient's page");
+  await staffPage.getByRole('link', { name: 'A message', exact: true }).click();
   await assertAccessible(staffPage, 'compose');
   await staffPage.getByLabel(/Message/).first().fill('Please book a blood test. <b>not bold</b>');
   await staffPage.getByLabel(/Conversation/).check();

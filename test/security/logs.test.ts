@@ -79,7 +79,10 @@ test('no log line of the whole journey holds patient data, codes, tokens or cook
   assert.equal((await send(app, 'POST', '/staff/sign-in', { jar: staffJar, form: { email: staff.email, password: 'not the password' } })).statusCode, 401);
   assert.equal((await send(app, 'POST', '/staff/sign-in', { jar: staffJar, form: { email: staff.email, password: staff.password } })).statusCode, 303);
   const byNumber = await send(app, 'POST', '/staff/messages/new', { jar: staffJar, form: { searchBy: 'nhs-number', nhsNumber: PATIENT.nhsNumberSpaced } });
-  assert.match(byNumber.body, new RegExp(PATIENT.familyName));
+  // An exact NHS number opens the patient's page.
+  assert.equal(byNumber.statusCode, 303);
+  const patientPage = await send(app, 'GET', String(byNumber.headers.location), { jar: staffJar });
+  assert.match(patientPage.body, new RegExp(PATIENT.familyName));
   const byName = await send(app, 'POST', '/staff/messages/new', {
     jar: staffJar,
     form: { searchBy: 'name-dob', familyName: PATIENT.familyName, 'dob[day]': '23', 'dob[month]': '11', 'dob[year]': '1937' },

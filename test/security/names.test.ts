@@ -71,7 +71,7 @@ test('the staff search refuses a family name with a format character, with the N
 
 test('staff display names and organisation names with a format character are refused, with their own words', () => {
   for (const char of Object.values(HIDDEN)) {
-    const staff = staffAccountInput.safeParse({ organisationId: '00000000-0000-4000-8000-000000000000', email: 'sam@example.nhs.uk', name: `Sam${char} Carter`, password: 'a long enough password' });
+    const staff = staffAccountInput.safeParse({ organisationId: '00000000-0000-4000-8000-000000000000', email: 'sam@example.nhs.uk', name: `Sam${char} Carter`, password: 'a long enough password', role: 'receptionist' });
     assert.equal(staff.success, false);
     assert.match(staff.error!.issues[0]!.message, /^The name must not contain hidden formatting characters/);
     assert.match(staff.error!.issues[0]!.message, HIDDEN_WORDS);
@@ -80,5 +80,5 @@ test('staff display names and organisation names with a format character are ref
     assert.match(organisation.error!.issues[0]!.message, /^The organisation name must not contain hidden formatting characters/);
     assert.equal(patientDetails.safeParse({ ...PATIENT, givenName: `T${char}om` }).success, false);
   }
-  assert.equal(staffAccountInput.safeParse({ organisationId: '00000000-0000-4000-8000-000000000000', email: 'sam@example.nhs.uk', name: 'Siân Ó Súilleabháin', password: 'a long enough password' }).success, true);
+  assert.equal(staffAccountInput.safeParse({ organisationId: '00000000-0000-4000-8000-000000000000', email: 'sam@example.nhs.uk', name: 'Siân Ó Súilleabháin', password: 'a long enough password', role: 'receptionist' }).success, true);
 });

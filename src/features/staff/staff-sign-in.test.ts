@@ -59,7 +59,7 @@ test('signing in sets a __Host- session cookie (HttpOnly, Secure, SameSite=Lax) 
 
   const inbox = await staffGet(app, jar, '/staff');
   assert.equal(inbox.statusCode, 200);
-  assert.match(inbox.body, /<h1>Open conversations<\/h1>/);
+  assert.match(inbox.body, /<h1>Conversations<\/h1>/);
   assert.match(inbox.body, /Jo Bloggs/);
   assert.match(inbox.body, /href="\/staff\/sign-out"/);
   assert.match(pageText(inbox.body), /Jo Bloggs, .* Sign out/);
