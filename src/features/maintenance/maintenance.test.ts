@@ -19,14 +19,14 @@ test('maintenance deletes only what has ended: limits, staff and patient session
 
   // Made two days ago: all of these have ended.
   await services.rateLimiter.hit('link-lookup:198.51.100.7', 60, 60);
-  await createStaffSession(db, staff.id, clock.now());
+  await createStaffSession(db, staff.id, clock.now(), 'signed_in');
   await createPatientSession(db, { linkId: conversation.linkId, state: 'verified', now: clock.now() });
   await db.insert(nhsLoginTransactions).values({ stateHash: 'old', nonce: 'n', codeVerifier: 'v', returnToSealed: 'sealed', expiresAt: new Date(clock.now().getTime() + 600_000) });
   clock.advance(48 * HOUR);
 
   // Made now: all of these are live and must stay.
   await services.rateLimiter.hit('link-lookup:198.51.100.8', 60, 60);
-  const liveStaff = await createStaffSession(db, staff.id, clock.now());
+  const liveStaff = await createStaffSession(db, staff.id, clock.now(), 'signed_in');
   await createPatientSession(db, { linkId: conversation.linkId, state: 'verified', now: clock.now() });
   await db.insert(nhsLoginTransactions).values({ stateHash: 'new', nonce: 'n', codeVerifier: 'v', returnToSealed: 'sealed', expiresAt: new Date(clock.now().getTime() + 600_000) });
   // A patient session that ended 2 hours ago is kept for a day, so its browser hears "confirm again".

@@ -14,6 +14,7 @@ import { recordAudit, type AuditActor } from '../audit/audit.service.ts';
 import { createStaffSession, deleteSessionsOfStaff } from './staff-sessions.service.ts';
 import { createStaffUser, hashPassword, resetSecondFactor, staffAccountInput } from './staff-accounts.service.ts';
 import { STAFF_ROLES, type StaffRole } from './permissions.ts';
+import { stageAfter } from './staff-auth.service.ts';
 
 export const SETUP_LINK_HOURS = 72;
 /** Wrong set-up tokens one address may try before it is told to wait (a token is 256 bits; this is for noise). */
@@ -419,7 +420,6 @@ export async function useSetupLink(services: Services, token: string, ip: string
   // argon2 before the transaction: it takes a while and needs no lock.
   const passwordHash = await hashPassword(parsed.data.password);
   const now = services.now();
-  const secondFactorRequired = services.config.staff.secondFactor === 'required';
   return services.db.transaction(async (tx): Promise<SetupLinkResult> => {
     // One statement decides who used the link: two tabs posting at once cannot both set a password.
     const [used] = await tx
@@ -442,8 +442,11 @@ export async function useSetupLink(services: Services, token: string, ip: string
       organisationId: user.organisationId,
       details: { staffUserId: user.id },
     });
-    if (secondFactorRequired && user.totpEnrolledAt) return { kind: 'done_sign_in' };
-    const next = secondFactorRequired ? 'enrol' : 'signed_in';
+    // A set-up link proves the email, not the authenticator: an account that has one gives its code
+    // at sign-in, whatever STAFF_SECOND_FACTOR says (stageAfter's rule), so the link never skips it.
+    if (user.totpEnrolledAt) return { kind: 'done_sign_in' };
+    const next = stageAfter('change_password', { totpEnrolledAt: null, mustChangePassword: false }, services.config.staff.secondFactor);
+    if (next !== 'enrol' && next !== 'signed_in') throw new Error(`unexpected stage after a set-up link: ${next}`);
     return { kind: 'done', sessionToken: await createStaffSession(tx, user.id, now, next), next };
   }).catch((error: unknown) => {
     if (error instanceof GoneDuringUse) return { kind: 'gone' } as const;

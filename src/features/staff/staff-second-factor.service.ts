@@ -17,11 +17,12 @@ import { verify } from '@node-rs/argon2';
 import QRCode from 'qrcode';
 import { staffRecoveryCodes, staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
+import type { FileKey } from '../../platform/files/envelope.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
 import { hashPassword } from './staff-accounts.service.ts';
 import { SIGN_IN_DELAYS, SIGN_IN_IP_MAX, SIGN_IN_IP_WINDOW_SECONDS, stageAfter } from './staff-auth.service.ts';
-import { advanceStaffSession, deleteSessionsOfStaff, type StaffSessionStage } from './staff-sessions.service.ts';
+import { advanceStaffSession, deleteOtherSessionsOfStaff, type StaffSessionStage } from './staff-sessions.service.ts';
 import {
   groupedSecret,
   hashRecoveryCode,
@@ -163,10 +164,10 @@ async function checkTotp(services: Services, user: StaffUserRow, code: string, e
   return true;
 }
 
-async function replaceRecoveryCodes(on: Queryable, staffUserId: string, now: Date): Promise<string[]> {
+async function replaceRecoveryCodes(on: Queryable, keys: readonly FileKey[], staffUserId: string, now: Date): Promise<string[]> {
   await on.delete(staffRecoveryCodes).where(eq(staffRecoveryCodes.staffUserId, staffUserId));
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-  await on.insert(staffRecoveryCodes).values(codes.map((code) => ({ staffUserId, codeHash: hashRecoveryCode(code), createdAt: now })));
+  await on.insert(staffRecoveryCodes).values(codes.map((code) => ({ staffUserId, codeHash: hashRecoveryCode(keys, code), createdAt: now })));
   return codes;
 }
 
@@ -224,8 +225,8 @@ export async function finishEnrolment(services: Services, input: StepInput & { c
   const enrolled = { ...user, totpEnrolledAt: now };
   const stage = stageAfter('enrol', enrolled, services.config.staff.secondFactor);
   return services.db.transaction(async (tx) => {
-    const recoveryCodes = await replaceRecoveryCodes(tx, user.id, now);
-    const token = await advanceStaffSession(tx, input.token, user.id, now, stage);
+    const recoveryCodes = await replaceRecoveryCodes(tx, services.config.files.encryptionKeys, user.id, now);
+    const token = await advanceStaffSession(tx, { oldToken: input.token, staffUserId: user.id, from: 'enrol', to: stage }, now);
     const actor = { type: 'staff' as const, id: user.id, ip: input.ip };
     await recordAudit(tx, { type: 'staff.second_factor_enrolled', actor, organisationId: user.organisationId });
     if (stage === 'signed_in') await recordAudit(tx, { type: 'staff.signed_in', actor, organisationId: user.organisationId, details: { method: 'totp' } });
@@ -240,7 +241,7 @@ export type CodeResult = { outcome: 'passed'; token: string; stage: StaffSession
 async function passSecondFactor(services: Services, user: StaffUserRow, input: StepInput, method: 'totp' | 'recovery_code', on: Queryable): Promise<{ token: string; stage: StaffSessionStage }> {
   const now = services.now();
   const stage = stageAfter('second_factor', user, services.config.staff.secondFactor);
-  const token = await advanceStaffSession(on, input.token, user.id, now, stage);
+  const token = await advanceStaffSession(on, { oldToken: input.token, staffUserId: user.id, from: 'second_factor', to: stage }, now);
   if (stage === 'signed_in') {
     await recordAudit(on, { type: 'staff.signed_in', actor: { type: 'staff', id: user.id, ip: input.ip }, organisationId: user.organisationId, details: { method } });
   }
@@ -271,7 +272,7 @@ export async function signInWithRecoveryCode(services: Services, input: StepInpu
         .where(and(eq(staffRecoveryCodes.staffUserId, user.id), isNull(staffRecoveryCodes.usedAt)))
     : [];
   // Every stored code is compared, so the time taken does not say how many are left or which matched.
-  const match = unused.filter((row) => recoveryCodeMatches(row.codeHash, input.code))[0];
+  const match = unused.filter((row) => recoveryCodeMatches(services.config.files.encryptionKeys, row.codeHash, input.code))[0];
   const now = services.now();
   const used = match
     ? await services.db
@@ -314,7 +315,7 @@ export async function makeNewRecoveryCodes(services: Services, input: { staffUse
   }
   await attempt.succeeded();
   return services.db.transaction(async (tx) => {
-    const recoveryCodes = await replaceRecoveryCodes(tx, user.id, services.now());
+    const recoveryCodes = await replaceRecoveryCodes(tx, services.config.files.encryptionKeys, user.id, services.now());
     await recordAudit(tx, { type: 'staff.recovery_codes_replaced', actor: { type: 'staff', id: user.id, ip: input.ip }, organisationId: user.organisationId });
     return { outcome: 'replaced' as const, recoveryCodes };
   });
@@ -335,9 +336,9 @@ export async function changeTemporaryPassword(services: Services, input: StepInp
   const stage = stageAfter('change_password', changed, services.config.staff.secondFactor);
   return services.db.transaction(async (tx) => {
     await tx.update(staffUsers).set({ passwordHash, mustChangePassword: false }).where(eq(staffUsers.id, user.id));
+    const token = await advanceStaffSession(tx, { oldToken: input.token, staffUserId: user.id, from: 'change_password', to: stage }, now);
     // Whoever else held the temporary password is signed out everywhere; this session carries on.
-    await deleteSessionsOfStaff(tx, user.id);
-    const token = await advanceStaffSession(tx, input.token, user.id, now, stage);
+    await deleteOtherSessionsOfStaff(tx, user.id, token);
     const actor = { type: 'staff' as const, id: user.id, ip: input.ip };
     await recordAudit(tx, { type: 'staff.password_changed', actor, organisationId: user.organisationId });
     // With an authenticator the code came before this step (stageAfter), so the sign-in used it.

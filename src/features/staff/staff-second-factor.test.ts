@@ -23,6 +23,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.ts';
 import { resetSecondFactor } from './staff-accounts.service.ts';
 import { normaliseRecoveryCode, openTotpSecret } from './staff-totp.ts';
+import { advanceStaffSession, createStaffSession } from './staff-sessions.service.ts';
+import { NotAuthenticated } from '../../platform/errors.ts';
 
 const STEP = 30_000;
 
@@ -71,17 +73,21 @@ test('with the second factor required, a right password alone reaches no staff p
   assert.equal(session!.expiresAt.getTime() - clock.now().getTime(), 10 * 60_000);
   assert.equal((await auditOf(services, 'staff.signed_in')).length, 0, 'a password alone is not a sign-in');
 
-  for (const url of ['/staff', '/staff/account', '/staff/sign-out', '/staff/messages/new', '/staff/sign-in/code', '/staff/sign-in/recovery-code', '/staff/change-password']) {
+  for (const url of ['/staff', '/staff/account', '/staff/messages/new', '/staff/sign-in/code', '/staff/sign-in/recovery-code', '/staff/change-password']) {
     const page = await staffGet(app, jar, url);
     assert.equal(page.statusCode, 303, url);
     assert.equal(page.headers.location, '/staff/second-factor/set-up', url);
   }
-  for (const url of ['/staff/sign-out', '/staff/account/recovery-codes', '/staff/sign-in/code', '/staff/change-password']) {
+  for (const url of ['/staff/account/recovery-codes', '/staff/sign-in/code', '/staff/change-password']) {
     const page = await staffPost(app, jar, url, { code: '123456' });
     assert.equal(page.statusCode, 303, url);
     assert.equal(page.headers.location, '/staff/second-factor/set-up', url);
   }
-  assert.equal((await sessionsOf(services, staff.id)).length, 1, 'sign-out from a partial session did nothing');
+  assert.equal((await sessionsOf(services, staff.id)).length, 1, 'the partial session is still the only one');
+  // Someone without their phone can still leave: signing out works at any stage.
+  assert.equal((await staffGet(app, jar, '/staff/sign-out')).statusCode, 200);
+  assert.equal((await staffPost(app, jar, '/staff/sign-out', {})).statusCode, 200);
+  assert.equal((await sessionsOf(services, staff.id)).length, 0, 'signing out ended the partial session');
 
   // An account with an authenticator is sent to the code page, whatever it asks for.
   await enrolTestTotp(services, staff.id);
@@ -149,7 +155,7 @@ test('setting up an authenticator: a QR code and the key as text, a code to fini
       assert.ok(!row.codeHash.includes(c) && !row.codeHash.includes(normaliseRecoveryCode(c)), 'recovery codes are stored hashed');
     }
   }
-  assert.equal(new Set(rows.map((r) => r.codeHash.split(':')[0])).size, 10, 'each code has its own salt');
+  assert.equal(new Set(rows.map((r) => r.codeHash.split(':')[1])).size, 10, 'each code has its own salt');
   const [enrolled] = await auditOf(services, 'staff.second_factor_enrolled');
   assert.equal(enrolled?.actorId, staff.id);
   assert.equal(enrolled?.organisationId, organisation.id);
@@ -395,4 +401,20 @@ test('after FILE_ENCRYPTION_KEYS is rotated, the key sealed under the old one st
   const [after] = await first.services.db.select().from(staffUsers).where(eq(staffUsers.id, first.staff.id));
   assert.match(after!.totpSecretSealed!, /^new:/);
   assert.equal(openTotpSecret([{ id: 'new', secret: Buffer.alloc(32, 4) }], after!.totpSecretSealed!, first.staff.id), secret);
+});
+
+test('a sign-in step moves a session once: the old token, or a session at another stage, is refused', async (t) => {
+  const { services, clock, organisation, staff } = await setUp(t);
+  const now = clock.now();
+  const token = await createStaffSession(services.db, staff.id, now, 'second_factor');
+  const next = await advanceStaffSession(services.db, { oldToken: token, staffUserId: staff.id, from: 'second_factor', to: 'signed_in' }, now);
+  // Two tabs finishing the same step: the second finds nothing to move.
+  await assert.rejects(advanceStaffSession(services.db, { oldToken: token, staffUserId: staff.id, from: 'second_factor', to: 'signed_in' }, now), NotAuthenticated);
+  // A signed-in session is not a sign-in step, and one account's token does not move another's session.
+  await assert.rejects(advanceStaffSession(services.db, { oldToken: next, staffUserId: staff.id, from: 'second_factor', to: 'signed_in' }, now), NotAuthenticated);
+  const other = await createTestStaff(services, organisation.id, { name: 'Sam Carter' });
+  const otherToken = await createStaffSession(services.db, other.id, now, 'enrol');
+  await assert.rejects(advanceStaffSession(services.db, { oldToken: otherToken, staffUserId: staff.id, from: 'enrol', to: 'signed_in' }, now), NotAuthenticated);
+  const rows = await services.db.select().from(staffSessions);
+  assert.deepEqual(rows.map((r) => r.stage).sort(), ['enrol', 'signed_in']);
 });

@@ -67,6 +67,17 @@ export async function requireStaff(request: FastifyRequest, reply: FastifyReply)
 }
 
 /**
+ * preHandler for signing out: any live session, at any stage, may end itself (someone who gave their
+ * password on a shared computer and has no code to hand must be able to leave).
+ */
+export async function requireStaffAtAnyStage(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const staff = await presentedSession(request, reply);
+  if (!staff) return reply.redirect(STAFF_SIGN_IN_PATH, 303);
+  request.staff = staff;
+  return undefined;
+}
+
+/**
  * preHandler for the page of one sign-in step: only a session at that stage may use it; any other
  * session is sent to its own step (a signed-in one to the inbox).
  */

@@ -1,7 +1,8 @@
 // Staff sessions live on the server (DESIGN.md §3, OWASP ASVS V3): the cookie carries a 256-bit random
 // token and the database keeps only its SHA-256, so a leaked table hands out no live sessions. A session
 // ends after 30 minutes without use or 12 hours after sign-in, whichever comes first.
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
+import { NotAuthenticated } from '../../platform/errors.ts';
 import { organisations, staffSessions, staffUsers } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
@@ -28,7 +29,7 @@ export type StaffSessionStage = (typeof staffSessions.$inferSelect)['stage'];
  * Starts a session and returns the token for the cookie (the only place it exists). Only a 'signed_in'
  * session reaches staff pages; the other stages reach only the sign-in step they name.
  */
-export async function createStaffSession(on: Queryable, staffUserId: string, now: Date, stage: StaffSessionStage = 'signed_in'): Promise<string> {
+export async function createStaffSession(on: Queryable, staffUserId: string, now: Date, stage: StaffSessionStage): Promise<string> {
   const token = newSecret(32);
   await on.insert(staffSessions).values({
     tokenHash: sha256Hex(token),
@@ -89,13 +90,22 @@ export async function loadStaffSessionAtAnyStage(on: Queryable, token: string, n
 }
 
 /**
- * Moves a session to its next stage of sign-in by replacing it: the old token stops working and the
- * new one shares nothing with it (session fixation, OWASP ASVS V3.2.1), and a session reaching
- * 'signed_in' gets its full lifetime from that moment.
+ * Moves a session from the stage it is at to its next one by replacing it: the old token stops working
+ * and the new one shares nothing with it (session fixation, OWASP ASVS V3.2.1), and a session reaching
+ * 'signed_in' gets its full lifetime from that moment. One DELETE decides: when two tabs finish the same
+ * step at once, or the session was ended meanwhile, only one gets a new session; the other is refused.
  */
-export async function advanceStaffSession(on: Queryable, oldToken: string, staffUserId: string, now: Date, stage: StaffSessionStage): Promise<string> {
-  await deleteStaffSession(on, oldToken);
-  return createStaffSession(on, staffUserId, now, stage);
+export async function advanceStaffSession(
+  on: Queryable,
+  move: { oldToken: string; staffUserId: string; from: StaffSessionStage; to: StaffSessionStage },
+  now: Date,
+): Promise<string> {
+  const ended = await on
+    .delete(staffSessions)
+    .where(and(eq(staffSessions.tokenHash, sha256Hex(move.oldToken)), eq(staffSessions.staffUserId, move.staffUserId), eq(staffSessions.stage, move.from)))
+    .returning({ tokenHash: staffSessions.tokenHash });
+  if (ended.length !== 1) throw new NotAuthenticated('This sign-in step was already used or the session has ended');
+  return createStaffSession(on, move.staffUserId, now, move.to);
 }
 
 export async function deleteStaffSession(on: Queryable, token: string): Promise<void> {
@@ -111,6 +121,11 @@ export async function deleteExpiredStaffSessions(on: Queryable, now: Date): Prom
     )
     .returning({ tokenHash: staffSessions.tokenHash });
   return rows.length;
+}
+
+/** Every other session of one staff member: a changed password signs out whoever held the old one. */
+export async function deleteOtherSessionsOfStaff(on: Queryable, staffUserId: string, keepToken: string): Promise<void> {
+  await on.delete(staffSessions).where(and(eq(staffSessions.staffUserId, staffUserId), ne(staffSessions.tokenHash, sha256Hex(keepToken))));
 }
 
 /** Every session of one staff member (e.g. when an operator disables the account). */

@@ -79,15 +79,22 @@ test('the otpauth URI names Dovecote and the account; the key is shown in fours'
   assert.equal(groupedSecret('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'), 'JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP');
 });
 
-test('recovery codes: 10 base32 characters in two groups, hashed with their own salt, matched however typed', () => {
+test('recovery codes: 10 base32 characters in two groups, keyed-hashed with their own salt, matched however typed, after a key rotation too', () => {
   const codes = Array.from({ length: 50 }, newRecoveryCode);
   for (const code of codes) assert.match(code, /^[A-Z2-7]{5}-[A-Z2-7]{5}$/);
   assert.equal(new Set(codes).size, 50);
   const code = codes[0]!;
-  const stored = hashRecoveryCode(code);
+  const stored = hashRecoveryCode([keyA], code);
+  assert.match(stored, /^a1:[A-Za-z0-9_-]+:[0-9a-f]{64}$/);
   assert.ok(!stored.includes(code.replace('-', '')));
-  assert.notEqual(hashRecoveryCode(code), stored, 'a new salt each time');
-  assert.ok(recoveryCodeMatches(stored, code));
-  assert.ok(recoveryCodeMatches(stored, code.toLowerCase().replace('-', ' ')));
-  assert.ok(!recoveryCodeMatches(stored, codes[1]!));
+  assert.notEqual(hashRecoveryCode([keyA], code), stored, 'a new salt each time');
+  assert.ok(recoveryCodeMatches([keyA], stored, code));
+  assert.ok(recoveryCodeMatches([keyA], stored, code.toLowerCase().replace('-', ' ')));
+  assert.ok(!recoveryCodeMatches([keyA], stored, codes[1]!));
+  // Keyed: the same salt and code under another key is another hash, so the table alone tests nothing.
+  const [, salt] = stored.split(':');
+  assert.notEqual(hashRecoveryCode([keyB], code, salt).split(':')[2], stored.split(':')[2]);
+  assert.ok(recoveryCodeMatches([keyB, keyA], stored, code), 'a code made before a rotation still works');
+  assert.ok(!recoveryCodeMatches([keyB], stored, code), 'not once its key is removed');
+  assert.ok(!recoveryCodeMatches([keyA], 'not-a-stored-code', code));
 });

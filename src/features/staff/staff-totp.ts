@@ -7,11 +7,12 @@
 // keys. The stored text names the key id, so after a rotation (a new key put first, old ones kept) the
 // keys sealed earlier still open. The staff account's id is the associated data: a sealed key copied
 // onto another account does not open.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { FileKey } from '../../platform/files/envelope.ts';
 
 const HKDF_INFO = 'dovecote staff totp';
+const RECOVERY_CODE_HKDF_INFO = 'dovecote staff recovery code';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 export const TOTP_PERIOD_SECONDS = 30;
@@ -24,8 +25,8 @@ export class TotpSealError extends Error {
   override name = 'TotpSealError';
 }
 
-function derivedKey(key: FileKey): Buffer {
-  return Buffer.from(hkdfSync('sha256', key.secret, Buffer.alloc(0), HKDF_INFO, 32));
+function derivedKey(key: FileKey, info = HKDF_INFO): Buffer {
+  return Buffer.from(hkdfSync('sha256', key.secret, Buffer.alloc(0), info, 32));
 }
 
 /** `keyId:base64url(iv | tag | ciphertext)`, sealed under the newest key. */
@@ -122,14 +123,23 @@ export function normaliseRecoveryCode(typed: string): string {
   return typed.toUpperCase().replace(/[\s-]/g, '');
 }
 
-/** `salt:sha256hex(salt | code)`: a per-code salt, so equal codes (or a table of them) give nothing away. */
-export function hashRecoveryCode(code: string, salt = randomBytes(16).toString('base64url')): string {
-  return `${salt}:${createHash('sha256').update(`${salt}|${normaliseRecoveryCode(code)}`).digest('hex')}`;
+/**
+ * `keyId:salt:hex(HMAC-SHA256(k, salt | code))` with k derived by HKDF from an encryption key (its own
+ * label, apart from sealing TOTP keys). A code has only 50 bits, few enough to try every one against a
+ * plain hash; keyed, a copy of the database alone lets no one test guesses offline. The per-code salt
+ * keeps equal codes apart; the key id keeps codes made before a key rotation working.
+ */
+export function hashRecoveryCode(keys: readonly FileKey[], code: string, salt = randomBytes(16).toString('base64url'), keyId = keys[0]?.id): string {
+  const key = keys.find((k) => k.id === keyId);
+  if (!key) throw new TotpSealError('No encryption key is configured for recovery codes');
+  const mac = createHmac('sha256', derivedKey(key, RECOVERY_CODE_HKDF_INFO)).update(`${salt}|${normaliseRecoveryCode(code)}`).digest('hex');
+  return `${key.id}:${salt}:${mac}`;
 }
 
-export function recoveryCodeMatches(stored: string, typed: string): boolean {
-  const salt = stored.slice(0, stored.indexOf(':'));
-  const a = Buffer.from(hashRecoveryCode(typed, salt));
+export function recoveryCodeMatches(keys: readonly FileKey[], stored: string, typed: string): boolean {
+  const [keyId, salt] = stored.split(':');
+  if (!keyId || !salt || !keys.some((k) => k.id === keyId)) return false;
+  const a = Buffer.from(hashRecoveryCode(keys, typed, salt, keyId));
   const b = Buffer.from(stored);
   return a.length === b.length && timingSafeEqual(a, b);
 }

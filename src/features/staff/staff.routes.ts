@@ -11,7 +11,7 @@ import {
   currentStaff,
   presentedStaffToken,
   requirePermission,
-  requireStaff,
+  requireStaffAtAnyStage,
   setStaffCookie,
   STAFF_STAGE_PATHS,
   staffLayout,
@@ -86,11 +86,11 @@ export async function staffRoutes(app: FastifyInstance): Promise<void> {
     );
   });
 
-  app.get('/staff/sign-out', { preHandler: requireStaff }, async (request, reply) => {
+  app.get('/staff/sign-out', { preHandler: requireStaffAtAnyStage }, async (request, reply) => {
     return reply.page('staff/views/sign-out.njk', { pageTitle: 'Sign out', ...staffLayout(currentStaff(request)) });
   });
 
-  app.post('/staff/sign-out', { preHandler: requireStaff }, async (request, reply) => {
+  app.post('/staff/sign-out', { preHandler: requireStaffAtAnyStage }, async (request, reply) => {
     const staff = currentStaff(request);
     await signOut(services, {
       token: presentedStaffToken(request)!,

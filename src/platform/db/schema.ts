@@ -97,7 +97,7 @@ export const staffSessions = pgTable(
     // How far sign-in has got: only 'signed_in' reaches staff pages. 'second_factor' has passed the
     // password and must give a code; 'enrol' must set up an authenticator first; 'change_password' must
     // replace a temporary password. Sessions from before this column were fully signed in.
-    stage: text('stage', { enum: ['second_factor', 'enrol', 'change_password', 'signed_in'] }).notNull().default('signed_in'),
+    stage: text('stage', { enum: ['second_factor', 'enrol', 'change_password', 'signed_in'] }).notNull(),
   },
   (t) => [index('staff_sessions_user_idx').on(t.staffUserId)],
 );

@@ -55,7 +55,10 @@ CREATE TABLE "staff_submissions" (
 ALTER TABLE "conversations" ADD COLUMN "assigned_staff_id" uuid;--> statement-breakpoint
 ALTER TABLE "conversations" ADD COLUMN "done_at" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "outbound_sms" ADD COLUMN "provider_problem" text;--> statement-breakpoint
-ALTER TABLE "staff_sessions" ADD COLUMN "stage" text DEFAULT 'signed_in' NOT NULL;--> statement-breakpoint
+-- Sessions from before sign-in stages were made by a password alone: they end, and every new session
+-- names its stage (no default, so no code path can make a signed-in session by leaving it out).
+DELETE FROM "staff_sessions";--> statement-breakpoint
+ALTER TABLE "staff_sessions" ADD COLUMN "stage" text NOT NULL;--> statement-breakpoint
 ALTER TABLE "staff_users" ADD COLUMN "role" text DEFAULT 'admin' NOT NULL;--> statement-breakpoint
 ALTER TABLE "staff_users" ADD COLUMN "deactivated_at" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "staff_users" ADD COLUMN "must_change_password" boolean DEFAULT false NOT NULL;--> statement-breakpoint
