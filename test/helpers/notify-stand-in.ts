@@ -189,7 +189,7 @@ export async function startNotifyStandIn(opts: { apiKeys?: string[] } = {}): Pro
     }
     if (rejected.has(phoneNumber as string)) {
       record(400);
-      error(response, 400, 'BadRequestError', "Can't send to this recipient using a team-only API key");
+      error(response, 400, 'ValidationError', 'phone_number Not a UK mobile number');
       return;
     }
     const { body: text, missing } = render(template, personalisation);

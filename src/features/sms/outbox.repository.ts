@@ -49,6 +49,7 @@ export async function markOutboundSmsSent(on: Queryable, id: string, providerId:
       providerId,
       sentAt: now,
       lastError: null,
+      providerProblem: null,
       updatedAt: now,
       personalisation: withoutSecrets,
     })
@@ -63,6 +64,23 @@ export async function markOutboundSmsForRetry(on: Queryable, id: string, reason:
     .where(and(eq(outboundSms.id, id), eq(outboundSms.status, 'sending')));
 }
 
+/**
+ * The provider refused our set-up (key, template), not the text: back in the queue with the problem
+ * noted, so staff see that it is held and the worker's next job sends it once the set-up is fixed.
+ */
+export async function markOutboundSmsHeld(
+  on: Queryable,
+  id: string,
+  problem: NonNullable<OutboundSms['providerProblem']>,
+  reason: string,
+  now: Date,
+): Promise<void> {
+  await on
+    .update(outboundSms)
+    .set({ status: 'queued', providerProblem: problem, lastError: reason, updatedAt: now })
+    .where(and(eq(outboundSms.id, id), eq(outboundSms.status, 'sending')));
+}
+
 /** permanent_failure (the provider refused it) or technical_failure (we gave up retrying). */
 export async function markOutboundSmsFailed(
   on: Queryable,
@@ -73,7 +91,8 @@ export async function markOutboundSmsFailed(
 ): Promise<boolean> {
   const rows = await on
     .update(outboundSms)
-    .set({ status, lastError: reason, updatedAt: now, personalisation: withoutSecrets })
+    // The final word replaces a provider problem noted earlier: it is what staff need to read now.
+    .set({ status, lastError: reason, providerProblem: null, updatedAt: now, personalisation: withoutSecrets })
     .where(and(eq(outboundSms.id, id), notInArray(outboundSms.status, ['sent', ...FINAL_SMS_STATUSES])))
     .returning({ id: outboundSms.id });
   return rows.length > 0;
@@ -107,6 +126,15 @@ export async function findOutboundSmsStatuses(on: Queryable, ids: string[]): Pro
 // ---------------------------------------------------------------------------------------------------
 // What other features may know of a conversation's texts: their kinds and statuses, never the
 // personalisation (a code or a link may still be in it).
+//
+// The status staff see is the row's, except for a text the provider would not take because of our own
+// set-up (provider_problem): it is not sent yet, and that is neither the patient's fault nor "Queued".
+
+/** The staff-facing status of a text held back by a provider problem (never stored in a row). */
+export const SMS_HELD_BY_PROVIDER = 'held_by_provider';
+export type StaffSmsStatus = OutboundSmsStatus | typeof SMS_HELD_BY_PROVIDER;
+
+const staffStatus = sql<StaffSmsStatus>`CASE WHEN ${outboundSms.providerProblem} IS NOT NULL AND ${outboundSms.status} IN ('queued', 'sending') THEN ${sql.raw(`'${SMS_HELD_BY_PROVIDER}'`)} ELSE ${outboundSms.status} END`;
 
 export async function textsOfConversation(on: Queryable, organisationId: string, conversationId: string) {
   return on
@@ -114,7 +142,7 @@ export async function textsOfConversation(on: Queryable, organisationId: string,
       id: outboundSms.id,
       kind: outboundSms.kind,
       phoneE164: outboundSms.phoneE164,
-      status: outboundSms.status,
+      status: staffStatus,
       createdAt: outboundSms.createdAt,
       sentAt: outboundSms.sentAt,
       updatedAt: outboundSms.updatedAt,
@@ -124,10 +152,10 @@ export async function textsOfConversation(on: Queryable, organisationId: string,
     .orderBy(asc(outboundSms.createdAt), asc(outboundSms.id));
 }
 
-/** The status of the newest link text of the conversation whose id `conversationId` names (SQL, for a list query). */
-export function latestLinkTextStatusSql(conversationId: SQL | AnyColumn): SQL<OutboundSmsStatus | null> {
-  return sql<OutboundSmsStatus | null>`(
-    SELECT ${outboundSms.status} FROM ${outboundSms}
+/** The staff-facing status of the newest link text of the conversation whose id `conversationId` names (SQL, for a list query). */
+export function latestLinkTextStatusSql(conversationId: SQL | AnyColumn): SQL<StaffSmsStatus | null> {
+  return sql<StaffSmsStatus | null>`(
+    SELECT ${staffStatus} FROM ${outboundSms}
     WHERE ${outboundSms.conversationId} = ${conversationId} AND ${outboundSms.kind} = 'message_link'
     ORDER BY ${outboundSms.createdAt} DESC, ${outboundSms.id} DESC LIMIT 1)`;
 }

@@ -19,6 +19,10 @@ export const SMS_RETRY_DEFAULTS = {
   staleAfterMs: 60_000,
   maxPauseMs: 30_000,
   maxBatchSize: 100,
+  // A text held by a provider problem (wrong key, unknown template) is tried again after a minute,
+  // doubling to every 15 minutes, for as long as it takes: fixing the set-up sends it.
+  heldRetryDelaySeconds: 60,
+  heldRetryDelayMaxSeconds: 900,
 } as const;
 
 /** A send-sms job held longer than this belongs to a process that died: pg-boss offers it again. */

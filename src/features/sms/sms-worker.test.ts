@@ -3,24 +3,26 @@ import type { PgBoss } from 'pg-boss';
 import type { Services } from '../../services.ts';
 import assert from 'node:assert/strict';
 import { eq } from 'drizzle-orm';
-import { createTestApp } from '../../../test/helpers/app.ts';
-import { createTestConversation, createTestOrganisation } from '../../../test/helpers/factories.ts';
+import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
+import { createTestConversation, createTestOrganisation, createTestStaff } from '../../../test/helpers/factories.ts';
+import { pageText, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
 import { makeNotifyApiKey, notifyConfigFor, parseNotifyApiKey, STAND_IN_TEMPLATE_ID, startNotifyStandIn } from '../../../test/helpers/notify-stand-in.ts';
 import { devPhoneTexts, outboundSms } from '../../platform/db/schema.ts';
 import { SMS_QUEUES as QUEUES } from './sms-queues.ts';
 import { enqueueSms } from './outbox.service.ts';
-import { defaultBatchSize, deliverOutboundSms, handleDeadSmsJob, type DeliveryContext } from './sms-worker.ts';
+import { defaultBatchSize, deliverOutboundSms, handleDeadSmsJob, heldRetryDelay, type DeliveryContext, type WorkerLog } from './sms-worker.ts';
 import { cleanupStack, eventually, readOutboundSms, startFastWorker, waitForSmsStatus, type Defer } from './sms-test-support.ts';
 import { TokenBucket } from './token-bucket.ts';
-import { RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
+import { ProviderConfigurationSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
 import { createSmsTransport } from './transports/create-transport.ts';
+import { createNotifyTransport } from './transports/notify.transport.ts';
 
 const PHONE = '+447700900001';
 
-async function notifyApp(defer: Defer, opts: { apiKey?: string; standInKeys?: string[] } = {}) {
+async function notifyApp(defer: Defer, opts: { apiKey?: string; standInKeys?: string[]; now?: () => Date } = {}) {
   const standIn = await startNotifyStandIn(opts.standInKeys ? { apiKeys: opts.standInKeys } : {});
   const logLines: string[] = [];
-  const testApp = await createTestApp({ config: notifyConfigFor(standIn, opts.apiKey), logLines });
+  const testApp = await createTestApp({ config: notifyConfigFor(standIn, opts.apiKey), logLines, now: opts.now });
   defer(async () => {
     await testApp.close();
     await standIn.close();
@@ -39,8 +41,21 @@ function deliveryContext(services: Services, boss: PgBoss, overrides: Partial<De
     staleAfterMs: 60_000,
     maxPauseMs: 30_000,
     rateLimitPauseMs: 5_000,
+    heldRetryDelaySeconds: 60,
+    heldRetryDelayMaxSeconds: 900,
     ...overrides,
   };
+}
+
+/** A worker log that keeps what it was told, with the level. */
+function capturingLog() {
+  const lines: Array<{ level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; msg: string }> = [];
+  const log: WorkerLog = {
+    info: (fields, msg) => void lines.push({ level: 'info', fields: fields as Record<string, unknown>, msg }),
+    warn: (fields, msg) => void lines.push({ level: 'warn', fields: fields as Record<string, unknown>, msg }),
+    error: (fields, msg) => void lines.push({ level: 'error', fields: fields as Record<string, unknown>, msg }),
+  };
+  return { log, lines, errors: () => lines.filter((l) => l.level === 'error') };
 }
 
 function assertNoSecretsIn(lines: string[], secrets: string[]) {
@@ -133,26 +148,101 @@ test('Notify: the stand-in receives the text with the outbox id as reference, th
   assertNoSecretsIn(logLines, [PHONE, conversation.token]);
 });
 
-test('Notify: a key the provider does not accept gets 403 and the text is marked permanent_failure, not retried', async (t) => {
+test('Notify: a key the provider refuses (403) holds the text, not the patient’s failure: logged once, shown to staff, sent once the key is fixed', async (t) => {
   const defer = cleanupStack(t);
+  const clock = new TestClock();
   const good = makeNotifyApiKey();
   // Same service, wrong secret: the JWT signature does not verify.
   const wrong = makeNotifyApiKey({ serviceId: parseNotifyApiKey(good).serviceId });
-  const { services, standIn, jobs } = await notifyApp(defer, { apiKey: wrong, standInKeys: [good] });
+  const { app, services, standIn } = await notifyApp(defer, { apiKey: wrong, standInKeys: [good], now: clock.now });
+  const logs = capturingLog();
+  const held = { heldRetryDelaySeconds: 1, heldRetryDelayMaxSeconds: 1, logger: logs.log };
   // The worker starts first: its retry policy reaches the jobs enqueued after it.
-  const stop = await startFastWorker(services);
-  defer(stop);
+  const stopWithWrongKey = await startFastWorker(services, held);
   const conversation = await createTestConversation(services);
   const [row] = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.conversationId));
 
-  const failed = await waitForSmsStatus(services, row!.id, ['permanent_failure']);
-  assert.match(failed.lastError ?? '', /^Notify 403 AuthError: Invalid token/);
-  assert.equal(failed.lastError!.includes('7700'), false);
+  // Refused three times: each time the text goes back in the queue, and only the first says so at error level.
+  await eventually(async () => standIn.requests.length >= 3, 'three tries with the refused key');
+  await stopWithWrongKey();
+  const refused = await readOutboundSms(services, row!.id);
+  assert.equal(refused.status, 'queued');
+  assert.equal(refused.providerProblem, 'authentication');
+  assert.equal(refused.lastError, 'Notify 403 AuthError: Invalid token: API key not found');
+  assert.ok(standIn.requests.every((r) => r.status === 403));
   assert.equal(standIn.received.length, 0);
-  assert.deepEqual(standIn.requests.map((r) => r.status), [403]);
-  // The job ends (completed, no retry) once pg-boss has settled it after the handler returned.
-  await eventually(async () => (await jobs.boss.findJobs(QUEUES.sendSms, { data: { outboundSmsId: row!.id } }))[0]?.state === 'completed', 'the job to complete');
-  assert.deepEqual(standIn.requests.map((r) => r.status), [403]);
+  const errors = logs.errors();
+  assert.equal(errors.length, 1, 'one error line for the text, not one per try');
+  assert.equal(errors[0]!.fields.outboundSmsId, row!.id);
+  assert.equal(errors[0]!.fields.providerProblem, 'authentication');
+  assert.equal(errors[0]!.fields.reason, 'Notify 403 AuthError: Invalid token: API key not found');
+  assert.equal(logs.lines.filter((l) => l.msg.includes('permanent') || l.msg.includes('not retried')).length, 0);
+  assertNoSecretsIn(logs.lines.map((l) => JSON.stringify(l)), [PHONE, conversation.token]);
+
+  // Staff see a problem with the text service, not a problem with the patient's number.
+  const staff = await createTestStaff(services, conversation.organisation.id);
+  const jar = await signInAsStaff(app, staff.email, staff.password);
+  const page = pageText((await staffGet(app, jar, `/staff/conversations/${conversation.conversationId}`)).body);
+  assert.match(page, /Not sent yet There is a problem with our text service\. The text will be sent when the problem is fixed\./);
+  assert.doesNotMatch(page, /The number does not exist/);
+  const notDelivered = pageText((await staffGet(app, jar, '/staff?waiting=text-not-delivered')).body);
+  assert.match(notDelivered, /Priya Shah .*Not sent yet/);
+
+  // Operators put the right key in and restart: the next try sends it, once, and the problem is cleared.
+  const fixedKey = createNotifyTransport({ apiKey: good, baseUrl: standIn.baseUrl, templateId: STAND_IN_TEMPLATE_ID });
+  const stop = await startFastWorker(services, { ...held, transport: fixedKey });
+  defer(stop);
+  const sent = await waitForSmsStatus(services, row!.id, ['sent']);
+  assert.equal(sent.providerProblem, null);
+  assert.equal(sent.lastError, null);
+  assert.equal(standIn.byReference(row!.id).length, 1);
+  assert.equal(standIn.received.length, 1);
+  assert.equal(standIn.requests.at(-1)!.status, 201);
+  assert.equal(logs.errors().length, 1);
+  assert.ok(logs.lines.some((l) => l.msg.startsWith('text sent: the provider takes our texts again')));
+  const after = pageText((await staffGet(app, jar, `/staff/conversations/${conversation.conversationId}`)).body);
+  assert.doesNotMatch(after, /Not sent yet/);
+  assert.match(pageText((await staffGet(app, jar, '/staff?waiting=text-not-delivered')).body), /No open conversations are waiting for/);
+});
+
+test('a provider problem hands the text to a new job after a back-off that doubles, whatever the retries used, and errors once', async (t) => {
+  const defer = cleanupStack(t);
+  const { services, jobs, close } = await createTestApp();
+  defer(close);
+  const conversation = await createTestConversation(services);
+  const [row] = await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversation.conversationId));
+  const transport: SmsTransport = {
+    name: 'notify',
+    send: async () => {
+      throw new ProviderConfigurationSmsError('configuration', 'Notify 400 BadRequestError: Template not found');
+    },
+  };
+  const logs = capturingLog();
+  const ctx = deliveryContext(services, jobs.boss, { transport, log: logs.log });
+  const [first] = await jobs.boss.fetch<{ outboundSmsId: string }>(QUEUES.sendSms, { includeMetadata: true });
+  const otherJobs = async (seen: string[]) =>
+    (await jobs.boss.findJobs<{ outboundSmsId: string; held?: number }>(QUEUES.sendSms, { data: { outboundSmsId: row!.id } })).filter((j) => !seen.includes(j.id));
+
+  const before = Date.now();
+  // Even a job on its last retry: a provider problem never ends in technical_failure.
+  assert.equal(await deliverOutboundSms(ctx, { ...first!, retryCount: first!.retryLimit }), 'held');
+  const afterFirst = await readOutboundSms(services, row!.id);
+  assert.equal(afterFirst.status, 'queued');
+  assert.equal(afterFirst.providerProblem, 'configuration');
+  assert.equal(afterFirst.lastError, 'Notify 400 BadRequestError: Template not found');
+  const [second, ...more] = await otherJobs([first!.id]);
+  assert.equal(more.length, 0);
+  assert.deepEqual(second!.data, { outboundSmsId: row!.id, held: 1 });
+  assert.ok(second!.startAfter.getTime() >= before + 59_000, 'not before a minute');
+
+  assert.equal(await deliverOutboundSms(ctx, second!), 'held');
+  const [third] = await otherJobs([first!.id, second!.id]);
+  assert.deepEqual(third!.data, { outboundSmsId: row!.id, held: 2 });
+  assert.ok(third!.startAfter.getTime() >= before + 119_000, 'then two minutes');
+
+  assert.equal(logs.errors().length, 1);
+  assert.equal(logs.errors()[0]!.fields.providerProblem, 'configuration');
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 40].map((n) => heldRetryDelay(n, 60, 900)), [60, 120, 240, 480, 900, 900, 900]);
 });
 
 test('Notify: a security code is sent with its template and then wiped from the outbox', async (t) => {
@@ -253,7 +343,8 @@ test('Notify: a 400 for one number marks that text permanent_failure and the oth
   defer(stop);
 
   const failed = await waitForSmsStatus(services, badRow.id, ['permanent_failure']);
-  assert.equal(failed.lastError, "Notify 400 BadRequestError: Can't send to this recipient using a team-only API key");
+  assert.equal(failed.lastError, 'Notify 400 ValidationError: phone_number Not a UK mobile number');
+  assert.equal(failed.providerProblem, null);
   await waitForSmsStatus(services, goodRow.id, ['sent']);
   assert.equal(standIn.byReference(goodRow.id).length, 1);
   assert.equal(standIn.requests.filter((r) => r.reference === badRow.id).length, 1, 'a permanent failure is not retried');

@@ -11,10 +11,14 @@
 // than the token bucket allows. Each job is settled on its own (pg-boss perJobResults), so one text's
 // failure never retries its neighbours.
 //
-// Failures: a permanent one (bad number, bad template, refused key) marks the row permanent_failure and
-// ends the job. A retryable one (5xx, timeout, network, 429) puts the row back to 'queued' and fails
-// the job, so pg-boss retries it with exponential backoff; a 429 with Retry-After is rescheduled for
-// that time instead. Any 429 also pauses the whole process's bucket (for the Retry-After, or for the
+// Failures: a permanent one (the number cannot receive texts) marks the row permanent_failure and
+// ends the job. A provider problem (the key refused, the template unknown: our set-up, not the
+// patient's number) keeps the row 'queued' with provider_problem set, logs an error once for the row,
+// and hands the text to a new job that starts after a back-off (1 minute doubling to 15). A new job
+// rather than a pg-boss retry, so it never runs out of retries: the text goes once operators fix the
+// key or template, however long that takes. A retryable one (5xx, timeout, network, 429) puts the row
+// back to 'queued' and fails the job, so pg-boss retries it with exponential backoff; a 429 with
+// Retry-After is rescheduled for that time instead. Any 429 also pauses the whole process's bucket (for the Retry-After, or for the
 // first retry delay when the provider gives none), so the other texts in flight hold back too instead
 // of running into the limit one after another. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
 // database outage on every attempt) ends in the dead-letter queue, whose worker marks technical_failure
@@ -26,10 +30,17 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Services } from '../../services.ts';
 import { createSmsQueues, SMS_QUEUES as QUEUES, SMS_RETRY_DEFAULTS } from './sms-queues.ts';
-import { claimOutboundSms, findOutboundSmsStatuses, markOutboundSmsFailed, markOutboundSmsForRetry, markOutboundSmsSent } from './outbox.repository.ts';
+import {
+  claimOutboundSms,
+  findOutboundSmsStatuses,
+  markOutboundSmsFailed,
+  markOutboundSmsForRetry,
+  markOutboundSmsHeld,
+  markOutboundSmsSent,
+} from './outbox.repository.ts';
 import type { OutboundSms } from './outbox.service.ts';
 import { createSmsTransport } from './transports/create-transport.ts';
-import { PermanentSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
+import { PermanentSmsError, ProviderConfigurationSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export interface WorkerLog {
@@ -54,6 +65,9 @@ export interface SmsWorkerOptions {
   /** First retry delay in seconds; doubles each retry (with jitter) up to retryDelayMaxSeconds. */
   retryDelaySeconds?: number;
   retryDelayMaxSeconds?: number;
+  /** First delay before a text held by a provider problem is tried again, in seconds; doubles up to heldRetryDelayMaxSeconds. */
+  heldRetryDelaySeconds?: number;
+  heldRetryDelayMaxSeconds?: number;
   /** Longest a 429 may pause the other sends of this process, in ms (the job itself waits the full Retry-After). */
   maxPauseMs?: number;
   /** A 'sending' row older than this belongs to an attempt that died and may be taken again. */
@@ -70,7 +84,16 @@ export function defaultBatchSize(ratePerMinute: number): number {
   return Math.min(SMS_RETRY_DEFAULTS.maxBatchSize, Math.max(1, Math.floor(ratePerMinute / 60)));
 }
 
-const jobDataSchema = z.object({ outboundSmsId: z.uuid() });
+const jobDataSchema = z.object({
+  outboundSmsId: z.uuid(),
+  /** How many times in a row this text has been held by a provider problem: the back-off's exponent. */
+  held: z.number().int().min(0).max(1000).optional(),
+});
+
+/** Seconds before a text held `held` times already is tried again: first, doubling, capped. */
+export function heldRetryDelay(held: number, firstSeconds: number, maxSeconds: number): number {
+  return Math.min(maxSeconds, firstSeconds * 2 ** Math.min(held, 30));
+}
 
 export interface DeliveryContext {
   services: Services;
@@ -82,9 +105,11 @@ export interface DeliveryContext {
   maxPauseMs: number;
   /** How long a 429 without Retry-After pauses the bucket, in ms. */
   rateLimitPauseMs: number;
+  heldRetryDelaySeconds: number;
+  heldRetryDelayMaxSeconds: number;
 }
 
-export type DeliveryOutcome = 'sent' | 'skipped' | 'permanent_failure' | 'technical_failure' | 'rescheduled' | 'invalid';
+export type DeliveryOutcome = 'sent' | 'skipped' | 'permanent_failure' | 'technical_failure' | 'rescheduled' | 'held' | 'invalid';
 
 type SendSmsJob = Pick<JobWithMetadata<unknown>, 'id' | 'retryCount' | 'retryLimit' | 'data'>;
 
@@ -166,13 +191,13 @@ async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: Outbou
       reference: row.id,
     }));
   } catch (caught) {
-    const error =
-      caught instanceof PermanentSmsError || caught instanceof RetryableSmsError
-        ? caught
-        : new RetryableSmsError(`Unexpected error while sending (${(caught as Error)?.name ?? 'unknown'})`);
-    if (!(caught instanceof PermanentSmsError || caught instanceof RetryableSmsError)) {
+    const known = caught instanceof PermanentSmsError || caught instanceof RetryableSmsError || caught instanceof ProviderConfigurationSmsError;
+    const error = known ? caught : new RetryableSmsError(`Unexpected error while sending (${(caught as Error)?.name ?? 'unknown'})`);
+    if (!known) {
       ctx.log.error({ ...logFields, errName: (caught as Error)?.name }, 'unexpected error while sending a text');
     }
+
+    if (error instanceof ProviderConfigurationSmsError) return holdForProviderProblem(ctx, job, row, error, logFields);
 
     if (error instanceof PermanentSmsError) {
       await markOutboundSmsFailed(db, id, 'permanent_failure', error.reason, ctx.services.now());
@@ -205,8 +230,38 @@ async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: Outbou
   // Outside the try: if this write fails the text has still gone, so the row must not go back to
   // 'queued'. The job fails and is retried; the row stays 'sending' and is only taken again once stale.
   await markOutboundSmsSent(db, id, providerId, ctx.services.now());
+  if (row.providerProblem) ctx.log.info({ ...logFields, providerProblem: row.providerProblem }, 'text sent: the provider takes our texts again');
   ctx.log.info(logFields, 'text sent');
   return 'sent';
+}
+
+/**
+ * Our set-up was refused: the row goes back to 'queued' with the problem noted, and a new job for it
+ * starts after the back-off, in the same transaction (a crash in between leaves this job to be retried,
+ * and the claim stops a text being sent twice by two jobs). This job then ends.
+ */
+async function holdForProviderProblem(
+  ctx: DeliveryContext,
+  job: SendSmsJob,
+  row: OutboundSms,
+  error: ProviderConfigurationSmsError,
+  logFields: Record<string, unknown>,
+): Promise<DeliveryOutcome> {
+  const held = jobDataSchema.safeParse(job.data).data?.held ?? 0;
+  const delaySeconds = heldRetryDelay(held, ctx.heldRetryDelaySeconds, ctx.heldRetryDelayMaxSeconds);
+  await ctx.services.db.transaction(async (tx) => {
+    await markOutboundSmsHeld(tx, row.id, error.problem, error.reason, ctx.services.now());
+    await ctx.services.jobs.send(QUEUES.sendSms, { outboundSmsId: row.id, held: held + 1 }, tx, { startAfter: delaySeconds });
+  });
+  const fields = { ...logFields, providerProblem: error.problem, reason: error.reason, retryInSeconds: delaySeconds };
+  // Once per text (and again only if the problem changes), not on every try: one wrong key would
+  // otherwise fill the error log with a line per text every few minutes.
+  if (row.providerProblem !== error.problem) {
+    ctx.log.error(fields, `the text provider refused our ${error.problem === 'authentication' ? 'API key' : 'set-up'}; text held and tried again until it is fixed`);
+  } else {
+    ctx.log.info(fields, 'text still held by a provider problem; will try again');
+  }
+  return 'held';
 }
 
 /** Jobs pg-boss gave up on (retries used up by errors we did not catch, or expired): mark them failed. */
@@ -254,6 +309,8 @@ export async function startSmsWorker(services: Services, options: SmsWorkerOptio
     staleAfterMs: options.staleAfterMs ?? SMS_RETRY_DEFAULTS.staleAfterMs,
     maxPauseMs: options.maxPauseMs ?? SMS_RETRY_DEFAULTS.maxPauseMs,
     rateLimitPauseMs: (options.retryDelaySeconds ?? SMS_RETRY_DEFAULTS.retryDelaySeconds) * 1000,
+    heldRetryDelaySeconds: options.heldRetryDelaySeconds ?? SMS_RETRY_DEFAULTS.heldRetryDelaySeconds,
+    heldRetryDelayMaxSeconds: options.heldRetryDelayMaxSeconds ?? SMS_RETRY_DEFAULTS.heldRetryDelayMaxSeconds,
   };
   // Shared by every fetch loop, so `concurrency` bounds the texts in flight in this process: that is
   // also the bound on texts sent twice if the process dies (see docs/reliability.md).

@@ -1,12 +1,20 @@
 // GOV.UK Notify through the official client. The client speaks axios; we hand it an axios instance
 // with a hard deadline per request, so a provider that hangs cannot hold a worker slot for ever, and
-// turn its errors into the two kinds the worker understands.
+// turn its errors into the three kinds the worker understands.
 import { createRequire } from 'node:module';
 // The types as the Notify client (CommonJS) sees them.
 import type { AxiosError, AxiosInstance, AxiosStatic } from 'axios' with { 'resolution-mode': 'require' };
 import { NotifyClient } from 'notifications-node-client';
 import { renderSms } from '../sms-texts.ts';
-import { PermanentSmsError, RetryableSmsError, safeReason, type SmsSendRequest, type SmsSendResult, type SmsTransport } from './sms-transport.ts';
+import {
+  PermanentSmsError,
+  ProviderConfigurationSmsError,
+  RetryableSmsError,
+  safeReason,
+  type SmsSendRequest,
+  type SmsSendResult,
+  type SmsTransport,
+} from './sms-transport.ts';
 
 export const NOTIFY_REQUEST_TIMEOUT_MS = 10_000;
 
@@ -52,8 +60,16 @@ interface NotifyErrorBody {
   errors?: Array<{ error?: string; message?: string }>;
 }
 
-/** Turn whatever the client threw into a PermanentSmsError or RetryableSmsError. Exported for tests. */
-export function classifyNotifyError(error: unknown): PermanentSmsError | RetryableSmsError {
+// Notify's 400s that are about our set-up rather than the recipient (from its documented error list):
+// "Template not found", "template_id is not a valid UUID", "Missing personalisation: message" (the
+// template is not the one-placeholder template README.md describes), "Can't send to this recipient
+// using a team-only API key" or "... when service is in trial mode" (a test or trial key in live use),
+// "Service is not allowed to send text messages". A bad number ("phone_number Not a UK mobile number")
+// matches none of these.
+const CONFIGURATION_400 = /template|personalisation|team-only|trial mode|not allowed to send/i;
+
+/** Turn whatever the client threw into one of the transport's three errors. Exported for tests. */
+export function classifyNotifyError(error: unknown): PermanentSmsError | RetryableSmsError | ProviderConfigurationSmsError {
   const axiosError = error as Partial<AxiosError<NotifyErrorBody>>;
   if (!axiosError || axiosError.isAxiosError !== true) {
     // The client rejects before sending only for programming mistakes (unknown option names).
@@ -74,7 +90,13 @@ export function classifyNotifyError(error: unknown): PermanentSmsError | Retryab
     return new RetryableSmsError(reason, { retryAfterSeconds: parseRetryAfter(header), rateLimited: true });
   }
   if (status >= 500 || status === 408 || status === 409 || status === 425) return new RetryableSmsError(reason);
-  // 400 (bad number, bad template, trial-mode recipient), 403 (key or token refused), other 4xx.
+  // 401/403: the key or its token was refused (wrong or revoked key, server clock more than 30 s off).
+  if (status === 401 || status === 403) return new ProviderConfigurationSmsError('authentication', reason);
+  // 404: no such endpoint, so NOTIFY_BASE_URL is wrong.
+  if (status === 404) return new ProviderConfigurationSmsError('configuration', reason);
+  const messages = (response.data?.errors ?? []).map((e) => `${e.error ?? ''}: ${e.message ?? ''}`);
+  if (status === 400 && messages.some((m) => CONFIGURATION_400.test(m))) return new ProviderConfigurationSmsError('configuration', reason);
+  // Other 400s (the number cannot receive texts) and other 4xx: asking again will not help.
   return new PermanentSmsError(reason);
 }
 

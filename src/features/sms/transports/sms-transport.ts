@@ -1,4 +1,4 @@
-// One interface for every way a text leaves Dovecote. The worker only knows this: send, and one of two
+// One interface for every way a text leaves Dovecote. The worker only knows this: send, and one of three
 // kinds of failure. A transport never logs the number, the personalisation or the rendered text.
 import type { SmsKind } from '../sms-texts.ts';
 
@@ -21,8 +21,8 @@ export interface SmsTransport {
 }
 
 /**
- * The provider refused the text and asking again will not help: a bad number, an unknown template, a
- * revoked or wrong API key. The outbox row is marked permanent_failure and the job is not retried.
+ * The provider refused the text and asking again will not help: the number cannot receive texts. The
+ * outbox row is marked permanent_failure and the job is not retried.
  */
 export class PermanentSmsError extends Error {
   override name = 'PermanentSmsError';
@@ -49,6 +49,27 @@ export class RetryableSmsError extends Error {
     this.reason = reason;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.rateLimited = options.rateLimited ?? options.retryAfterSeconds !== undefined;
+  }
+}
+
+export type ProviderProblem = 'authentication' | 'configuration';
+
+/**
+ * The provider refused our own set-up, not the text: the API key is wrong, revoked or for a team only,
+ * the server clock is off, the template is unknown. The patient's number is not at fault, so marking
+ * the text failed would tell staff the wrong thing and lose a text that will go once operators fix the
+ * key or the template. The worker keeps the row queued, says so once in the logs and tries again
+ * later, for as long as it takes.
+ */
+export class ProviderConfigurationSmsError extends Error {
+  override name = 'ProviderConfigurationSmsError';
+  readonly problem: ProviderProblem;
+  /** Short and safe for logs and staff: never the phone number, code or link. */
+  readonly reason: string;
+  constructor(problem: ProviderProblem, reason: string) {
+    super(reason);
+    this.problem = problem;
+    this.reason = reason;
   }
 }
 
