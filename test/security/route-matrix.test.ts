@@ -91,6 +91,7 @@ const RULES: Record<string, Rule> = {
   'POST /staff/patients/:patientId/message': 'staff',
   'GET /staff/conversations/:id': 'staff',
   'POST /staff/conversations/:id/resend': 'staff',
+  'POST /staff/conversations/:id/reply': 'staff',
   'POST /staff/conversations/:id/revoke': 'staff',
   // The shared inbox: assignment, urgent, done, and who else has the conversation open.
   'GET /staff/conversations/:id/revoke': 'staff',
@@ -230,6 +231,7 @@ const STAFF_PERMISSION: Record<string, Permission | 'signed-in'> = {
   'POST /staff/patients/:patientId/message': 'send',
   'GET /staff/conversations/:id': 'readReplies',
   'POST /staff/conversations/:id/resend': 'send',
+  'POST /staff/conversations/:id/reply': 'send',
   'POST /staff/conversations/:id/revoke': 'send',
   'GET /staff/conversations/:id/revoke': 'send',
   'GET /staff/conversations/:id/viewers': 'readReplies',
@@ -394,6 +396,8 @@ function formFor(method: string, pattern: string, side: Side): Record<string, st
       return { searchBy: 'nhs-number', nhsNumber: p.nhsNumber };
     case 'POST /staff/patients/:patientId/message':
       return { body: 'A message that must not be sent', replyMode: 'none' };
+    case 'POST /staff/conversations/:id/reply':
+      return { replyBody: 'A staff reply that must not be sent' };
     case 'POST /staff/patients/:patientId/questionnaire':
       return { questionnaire: `${CATALOGUE_URL('phq-9')}|1.0.0`, closesAfterDays: '7' };
     case 'POST /:token/conversation/questions/:linkId':

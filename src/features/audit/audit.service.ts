@@ -18,6 +18,9 @@ export type AuditEventType =
   | 'message.read'
   | 'message.sent'
   | 'reply.sent'
+  // Staff replied in a 'conversation' message (details: conversationId, itemId; never the body), with a
+  // text carrying a new link to the same conversation.
+  | 'message.staff_replied'
   | 'conversation.viewed'
   // Staff reads that show patient data: the search (its results, never the terms searched for), the
   // compose page (one patient's summary) and the inbox (a page of conversations with patient names).

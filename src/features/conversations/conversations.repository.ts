@@ -16,6 +16,7 @@ import {
   staffUsers,
 } from '../../platform/db/schema.ts';
 import type { Queryable } from '../../platform/db/client.ts';
+import { SMS_HELD_BY_PROVIDER } from '../sms/outbox.repository.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
 export type ConversationItem = typeof conversationItems.$inferSelect;
@@ -282,8 +283,9 @@ function waitingCondition(query: InboxQuery): SQL | undefined {
         sql`NOT EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${patientItemOf(query.patientItemKinds)})`,
       );
     case 'text-not-delivered':
+      // A text held by a problem with our text service has not reached the patient either.
       return sql`${query.latestTextStatus} IN (${sql.join(
-        w.statuses.map((s) => sql`${s}`),
+        [...w.statuses, SMS_HELD_BY_PROVIDER].map((s) => sql`${s}`),
         sql`, `,
       )})`;
   }

@@ -105,6 +105,8 @@ export interface StaffPanel {
   /** A template path under src/features, rendered inside the staff conversation page. */
   view: string;
   data: Record<string, unknown>;
+  /** Where the page shows it: above the link (the default), or after the items (a reply box). */
+  placement?: 'before-link' | 'after-items';
 }
 
 /** What sending needs of a kind; none of it depends on the kind's payload type. */

@@ -57,6 +57,20 @@ export async function takeDailySend(
   return { kind, sentToday, limit };
 }
 
+/**
+ * For texts that are not new conversations (a staff reply in a conversation): on the send's transaction,
+ * throws DailySendLimitReached once the organisation's day is used up, and otherwise takes nothing.
+ * Like reminders, such texts do not count towards the limit (it counts conversations), but none goes
+ * out on a day the organisation has been stopped.
+ */
+export async function ensureDailySendLeft(services: Services, tx: Tx, input: { organisationId: string; now: Date }): Promise<void> {
+  const limit = services.config.organisationDailySendLimit;
+  const { start, end } = ukDayBounds(input.now);
+  await lockOrganisationSends(tx, input.organisationId);
+  const sentToday = await countOrganisationConversations(tx, input.organisationId, start, end);
+  if (sentToday >= limit) throw new DailySendLimitReached(limit, end, input.now);
+}
+
 /** The operators' log line for a notice (organisation id only: no patient data). */
 export function logSendLimitNotice(services: Services, organisationId: string, notice: SendLimitNotice): void {
   if (!notice) return;

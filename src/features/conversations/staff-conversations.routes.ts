@@ -19,13 +19,13 @@ import {
 const CONVERSATION_VIEW = 'conversations/views/staff-conversation.njk';
 const conversationParams = z.object({ id: z.string() });
 const conversationQuery = z.object({
-  done: z.enum(['sent', 'resent', 'revoked', 'assigned', 'urgent', 'not-urgent', 'marked-done', 'reopened']).optional().catch(undefined),
+  done: z.enum(['sent', 'replied', 'resent', 'revoked', 'assigned', 'urgent', 'not-urgent', 'marked-done', 'reopened']).optional().catch(undefined),
 });
 const assignForm = z.object({ staffId: z.string().max(100).catch('') });
 const urgentForm = z.object({ urgent: z.enum(['yes', 'no']) });
 const doneForm = z.object({ done: z.enum(['yes', 'no']) });
 
-function conversationContext(view: ConversationForStaff) {
+export function conversationContext(view: ConversationForStaff) {
   return {
     conversation: view.conversation,
     patient: patientSummary(view.patient),

@@ -56,8 +56,14 @@ export function replyAllowed(mode: ReplyMode, repliesSoFar: number): boolean {
 }
 
 export interface MessageItemView {
+  id: string;
   body: string;
   createdAt: Date;
+}
+
+/** One item of the thread as the patient reads it: from the organisation, or their own reply. */
+export interface ThreadItemView extends MessageItemView {
+  fromPatient: boolean;
 }
 
 export interface MessageView {
@@ -65,6 +71,13 @@ export interface MessageView {
   sentAt: Date;
   message: MessageItemView | undefined;
   replies: MessageItemView[];
+  /**
+   * Everything after the first message, in the order it was written (seq): staff replies in a
+   * conversation and the patient's replies, interleaved.
+   */
+  thread: ThreadItemView[];
+  /** Staff have replied at least once (the thread is then headed as a conversation, not "Your replies"). */
+  staffReplied: boolean;
   canReply: boolean;
   /** The conversation is readable but takes no reply any more (the portal, after the link expired). */
   ended: boolean;
@@ -73,6 +86,9 @@ export interface MessageView {
 export function messageView(at: KindConversation<MessagePayload>, access: Pick<PatientAccess, 'mayAnswer'>): MessageView {
   const message = at.items.find((i) => i.kind === STAFF_MESSAGE);
   const replies = at.items.filter((i) => i.kind === PATIENT_REPLY);
+  const thread = at.items
+    .filter((i) => i !== message && (i.kind === STAFF_MESSAGE || i.kind === PATIENT_REPLY))
+    .map((i) => ({ id: i.id, body: i.body, createdAt: i.createdAt, fromPatient: i.kind === PATIENT_REPLY }));
   const replyMode = at.conversation.payload.replyMode;
   const allowed = replyAllowed(replyMode, replies.length);
   return {
@@ -80,6 +96,8 @@ export function messageView(at: KindConversation<MessagePayload>, access: Pick<P
     sentAt: message?.createdAt ?? at.conversation.createdAt,
     message,
     replies,
+    thread,
+    staffReplied: thread.some((i) => !i.fromPatient),
     canReply: access.mayAnswer && allowed,
     ended: !access.mayAnswer && allowed,
   };

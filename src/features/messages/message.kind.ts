@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ItemKind } from '../conversations/item-kinds.ts';
 import { replyAllowed, STAFF_MESSAGE, PATIENT_REPLY } from './message-replies.service.ts';
 import { showMessage, postReply } from './patient-message.routes.ts';
+import { messageStaffPanel } from './staff-reply.panel.ts';
 
 export const replyModes = ['none', 'once', 'conversation'] as const;
 export type ReplyMode = (typeof replyModes)[number];
@@ -42,6 +43,8 @@ export const messageKind: ItemKind<MessagePayload> = {
     item.kind === PATIENT_REPLY
       ? { fromPatient: true, tag: 'Patient reply', heading: `Reply from ${names.patientName}` }
       : { fromPatient: false, heading: `Message from ${names.authorName ?? 'your organisation'}` },
+  // A conversation's reply box (or why staff cannot reply), under the thread.
+  staffPanel: messageStaffPanel,
 };
 
 export { STAFF_MESSAGE, PATIENT_REPLY };

@@ -1,6 +1,7 @@
 // The words staff see for reply modes, text message statuses and link events, in one place so the
 // inbox and the conversation page say the same thing.
 import type { Patient } from '../patients/patients.service.ts';
+import { SMS_HELD_BY_PROVIDER } from '../sms/outbox.repository.ts';
 
 export { REPLY_MODE_WORDS } from './message.kind.ts';
 
@@ -17,6 +18,14 @@ export function smsStatusWords(status: string | null): StatusWords {
       return { text: 'Queued', colour: 'grey' };
     case 'sending':
       return { text: 'Sending', colour: 'grey' };
+    case SMS_HELD_BY_PROVIDER:
+      // Our text service refused our own set-up (its key, its template): not the patient's number, and
+      // the text goes by itself once that is fixed, so staff should not re-send or check the number.
+      return {
+        text: 'Not sent yet',
+        colour: 'red',
+        reason: 'There is a problem with our text service. The text will be sent when the problem is fixed. You do not need to send it again.',
+      };
     case 'sent':
       return { text: 'Sent', colour: 'blue' };
     case 'delivered':
@@ -50,6 +59,7 @@ export const SMS_KIND_WORDS: Record<string, string> = {
   message_link: 'Link to the message',
   security_code: 'Security code',
   reminder: 'Reminder with a new link',
+  staff_reply: 'Reply sent, with a new link',
 };
 
 /** Audit event types shown on the conversation page, and how staff read them. */
@@ -67,6 +77,7 @@ export const LINK_EVENT_WORDS: Record<string, string> = {
   'device.trusted': 'Device trusted',
   'message.read': 'Message read',
   'reply.sent': 'Patient replied',
+  'message.staff_replied': 'Staff replied, with a new link',
   'api.message_viewed': 'Viewed through the API',
   'questionnaire.reminder_sent': 'Reminder sent with a new link',
   // NHS login from the link (verification): the identity matched, did not match, or was not proven enough.
