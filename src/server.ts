@@ -73,7 +73,16 @@ async function main() {
     ...(standIn ? [`  NHS login (stand-in): ${standIn.issuer}`] : []),
     `  API docs:        ${base}/api/docs`,
     `  Health:          ${base}/health  ${base}/ready`,
-    ...(demo ? [`  Demo staff:      ${demo.DEMO_STAFF.email} / ${demo.DEMO_STAFF.password}${seeded ? ' (demo data created)' : ''}`] : []),
+    ...(demo
+      ? [
+          `  Demo staff:      ${demo.DEMO_STAFF.email} / ${demo.DEMO_STAFF.password} (admin)${seeded ? ' (demo data created)' : ''}`,
+          `                   ${demo.DEMO_CLINICIAN.email} / ${demo.DEMO_CLINICIAN.password} (clinician)`,
+          `                   ${demo.DEMO_RECEPTIONIST.email} / ${demo.DEMO_RECEPTIONIST.password} (receptionist)`,
+          config.staff.secondFactor === 'required'
+            ? '                   Each asks you to set up an authenticator app at first sign-in (STAFF_SECOND_FACTOR=off skips it outside production)'
+            : '                   Second factor off (STAFF_SECOND_FACTOR=off): staff sign in with a password alone',
+        ]
+      : []),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -69,17 +69,17 @@ export function auditEventsQuery(filters: AuditFilters, options: { beforeId?: nu
     return sql`SELECT ${COLUMNS} FROM audit_events WHERE ${where} ${limit}`;
   }
   const patientId = filters.patientId;
+  const inOrganisation = sql`organisation_id = ${filters.organisationId}`;
   // Each arm is limited on its own so each is an index scan that stops early; the union of their ids
-  // is then ordered once.
-  const arm = (about: SQL) => sql`(SELECT id FROM audit_events WHERE ${andAll([about, ...common])} ${limit})`;
+  // is then ordered once. Every arm, and the outer query, names the organisation: a patient id from
+  // another organisation (or an event that names one) can never bring its rows onto this page.
+  const arm = (about: SQL) => sql`(SELECT id FROM audit_events WHERE ${andAll([inOrganisation, about, ...common])} ${limit})`;
   const named = arm(sql`patient_id = ${patientId}`);
   const theirConversations = arm(
     sql`conversation_id IN (SELECT id FROM conversations WHERE patient_id = ${patientId} AND organisation_id = ${filters.organisationId})`,
   );
-  const searchesShowingThem = arm(
-    sql`type = 'patient.searched' AND details -> 'patientIds' @> ${JSON.stringify([patientId])}::jsonb AND organisation_id = ${filters.organisationId}`,
-  );
-  return sql`SELECT ${COLUMNS} FROM audit_events WHERE id IN (${named} UNION ${theirConversations} UNION ${searchesShowingThem}) ${limit}`;
+  const searchesShowingThem = arm(sql`type = 'patient.searched' AND details -> 'patientIds' @> ${JSON.stringify([patientId])}::jsonb`);
+  return sql`SELECT ${COLUMNS} FROM audit_events WHERE ${inOrganisation} AND id IN (${named} UNION ${theirConversations} UNION ${searchesShowingThem}) ${limit}`;
 }
 
 export async function auditEventsPage(db: Queryable, filters: AuditFilters, options: { beforeId?: number; limit: number }): Promise<AuditRow[]> {

@@ -1,6 +1,6 @@
 // Staff pages for one conversation, whatever its kind: see it, re-send or revoke its link. HTTP only:
 // parse, call one service function, render or redirect.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
 import { InvalidInput } from '../../platform/errors.ts';
@@ -21,9 +21,11 @@ const conversationParams = z.object({ id: z.string() });
 const conversationQuery = z.object({
   done: z.enum(['sent', 'replied', 'resent', 'revoked', 'assigned', 'urgent', 'not-urgent', 'marked-done', 'reopened']).optional().catch(undefined),
 });
-const assignForm = z.object({ staffId: z.string().max(100).catch('') });
-const urgentForm = z.object({ urgent: z.enum(['yes', 'no']) });
-const doneForm = z.object({ done: z.enum(['yes', 'no']) });
+// '' is "Unassigned". A colleague's id is checked against the organisation by the service.
+const assignForm = z.object({ staffId: z.string('Select who to assign it to').max(100, 'Select who to assign it to') });
+// Hidden fields the page fills in: a wrong value came from an old or altered page, so it is refused.
+const urgentForm = z.object({ urgent: z.enum(['yes', 'no'], 'The page was out of date. Choose Mark as urgent again') });
+const doneForm = z.object({ done: z.enum(['yes', 'no'], 'The page was out of date. Choose Mark as done again') });
 
 export function conversationContext(view: ConversationForStaff) {
   return {
@@ -87,34 +89,34 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     return reply.header('cache-control', 'no-store').send({ viewers });
   });
 
+  /** The conversation page again, as it is, with what was refused: nothing was changed. */
+  async function pageWithError(request: FastifyRequest, reply: FastifyReply, id: string, field: string, text: string) {
+    const staff = currentStaff(request);
+    const view = await viewConversation(services, {
+      organisationId: staff.organisation.id,
+      staffId: staff.user.id,
+      conversationId: id,
+      ip: request.ip,
+      eventTypes: Object.keys(LINK_EVENT_WORDS),
+    });
+    const context = conversationContext(view);
+    return reply.page(
+      CONVERSATION_VIEW,
+      { pageTitle: `Conversation with ${context.patient.name}`, ...staffLayout(staff), ...context, staffId: staff.user.id, errors: { [field]: { href: `#${field}`, text } } },
+      { status: 400 },
+    );
+  }
+
   app.post('/staff/conversations/:id/assign', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
-    const { staffId } = assignForm.parse(request.body ?? {});
+    const parsed = assignForm.safeParse(request.body ?? {});
+    if (!parsed.success) return pageWithError(request, reply, id, 'assignTo', parsed.error.issues[0]!.message);
     try {
-      await assignConversation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, assignTo: staffId });
+      await assignConversation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, assignTo: parsed.data.staffId });
     } catch (error) {
       if (!(error instanceof InvalidInput)) throw error;
-      // The page again, as it is, with the error: nothing was changed.
-      const view = await viewConversation(services, {
-        organisationId: staff.organisation.id,
-        staffId: staff.user.id,
-        conversationId: id,
-        ip: request.ip,
-        eventTypes: Object.keys(LINK_EVENT_WORDS),
-      });
-      const context = conversationContext(view);
-      return reply.page(
-        CONVERSATION_VIEW,
-        {
-          pageTitle: `Conversation with ${context.patient.name}`,
-          ...staffLayout(staff),
-          ...context,
-          staffId: staff.user.id,
-          errors: { assignTo: { href: '#assignTo', text: error.publicMessage } },
-        },
-        { status: 400 },
-      );
+      return pageWithError(request, reply, id, 'assignTo', error.publicMessage);
     }
     return reply.redirect(`/staff/conversations/${id}?done=assigned`, 303);
   });
@@ -123,7 +125,7 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const parsed = urgentForm.safeParse(request.body ?? {});
-    if (!parsed.success) return reply.code(400).send('Bad request');
+    if (!parsed.success) return pageWithError(request, reply, id, 'urgent', parsed.error.issues[0]!.message);
     const urgent = parsed.data.urgent === 'yes';
     await setConversationUrgent(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, urgent });
     return reply.redirect(`/staff/conversations/${id}?done=${urgent ? 'urgent' : 'not-urgent'}`, 303);
@@ -133,7 +135,7 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const parsed = doneForm.safeParse(request.body ?? {});
-    if (!parsed.success) return reply.code(400).send('Bad request');
+    if (!parsed.success) return pageWithError(request, reply, id, 'done', parsed.error.issues[0]!.message);
     const done = parsed.data.done === 'yes';
     await setConversationDone(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, done });
     return reply.redirect(`/staff/conversations/${id}?done=${done ? 'marked-done' : 'reopened'}`, 303);

@@ -33,6 +33,7 @@ export interface InboxRow {
   settings: string;
   patientName: string;
   nhsNumber: string;
+  patientId: string;
   /** Status of the newest link text of the conversation (null if none was ever queued). */
   smsStatus: string | null;
   link: LinkStatus;
@@ -123,6 +124,7 @@ export async function listInbox(
         settings: described.settings,
         patientName: `${r.givenName} ${r.familyName}`,
         nhsNumber: r.nhsNumber,
+        patientId: r.conversation.patientId,
         smsStatus: r.smsStatus,
         link: conversationLinkStatus(links.get(r.conversation.id) ?? [], input.now),
         assigneeName: r.assigneeName,
@@ -165,5 +167,18 @@ export async function viewInbox(
       conversationIds: inbox.rows.map((r) => r.conversationId),
     },
   });
+  const searchTerm = patientSearch(input.filter.patient);
+  if (searchTerm) {
+    // A search by patient is a search for patients, wherever it is typed: recorded like the find-a-patient
+    // search (how, and which patients it showed, never the terms), so the audit viewer's page for a
+    // patient lists the inbox searches that showed them too.
+    const patientIds = [...new Set(inbox.rows.map((r) => r.patientId))];
+    await recordAudit(services.db, {
+      type: 'patient.searched',
+      actor: { type: 'staff', id: input.staffId, ip: input.ip },
+      organisationId: input.organisationId,
+      details: { searchBy: 'nhsNumber' in searchTerm ? 'inbox-nhs-number' : 'inbox-name', results: patientIds.length, patientIds },
+    });
+  }
   return inbox;
 }

@@ -115,3 +115,33 @@ test('each inbox page staff see is audited once: who, which organisation, which 
   assert.equal((await app.inject({ method: 'GET', url: '/staff' })).statusCode, 303);
   assert.equal((await inboxEvents()).length, 2);
 });
+
+test('searching the inbox by patient is recorded as a patient search: which patients it showed, never the terms', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const priya = await createTestConversation(services);
+  const tom = await createTestConversation(services, { organisation: priya.organisation, patient: { nhsNumber: '9990000026', givenName: 'Tom', familyName: 'Evans', mobileNumber: '+447700900002' } });
+  const staff = await createTestStaff(services, priya.organisation.id);
+  const jar = await signInAsStaff(app, staff.email, staff.password);
+  const searches = () => services.db.select().from(auditEvents).where(eq(auditEvents.type, 'patient.searched')).orderBy(auditEvents.id);
+
+  assert.equal((await staffGet(app, jar, '/staff?patient=Evans')).statusCode, 200);
+  assert.equal((await staffGet(app, jar, '/staff?patient=999%20000%200018')).statusCode, 200);
+  assert.equal((await staffGet(app, jar, '/staff?patient=Nobody')).statusCode, 200);
+  assert.equal((await staffGet(app, jar, '/staff')).statusCode, 200, 'no search, no search event');
+  const events = await searches();
+  assert.deepEqual(
+    events.map((e) => e.details),
+    [
+      { searchBy: 'inbox-name', results: 1, patientIds: [tom.patient.id] },
+      { searchBy: 'inbox-nhs-number', results: 1, patientIds: [priya.patient.id] },
+      { searchBy: 'inbox-name', results: 0, patientIds: [] },
+    ],
+  );
+  for (const e of events) {
+    assert.equal(e.actorId, staff.id);
+    assert.equal(e.organisationId, priya.organisation.id);
+    assert.doesNotMatch(JSON.stringify(e.details), /Evans|9990000018|Nobody/);
+  }
+});
