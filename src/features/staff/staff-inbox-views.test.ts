@@ -103,7 +103,15 @@ test('views and counts, assigning, urgent first, done then reopened by the patie
   await staffPost(app, samJar, `/staff/conversations/${older.conversationId}/urgent`, { urgent: 'no' });
   list = pageText((await staffGet(app, samJar, '/staff')).body);
   assert.ok(list.indexOf('Tom Evans') < list.indexOf('Priya Shah'));
-  assert.equal((await staffPost(app, samJar, `/staff/conversations/${older.conversationId}/urgent`, { urgent: 'maybe' })).statusCode, 400);
+  const badUrgent = await staffPost(app, samJar, `/staff/conversations/${older.conversationId}/urgent`, { urgent: 'maybe' });
+  assert.equal(badUrgent.statusCode, 400);
+  assert.match(pageText(badUrgent.body), /There is a problem The page was out of date\. Choose Mark as urgent again/, 'the page again with an error summary');
+  const badDone = await staffPost(app, samJar, `/staff/conversations/${older.conversationId}/done`, {});
+  assert.equal(badDone.statusCode, 400);
+  assert.match(pageText(badDone.body), /There is a problem The page was out of date\. Choose Mark as done again/);
+  const noAssignee = await staffPost(app, samJar, `/staff/conversations/${older.conversationId}/assign`, {});
+  assert.equal(noAssignee.statusCode, 400);
+  assert.match(pageText(noAssignee.body), /There is a problem Select who to assign it to/);
   assert.deepEqual(
     (await services.db.select().from(auditEvents).where(eq(auditEvents.conversationId, older.conversationId))).map((e) => e.type).filter((x) => x.startsWith('conversation.urgent')),
     ['conversation.urgent_set', 'conversation.urgent_cleared'],
