@@ -15,6 +15,7 @@ import { createStaffSession, deleteSessionsOfStaff } from './staff-sessions.serv
 import { createStaffUser, hashPassword, resetSecondFactor, staffAccountInput } from './staff-accounts.service.ts';
 import { STAFF_ROLES, type StaffRole } from './permissions.ts';
 import { stageAfter } from './staff-auth.service.ts';
+import { unassignConversationsOf } from '../conversations/conversations.repository.ts';
 
 export const SETUP_LINK_HOURS = 72;
 /** Wrong set-up tokens one address may try before it is told to wait (a token is 256 bits; this is for noise). */
@@ -314,11 +315,14 @@ export async function deactivateStaff(services: Services, admin: AdminContext, s
     // link in their inbox would let them back in, so it goes too.
     await deleteSessionsOfStaff(tx, target.id);
     await revokeSetupTokens(tx, target.id, now);
+    // What they were handling goes back to Unassigned, where colleagues look: left assigned, it would
+    // be in no one's "Assigned to me" and not in "Unassigned" either.
+    const unassigned = await unassignConversationsOf(tx, admin.organisationId, target.id);
     await recordAudit(tx, {
       type: 'staff.deactivated',
       actor: actorOf(admin),
       organisationId: admin.organisationId,
-      details: { staffUserId: target.id },
+      details: { staffUserId: target.id, unassignedConversationIds: unassigned },
     });
     return { ok: true };
   });

@@ -4,13 +4,13 @@
 // (sessions end at once) and reactivating, the audit trail of each, and who may not do any of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { and, eq, like, sql } from 'drizzle-orm';
+import { and, eq, inArray, like, sql } from 'drizzle-orm';
 import { verify } from '@node-rs/argon2';
 import { createTestApp, TestClock, type TestApp } from '../../../test/helpers/app.ts';
-import { CookieJar, createTestOrganisation, createTestStaff } from '../../../test/helpers/factories.ts';
+import { CookieJar, createTestConversation, createTestOrganisation, createTestStaff } from '../../../test/helpers/factories.ts';
 import { errorSummaryItems, pageText, staffGet, staffPost, STAFF_COOKIE_NAME } from '../../../test/helpers/staff.ts';
 import { databaseKind } from '../../../test/helpers/database.ts';
-import { auditEvents, staffSessions, staffSetupTokens, staffUsers } from '../../platform/db/schema.ts';
+import { auditEvents, conversations, staffSessions, staffSetupTokens, staffUsers } from '../../platform/db/schema.ts';
 import { sha256Hex } from '../../platform/crypto/tokens.ts';
 import type { Services } from '../../services.ts';
 import type { StaffRole } from './permissions.ts';
@@ -319,6 +319,13 @@ test('deactivating ends the person\'s session at once and kills their set-up lin
   const theirs = await sessionFor(services, leaver!.id);
   assert.equal((await staffGet(app, theirs, '/staff')).statusCode, 200);
 
+  // Two conversations left with them, one with a colleague: theirs go back to Unassigned.
+  const theirsA = await createTestConversation(services, { organisation });
+  const theirsB = await createTestConversation(services, { organisation, patient: { nhsNumber: '9990000026', familyName: 'Evans' } });
+  const colleagues = await createTestConversation(services, { organisation, patient: { nhsNumber: '9990000034', familyName: 'Okafor' } });
+  await services.db.update(conversations).set({ assignedStaffId: leaver!.id }).where(inArray(conversations.id, [theirsA.conversationId, theirsB.conversationId]));
+  await services.db.update(conversations).set({ assignedStaffId: admin.id }).where(eq(conversations.id, colleagues.conversationId));
+
   const confirm = await staffGet(app, jar, `/staff/accounts/${leaver!.id}/deactivate`);
   assert.equal(confirm.statusCode, 200);
   assert.match(pageText(confirm.body), /Deactivate Nia Nurse's account\?/);
@@ -329,6 +336,13 @@ test('deactivating ends the person\'s session at once and kills their set-up lin
   assert.equal(next.statusCode, 303);
   assert.equal(next.headers.location, '/staff/sign-in');
   assert.equal((await staffGet(app, new CookieJar(), `/staff/set-up/${token}`)).statusCode, 410);
+  const assignees = await services.db.select({ id: conversations.id, to: conversations.assignedStaffId }).from(conversations);
+  assert.deepEqual(
+    Object.fromEntries(assignees.map((r) => [r.id, r.to])),
+    { [theirsA.conversationId]: null, [theirsB.conversationId]: null, [colleagues.conversationId]: admin.id },
+  );
+  const [deactivated] = (await staffAudit(services, organisation.id)).filter((a) => a.type === 'staff.deactivated');
+  assert.deepEqual(new Set((deactivated!.details as { unassignedConversationIds: string[] }).unassignedConversationIds), new Set([theirsA.conversationId, theirsB.conversationId]));
   const noLink = await staffPost(app, jar, `/staff/accounts/${leaver!.id}/set-up-link`);
   assert.equal(noLink.statusCode, 400);
   assert.match(pageText(noLink.body), /Reactivate it before sending a set-up link/);

@@ -47,6 +47,10 @@ function formErrors(error: z.ZodError): FormErrors {
 /** A refused code: the words, status and Retry-After for the form it came from. */
 function refusal(reply: FastifyReply, result: CodeRefusal, wrongText: string) {
   if (result.outcome === 'wrong-code') return { status: 401, errors: { code: { href: '#code', text: wrongText } }, context: {} };
+  if (result.outcome === 'locked') {
+    const text = 'Too many wrong codes. Use a recovery code, or ask the person who manages Dovecote for your organisation to reset your second factor';
+    return { status: 429, errors: { code: { href: '#code', text } }, context: { locked: true } };
+  }
   const seconds = result.outcome === 'wait' ? result.waitSeconds : result.retryAfterMinutes * 60;
   reply.header('retry-after', String(seconds));
   const text =

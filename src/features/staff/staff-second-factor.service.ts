@@ -62,7 +62,18 @@ export const changePasswordForm = z
 export type CodeRefusal =
   | { outcome: 'wrong-code' }
   | { outcome: 'wait'; waitSeconds: number }
-  | { outcome: 'too-many-attempts'; retryAfterMinutes: number };
+  | { outcome: 'too-many-attempts'; retryAfterMinutes: number }
+  /** Too many wrong authenticator codes in a row: only a recovery code or a reset gets in now. */
+  | { outcome: 'locked' };
+
+/**
+ * Wrong authenticator codes in a row before the code step locks. The stepped waits alone still allow a
+ * try a minute (about 1,400 a day against 3 right codes in a million); NIST SP 800-63B §5.2.2 asks for
+ * at most 100 failures in a row. A recovery code (50 bits: not guessable this way) still works and ends
+ * the run, as does an admin or operator reset (a new authenticator starts a new run). A run nobody adds
+ * to for a day is forgotten (SIGN_IN_DELAYS), so at most this many guesses a day.
+ */
+export const TOTP_FAILURES_IN_A_ROW_LIMIT = 20;
 
 interface StepInput {
   staffUserId: string;
@@ -71,7 +82,11 @@ interface StepInput {
   ip: string;
 }
 
-const secondFactorKey = (staffUserId: string) => `staff-second-factor:${staffUserId}`;
+// One run per authenticator (after a reset and a new enrolment the count starts again), and recovery
+// codes a run of their own, so codes guessed against the app do not keep its owner from a recovery code.
+const secondFactorKey = (user: Pick<StaffUserRow, 'id' | 'totpEnrolledAt'>) =>
+  `staff-second-factor:${user.id}:${user.totpEnrolledAt ? user.totpEnrolledAt.getTime() : 'enrolling'}`;
+const recoveryCodeKey = (user: Pick<StaffUserRow, 'id'>) => `staff-recovery-code:${user.id}`;
 const ipKey = (ip: string) => `staff-second-factor:ip:${ip}`;
 const minutesUntil = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 
@@ -106,14 +121,23 @@ async function claimCodeAttempt(
     await failedAudit('too_many_attempts_from_ip');
     return { refused: { outcome: 'too-many-attempts', retryAfterMinutes: minutesUntil(perIp.retryAfterSeconds) } };
   }
-  const claim = await limiter.claimAttempt(secondFactorKey(user.id), SIGN_IN_DELAYS);
+  const runKey = method === 'totp' ? secondFactorKey(user) : recoveryCodeKey(user);
+  const claim = await limiter.claimAttempt(runKey, SIGN_IN_DELAYS);
   if (!claim.allowed) {
     await failedAudit('waiting_after_wrong_codes');
     return { refused: { outcome: 'wait', waitSeconds: claim.waitSeconds } };
   }
+  // Someone who has the password is guessing codes: stop checking them at all. (While enrolling there is
+  // no authenticator to protect: whoever has the password could set one up anyway.)
+  if (method === 'totp' && user.totpEnrolledAt && claim.failuresInARow > TOTP_FAILURES_IN_A_ROW_LIMIT) {
+    await failedAudit('locked_after_wrong_codes');
+    return { refused: { outcome: 'locked' } };
+  }
   return {
     succeeded: async () => {
-      await limiter.endRun(secondFactorKey(user.id));
+      // Either factor proves the owner is here: both runs end.
+      await limiter.endRun(secondFactorKey(user));
+      await limiter.endRun(recoveryCodeKey(user));
       await limiter.refund(ipKey(ip), SIGN_IN_IP_WINDOW_SECONDS);
     },
     failed: () => failedAudit(method === 'totp' ? 'wrong_code' : 'wrong_recovery_code'),

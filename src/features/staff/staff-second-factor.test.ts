@@ -24,6 +24,7 @@ import type { Services } from '../../services.ts';
 import { resetSecondFactor } from './staff-accounts.service.ts';
 import { normaliseRecoveryCode, openTotpSecret } from './staff-totp.ts';
 import { advanceStaffSession, createStaffSession } from './staff-sessions.service.ts';
+import { signInWithTotp, TOTP_FAILURES_IN_A_ROW_LIMIT } from './staff-second-factor.service.ts';
 import { NotAuthenticated } from '../../platform/errors.ts';
 
 const STEP = 30_000;
@@ -417,4 +418,32 @@ test('a sign-in step moves a session once: the old token, or a session at anothe
   await assert.rejects(advanceStaffSession(services.db, { oldToken: otherToken, staffUserId: staff.id, from: 'enrol', to: 'signed_in' }, now), NotAuthenticated);
   const rows = await services.db.select().from(staffSessions);
   assert.deepEqual(rows.map((r) => r.stage).sort(), ['enrol', 'signed_in']);
+});
+
+test(`after ${TOTP_FAILURES_IN_A_ROW_LIMIT} wrong codes in a row the code step locks (a right code is not checked); a recovery code still signs in and ends the run`, async (t) => {
+  const { app, services, clock, staff } = await setUp(t);
+  const { codes, secret } = await enrolThroughPages(app, new CookieJar(), staff.email, staff.password);
+  const wrongCode = () => (totpCodeNow(app, secret, 5) === totpCodeNow(app, secret) ? '000000' : totpCodeNow(app, secret, 5));
+  // Each guess from its own address and after the stepped wait, as a patient attacker would.
+  for (let i = 1; i <= TOTP_FAILURES_IN_A_ROW_LIMIT; i++) {
+    clock.advance(61_000);
+    const result = await signInWithTotp(services, { staffUserId: staff.id, token: 'unused', ip: `198.51.100.${i}`, code: wrongCode() });
+    assert.equal(result.outcome, 'wrong-code', `guess ${i}`);
+  }
+  clock.advance(61_000);
+  const jar = new CookieJar();
+  await password(app, jar, staff.email, staff.password);
+  const locked = await staffPost(app, jar, '/staff/sign-in/code', { code: totpCodeNow(app, secret) });
+  assert.equal(locked.statusCode, 429);
+  assert.deepEqual(errorSummaryItems(locked.body), ['#code Too many wrong codes. Use a recovery code, or ask the person who manages Dovecote for your organisation to reset your second factor']);
+  const reasons = (await auditOf(services, 'staff.second_factor_failed')).map((f) => (f.details as { reason: string }).reason);
+  assert.equal(reasons.filter((r) => r === 'locked_after_wrong_codes').length, 1);
+
+  // The owner, with their recovery code, gets in; that ends the run.
+  const recovered = await staffPost(app, jar, '/staff/sign-in/recovery-code', { code: codes[0]! });
+  assert.equal(recovered.statusCode, 303, pageText(recovered.body));
+  clock.advance(STEP);
+  const next = new CookieJar();
+  await password(app, next, staff.email, staff.password);
+  assert.equal((await staffPost(app, next, '/staff/sign-in/code', { code: totpCodeNow(app, secret) })).statusCode, 303);
 });
