@@ -104,6 +104,22 @@ export async function findItemByClientKey(on: Queryable, conversationId: string,
  * Locks the conversation row until the transaction ends, so rules that count items ("one reply") see
  * every item written before them: two requests at once are served one after the other.
  */
+/** Conversations left to someone who no longer works here go back to Unassigned; their ids. */
+export async function unassignConversationsOf(on: Queryable, organisationId: string, staffUserId: string): Promise<string[]> {
+  const rows = await on
+    .update(conversations)
+    .set({ assignedStaffId: null })
+    .where(and(eq(conversations.organisationId, organisationId), eq(conversations.assignedStaffId, staffUserId)))
+    .returning({ id: conversations.id });
+  return rows.map((r) => r.id);
+}
+
+/** The type of one item (what a file hangs on), or undefined. */
+export async function findItemKind(on: Queryable, itemId: string): Promise<string | undefined> {
+  const [row] = await on.select({ kind: conversationItems.kind }).from(conversationItems).where(eq(conversationItems.id, itemId));
+  return row?.kind;
+}
+
 export async function lockConversation(on: Queryable, conversationId: string): Promise<void> {
   await on.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, conversationId)).for('update');
 }
