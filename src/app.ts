@@ -16,6 +16,7 @@ import { buildServices, type Services } from './services.ts';
 import type { FileServices } from './platform/files/file-services.ts';
 import { registerMultipart } from './platform/http/multipart.ts';
 import { healthRoutes } from './platform/http/health.routes.ts';
+import { metricsPlugin } from './platform/metrics/metrics.routes.ts';
 import { wellKnownRoutes } from './platform/http/well-known.routes.ts';
 import { verificationRoutes } from './features/verification/verification.routes.ts';
 import { decoratePatientAccess, linkAccessGuard, portalAccessGuard, type LandingPaths } from './features/verification/patient-access.ts';
@@ -98,6 +99,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('services', services);
   // Each feature makes the queues it uses, with its own retry policy (idempotent).
   await createSmsQueues(deps.jobs);
+  // Before any route, so every answer is counted (by route pattern, never the URL).
+  await app.register(metricsPlugin, { metrics: services.metrics, token: config.metricsToken, isProduction: config.isProduction });
 
   await app.register(fastifyFormbody, { parser: (body) => qs.parse(body), bodyLimit: 64 * 1024 });
   await registerMultipart(app);

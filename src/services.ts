@@ -8,6 +8,9 @@ import type { Jobs } from './platform/jobs/jobs.ts';
 import { createRateLimiter, type RateLimiter } from './platform/http/rate-limiter.ts';
 import type { ItemKindRegistry } from './features/conversations/item-kinds.ts';
 import { createFileServices, type FileServices } from './platform/files/file-services.ts';
+import { createMetrics, type Metrics } from './platform/metrics/metrics.ts';
+import { dbPoolReading, jobQueueReadings } from './platform/metrics/sources.ts';
+import { outboxBacklog } from './features/sms/outbox.repository.ts';
 
 export interface Services {
   config: Config;
@@ -22,6 +25,8 @@ export interface Services {
   itemKinds: ItemKindRegistry;
   /** Where documents and attachments are kept, how they are scanned, and the keys that seal them. */
   files: FileServices;
+  /** This instance's Prometheus registry (GET /metrics); counters are never labelled with patient data. */
+  metrics: Metrics;
 }
 
 export function buildServices(deps: {
@@ -34,8 +39,20 @@ export function buildServices(deps: {
   log?: Services['log'];
   /** Made from config.files unless given (tests pass a store and scanner of their own). */
   files?: FileServices;
+  /** Made here, one registry per instance, unless given. */
+  metrics?: Metrics;
 }): Services {
   const now = deps.now ?? (() => new Date());
+  const log = deps.log ?? pino(loggerOptions(deps.config.logLevel));
+  const { database, jobs } = deps;
+  const metrics =
+    deps.metrics ??
+    createMetrics({
+      outbox: () => outboxBacklog(database.db),
+      jobQueues: () => jobQueueReadings(jobs.boss),
+      dbPool: database.pool ? () => dbPoolReading(database.pool!) : undefined,
+      onSourceError: (source, err) => log.warn({ source, err }, 'a metrics source could not be read; its gauges are left out of this scrape'),
+    });
   return {
     config: deps.config,
     database: deps.database,
@@ -43,8 +60,9 @@ export function buildServices(deps: {
     jobs: deps.jobs,
     now,
     rateLimiter: createRateLimiter(deps.database.db, now),
-    log: deps.log ?? pino(loggerOptions(deps.config.logLevel)),
+    log,
     itemKinds: deps.itemKinds,
     files: deps.files ?? createFileServices(deps.config.files),
+    metrics,
   };
 }

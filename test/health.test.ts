@@ -12,7 +12,7 @@ test('GET /health answers ok and /ready reports the database ready', async (t) =
   t.after(close);
   const health = await app.inject({ method: 'GET', url: '/health' });
   assert.equal(health.statusCode, 200);
-  assert.deepEqual(health.json(), { status: 'ok' });
+  assert.deepEqual(health.json(), { status: 'ok', sms: { heldByProviderProblem: 0, providerConfigurationErrors: 0 } });
   const ready = await app.inject({ method: 'GET', url: '/ready' });
   assert.equal(ready.statusCode, 200);
   assert.equal(ready.json().status, 'ready');
@@ -56,7 +56,7 @@ test('a failing file store and an unreachable clamd: /ready says so, stays ready
   t.after(close);
   const health = await app.inject({ method: 'GET', url: '/health' });
   assert.equal(health.statusCode, 200);
-  assert.deepEqual(health.json(), { status: 'ok' });
+  assert.deepEqual(health.json(), { status: 'ok', sms: { heldByProviderProblem: 0, providerConfigurationErrors: 0 } });
   const ready = await app.inject({ method: 'GET', url: '/ready' });
   assert.equal(ready.statusCode, 200);
   assert.deepEqual(ready.json(), { status: 'ready', files: { store: 'failing', scanner: 'failing' } });

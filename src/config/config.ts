@@ -34,6 +34,7 @@ const envSchema = z.object({
   NOTIFY_BASE_URL: z.url().default('https://api.notifications.service.gov.uk'),
   NOTIFY_TEMPLATE_ID: z.string().min(1).optional(),
   NOTIFY_CALLBACK_TOKEN: z.string().min(16).optional(),
+  METRICS_TOKEN: z.string().min(16).optional(),
   SMS_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
   SMS_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
   CODE_HMAC_KEYS: z.string().optional(),
@@ -164,6 +165,11 @@ export interface Config {
   shutdownDrainSeconds: number;
   /** How often each instance deletes expired sessions, rate-limit windows and NHS login sign-ins. */
   maintenanceIntervalMinutes: number;
+  /**
+   * The bearer token GET /metrics asks for. Unset: /metrics is off (404) in production and open
+   * outside it (a loopback-only service there).
+   */
+  metricsToken: string | undefined;
   /** Undefined when NHS login is off (production without NHS_LOGIN_ISSUER): pages show no button. */
   nhsLogin?: NhsLoginConfig;
   files: FilesConfig;
@@ -531,6 +537,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     organisationDailySendLimit: e.ORGANISATION_DAILY_SEND_LIMIT,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS ?? (isProduction ? 5 : 0),
     maintenanceIntervalMinutes: e.MAINTENANCE_INTERVAL_MINUTES,
+    metricsToken: e.METRICS_TOKEN,
     nhsLogin: loadNhsLoginConfig(e, { isProduction, dataDir, publicBaseUrl }),
     files: loadFilesConfig(e, { dataDir, fileEncryptionKeys: e.FILE_ENCRYPTION_KEYS ?? devSecrets!.fileEncryptionKeys }),
     staff: { secondFactor: e.STAFF_SECOND_FACTOR },

@@ -43,8 +43,8 @@ export interface NotifyStandIn {
   apiKey: string;
   /** Every text accepted (201), in order. */
   received: ReceivedSms[];
-  /** Every request that reached the SMS endpoint, whatever the answer. */
-  requests: Array<{ status: number; reference?: string }>;
+  /** Every request that reached the SMS endpoint, whatever the answer; `at` is performance.now() when its body had arrived. */
+  requests: Array<{ status: number; reference?: string; at: number }>;
   byReference(reference: string): ReceivedSms[];
   /** Answer the next `times` requests with this fault instead of handling them. */
   failNext(fault: NotifyFault, times?: number): void;
@@ -126,8 +126,9 @@ export async function startNotifyStandIn(opts: { apiKeys?: string[] } = {}): Pro
       return;
     }
     const raw = await readBody(request);
+    const at = performance.now();
     let reference: string | undefined;
-    const record = (status: number) => requests.push({ status, reference });
+    const record = (status: number) => requests.push({ status, reference, at });
     try {
       reference = (JSON.parse(raw) as { reference?: string }).reference;
     } catch {

@@ -42,6 +42,8 @@ const RULES: Record<string, Rule> = {
   // Pages and documents with no patient data.
   'GET /health': 'public',
   'GET /ready': 'public',
+  // Open outside production (loopback only); production needs METRICS_TOKEN (metrics.test.ts).
+  'GET /metrics': 'public',
   'GET /help': 'public',
   'GET /': 'public',
   'GET /api/docs': 'public',

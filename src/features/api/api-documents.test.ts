@@ -320,7 +320,7 @@ test('documents API: both operations are in the OpenAPI description, the upload 
   assert.deepEqual(schema.required, ['nhsNumber', 'title', 'file']);
   assert.equal(schema.properties.file.format, 'binary');
   assert.match(schema.properties.file.description, /LAST part/);
-  assert.deepEqual(Object.keys(post.responses).sort(), ['201', '400', '401', '404', '413', '415', '429', '503']);
+  assert.deepEqual(Object.keys(post.responses).sort(), ['201', '400', '401', '404', '409', '413', '415', '422', '429', '503']);
   assert.ok(post.responses['201'].headers.Location);
   const getOp = doc.paths['/api/v1/documents/{id}'].get;
   assert.equal(getOp.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/Document');

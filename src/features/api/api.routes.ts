@@ -8,6 +8,8 @@
 //   shape (type, title, status, detail and, for 400, errors[] naming each field).
 // - Authentication is an API key in the Authorization header, never a cookie, so CSRF does not apply
 //   (config.skipCsrf).
+// - Every POST that creates something takes an optional Idempotency-Key (api-idempotency.ts): the same
+//   key and body again within 24 hours gets the first response and sends nothing twice.
 // - The docs page is swagger-ui served entirely from 'self' (its scripts and styles are files), so it
 //   runs under the service's strict Content-Security-Policy unchanged.
 import { readFileSync } from 'node:fs';
@@ -40,6 +42,8 @@ import {
   type FieldError,
   type Problem,
 } from './api.schemas.ts';
+import { checkIdempotencyKey, claimIdempotency, idempotent, registerApiIdempotency, sendReplay } from './api-idempotency.ts';
+import { IdempotencyKeyInProgress, IdempotencyKeyReused } from './api-idempotency.service.ts';
 import { QUESTIONNAIRE_NOT_FOUND, QuestionnaireRefused } from '../questionnaires/questionnaires.service.ts';
 import { UnknownQuestionnaire } from '../questionnaires/questionnaire-sending.service.ts';
 import {
@@ -138,6 +142,15 @@ function apiErrorHandler(error: FastifyError | AppError | DomainError | ZodError
       reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
     }
     if (error instanceof RateLimited) reply.header('Retry-After', String(error.retryAfterSeconds));
+    if (error instanceof IdempotencyKeyReused) {
+      request.log.info({ status: 422 }, 'API request refused: Idempotency-Key used with another request');
+      return sendProblem(reply, 422, error.publicMessage);
+    }
+    if (error instanceof IdempotencyKeyInProgress) {
+      request.log.info({ status: 409 }, 'API request refused: Idempotency-Key in progress');
+      reply.header('Retry-After', String(error.retryAfterSeconds));
+      return sendProblem(reply, 409, error.publicMessage);
+    }
     if (error instanceof QuestionnaireRefused) {
       request.log.info({ status: 400, problems: error.problems.length }, 'API request refused: questionnaire');
       return sendProblem(reply, 400, error.publicMessage, { problems: error.problems });
@@ -211,6 +224,8 @@ async function v1Routes(app: FastifyInstance) {
   app.addHook('onRequest', async (request) => {
     request.apiPrincipal = await authenticateApiRequest(app.services, request.headers.authorization, request.ip);
   });
+  // Idempotency-Key on the POSTs that create something (api-idempotency.ts); PUT is idempotent already.
+  registerApiIdempotency(app);
 
   app.put('/patients/:nhsNumber', { config: { skipCsrf: true } }, async (request, reply) => {
     const input = validate([patientPathParams, request.params], [patientPutBody, request.body]);
@@ -218,7 +233,7 @@ async function v1Routes(app: FastifyInstance) {
     return reply.status(result.created ? 201 : 200).send(result.patient);
   });
 
-  app.post('/messages', { config: { skipCsrf: true } }, async (request, reply) => {
+  app.post('/messages', { config: { skipCsrf: true }, preHandler: idempotent }, async (request, reply) => {
     const body = messageCreateBody.safeParse(request.body);
     if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
     const created = await sendApiMessage(app.services, request.apiPrincipal!, body.data);
@@ -232,7 +247,7 @@ async function v1Routes(app: FastifyInstance) {
     return reply.send(await getApiMessage(app.services, request.apiPrincipal!, params.data.id));
   });
 
-  app.post('/questionnaire-requests', { config: { skipCsrf: true } }, async (request, reply) => {
+  app.post('/questionnaire-requests', { config: { skipCsrf: true }, preHandler: idempotent }, async (request, reply) => {
     const body = questionnaireRequestCreateBody.safeParse(request.body);
     if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
     return reply.status(201).send(await sendApiQuestionnaire(app.services, request.apiPrincipal!, body.data));
@@ -257,7 +272,7 @@ async function v1Routes(app: FastifyInstance) {
     return reply.send(await listApiBookingSlots(app.services, request.apiPrincipal!, query.data));
   });
 
-  app.post('/booking-invitations', { config: { skipCsrf: true } }, async (request, reply) => {
+  app.post('/booking-invitations', { config: { skipCsrf: true }, preHandler: idempotent }, async (request, reply) => {
     const body = bookingInvitationCreateBody.safeParse(request.body);
     if (!body.success) throw new ApiValidationError(fieldErrorsFrom(body.error, request.body));
     const created = await sendApiBookingInvitation(app.services, request.apiPrincipal!, body.data);
@@ -299,7 +314,7 @@ async function documentRoutes(app: FastifyInstance) {
   acceptMultipart(app);
   const services = app.services;
 
-  app.post('/documents', { config: { skipCsrf: true } }, async (request, reply) => {
+  app.post('/documents', { config: { skipCsrf: true }, preHandler: checkIdempotencyKey }, async (request, reply) => {
     const principal = request.apiPrincipal!;
     if (!request.isMultipart()) {
       // The fields are checked as in a multipart body (and the patient looked up), but there is no file.
@@ -373,6 +388,20 @@ async function documentRoutes(app: FastifyInstance) {
       const errors = [...(checked.success ? [] : fieldErrorsFrom(checked.error, fields)), { field: 'file', message: NO_FILE }];
       throw new ApiValidationError(errors);
     }
+    // The key is claimed only now that the request is known, file and all: the fields as sent and the
+    // file's name and sha256. A replay (or a refusal) keeps nothing of this upload.
+    const fingerprintBody = { fields, file: { name: taken.file.fileName, sha256: taken.file.sha256 } };
+    let replay;
+    try {
+      replay = await claimIdempotency(request, fingerprintBody);
+    } catch (error) {
+      await discardApiDocument(services, principal, taken.file);
+      throw error;
+    }
+    if (replay) {
+      await discardApiDocument(services, principal, taken.file);
+      return sendReplay(reply, replay);
+    }
     const created = await sendApiDocument(services, principal, { patient: taken.patient, ...input, file: taken.file });
     return reply.status(201).header('Location', `/api/v1/documents/${created.id}`).send(created);
   });
@@ -391,7 +420,7 @@ async function questionnaireRoutes(app: FastifyInstance) {
   const json = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(['application/json', 'application/fhir+json'], { parseAs: 'string', bodyLimit: QUESTIONNAIRE_BODY_LIMIT }, json);
 
-  app.post('/questionnaires', { config: { skipCsrf: true } }, async (request, reply) => {
+  app.post('/questionnaires', { config: { skipCsrf: true }, preHandler: idempotent }, async (request, reply) => {
     // The body is checked in full by the questionnaire engine, which names every problem by linkId.
     const added = await addApiQuestionnaire(app.services, request.apiPrincipal!, request.body);
     const { id } = added.questionnaire;

@@ -650,6 +650,35 @@ const commonProblems = {
   },
 };
 
+/** The optional Idempotency-Key header of every POST that creates something (api-idempotency.service.ts). */
+const idempotencyKeyParameter = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: [
+    'Optional, and recommended: a key you make for each new request (a UUID, say), 1 to 255 printable ASCII characters.',
+    'Send the request again with the same key and body (after a time-out, say) and, within 24 hours, you get the first response again, with the header `Idempotent-Replayed: true`, and nothing is sent twice.',
+    'Keys are your API key\'s own. The same key with a different request gets 422; while the first request is still being handled, 409.',
+    'Responses with 409, 429 or 5xx are not kept: send the same key again later. After 24 hours a key is new again.',
+  ].join(' '),
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+  example: '3f1e2d9c-7b4a-4c1e-9a8f-2b6d5e4c3a10',
+};
+
+const replayedHeader = {
+  'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] }, description: 'Present when this is the stored response to an earlier request with the same Idempotency-Key.' },
+};
+
+const idempotencyInProgress = {
+  ...problemResponse('A request with this Idempotency-Key is still being handled. Send it again after Retry-After (1 second) to get its response.'),
+  headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait before sending the request again.' } },
+};
+
+const idempotencyProblems = {
+  '409': idempotencyInProgress,
+  '422': problemResponse('This Idempotency-Key was used in the last 24 hours with a different request (another body or endpoint). Use a new key for a new request.'),
+};
+
 /** OpenAPI 3.1 document for the API, generated from the schemas above. */
 export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinute: number; documentMaxMb?: number }): Record<string, unknown> {
   const documentMaxMb = opts.documentMaxMb ?? 10;
@@ -668,6 +697,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
         'Errors are RFC 9457 problem documents (`application/problem+json`); a 400 lists every wrong field in `errors`.',
         'Request bodies must be JSON (`Content-Type: application/json`) and at most 64 KB (a questionnaire: 1 MB, and `application/fhir+json` too); unknown fields are refused.',
         'The one exception is POST /api/v1/documents, which takes `multipart/form-data`: the fields first, then the PDF.',
+        'Every POST that creates something takes an optional `Idempotency-Key` header: send a request again with the same key and body within 24 hours and you get the first response (with `Idempotent-Replayed: true`), and nothing is sent twice.',
       ].join('\n'),
     },
     servers: [{ url: opts.serverUrl }],
@@ -729,6 +759,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       '/api/v1/messages': {
         post: {
           operationId: 'sendMessage',
+          parameters: [idempotencyKeyParameter],
           summary: 'Send a message to a patient',
           description:
             'Texts the patient a secure link to the message. The patient must already exist in your organisation (PUT the patient first).',
@@ -736,11 +767,12 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
           responses: {
             '201': {
               description: 'Queued for sending.',
-              headers: { Location: { schema: { type: 'string' }, description: 'URL of the message.' } },
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the message.' }, ...replayedHeader },
               content: json('MessageCreated'),
             },
             '400': problemResponse('A field of the body is not valid; `errors` names each one.'),
             ...commonProblems,
+            ...idempotencyProblems,
             '429': {
               ...problemResponse(
                 "Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).",
@@ -768,6 +800,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       '/api/v1/documents': {
         post: {
           operationId: 'sendDocument',
+          parameters: [idempotencyKeyParameter],
           summary: 'Send a document (a PDF) to a patient',
           description: [
             'Texts the patient a secure link to the document; behind it they see its title and your note, and open or download the PDF until `availableUntil`.',
@@ -787,13 +820,14 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
           responses: {
             '201': {
               description: 'Queued for sending.',
-              headers: { Location: { schema: { type: 'string' }, description: 'URL of the document: GET it to see whether the patient has opened it.' } },
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the document: GET it to see whether the patient has opened it.' }, ...replayedHeader },
               content: json('DocumentCreated'),
             },
             '400': problemResponse(
               'A field is not valid, the file is missing, came before the fields, or was refused (not a PDF, too big, scripts or attachments, a virus); `errors` names each field (`file` for the file).',
             ),
             ...commonProblems,
+            ...idempotencyProblems,
             '429': {
               ...problemResponse(
                 'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages and documents today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',
@@ -828,6 +862,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       '/api/v1/questionnaires': {
         post: {
           operationId: 'addQuestionnaire',
+          parameters: [idempotencyKeyParameter],
           summary: 'Add one of your own questionnaires',
           description:
             'Checks a FHIR R4 Questionnaire as the questionnaire engine will run it and stores it for your organisation. A version, once added, never changes (each response records the exact version it answered): sending the same url and version again with the same content returns the stored one (200); with different content it is refused (409), so give your changes a new version.',
@@ -841,13 +876,18 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
           responses: {
             '201': {
               description: 'Added.',
-              headers: { Location: { schema: { type: 'string' }, description: 'URL of the questionnaire.' } },
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the questionnaire.' }, ...replayedHeader },
               content: json('QuestionnaireAdded'),
             },
-            '200': { description: 'This version, with the same content, was already added: nothing changed.', content: json('QuestionnaireAdded') },
+            '200': { description: 'This version, with the same content, was already added: nothing changed.', headers: replayedHeader, content: json('QuestionnaireAdded') },
             '400': problemResponse('The questionnaire cannot be used as it is: `problems` names each item (by linkId) and what is wrong with it.'),
             ...commonProblems,
-            '409': problemResponse('This version of this questionnaire already exists with different content (give it a new version), or it is a built-in one.'),
+            ...idempotencyProblems,
+            '409': {
+              ...idempotencyInProgress,
+              description:
+                'This version of this questionnaire already exists with different content (give it a new version), or it is a built-in one; or a request with this Idempotency-Key is still being handled (then Retry-After says when to send it again).',
+            },
             '413': problemResponse('The body is larger than 1 MB.'),
             '415': problemResponse('The body is not JSON.'),
           },
@@ -877,16 +917,18 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       '/api/v1/questionnaire-requests': {
         post: {
           operationId: 'sendQuestionnaire',
+          parameters: [idempotencyKeyParameter],
           summary: 'Send a questionnaire to a patient',
           description:
             'Texts the patient a secure link to one exact version of a questionnaire (from GET /api/v1/questionnaires). The patient answers it one question a page; read the answers with GET /api/v1/questionnaire-requests/{id}/response. The patient must already exist in your organisation (PUT the patient first). Each questionnaire sent counts towards your organisation\'s daily send limit, as messages do.',
           requestBody: { required: true, content: json('QuestionnaireRequestCreate') },
           responses: {
-            '201': { description: 'Queued for sending.', content: json('QuestionnaireRequestCreated') },
+            '201': { description: 'Queued for sending.', headers: replayedHeader, content: json('QuestionnaireRequestCreated') },
             '400': problemResponse(
               'A field of the body is not valid, or there is no questionnaire with this url and version in your organisation or the catalogue; `errors` names each field.',
             ),
             ...commonProblems,
+            ...idempotencyProblems,
             '429': {
               ...problemResponse(
                 'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages and questionnaires today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',
@@ -952,6 +994,7 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
       '/api/v1/booking-invitations': {
         post: {
           operationId: 'sendBookingInvitation',
+          parameters: [idempotencyKeyParameter],
           summary: 'Invite a patient to book an appointment',
           description: [
             "Texts the patient a secure link to choose a time of the appointment type, from your clinic's free times between `earliest` and `latest` (London dates), optionally with only some clinicians.",
@@ -962,13 +1005,14 @@ export function buildOpenApiDocument(opts: { serverUrl: string; rateLimitPerMinu
           responses: {
             '201': {
               description: 'Queued for sending.',
-              headers: { Location: { schema: { type: 'string' }, description: 'URL of the invitation: GET it to see whether the patient has booked.' } },
+              headers: { Location: { schema: { type: 'string' }, description: 'URL of the invitation: GET it to see whether the patient has booked.' }, ...replayedHeader },
               content: json('BookingInvitationCreated'),
             },
             '400': problemResponse(
               'A field of the body is not valid, the dates are in the past or span more than 12 weeks, or the appointment type or a clinician is not one of yours; `errors` names each field.',
             ),
             ...commonProblems,
+            ...idempotencyProblems,
             '429': {
               ...problemResponse(
                 'Too many requests for this API key (wait for the number of seconds in Retry-After), or your organisation has sent as many messages, questionnaires and invitations today as it may: then `limit` says how many, and `resetsAt` when sending works again (midnight, UK time).',

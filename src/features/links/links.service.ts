@@ -19,9 +19,21 @@ export interface IssuedLink {
  */
 export async function issueLink(
   on: Queryable,
-  input: { conversationId: string; phoneE164: string; now: Date } & ({ ttlDays: number } | { expiresAt: Date }),
+  input: {
+    conversationId: string;
+    phoneE164: string;
+    now: Date;
+    /**
+     * Another link beside the ones still working (a staff reply, a reminder), not instead of them (a
+     * re-send revokes those first and starts afresh): it takes over their count of wrong dates of birth
+     * and codes and any lock, and from then on they count together (liveLinksOfItsConversation), so
+     * each new text is not a new set of guesses.
+     */
+    besideLiveLinks?: boolean;
+  } & ({ ttlDays: number } | { expiresAt: Date }),
 ): Promise<IssuedLink> {
   const token = newLinkToken();
+  const inherited = input.besideLiveLinks ? await checksOfLiveLinks(on, input.conversationId, input.now) : {};
   const [link] = await on
     .insert(links)
     .values({
@@ -29,9 +41,38 @@ export async function issueLink(
       tokenHash: sha256Hex(token),
       phoneE164: input.phoneE164,
       expiresAt: 'expiresAt' in input ? input.expiresAt : new Date(input.now.getTime() + input.ttlDays * 86_400_000),
+      ...inherited,
     })
     .returning();
   return { link: link!, token };
+}
+
+/** The most any live link of the conversation has counted, and its latest lock. */
+async function checksOfLiveLinks(on: Queryable, conversationId: string, now: Date) {
+  const live = await on
+    .select()
+    .from(links)
+    .where(and(eq(links.conversationId, conversationId), isNull(links.revokedAt), gt(links.expiresAt, now)));
+  if (live.length === 0) return {};
+  const latest = (dates: Array<Date | null>) => dates.reduce<Date | null>((a, d) => (d && (!a || d > a) ? d : a), null);
+  return {
+    dobFailuresInARow: Math.max(...live.map((l) => l.dobFailuresInARow)),
+    dobFailuresTotal: Math.max(...live.map((l) => l.dobFailuresTotal)),
+    codeFailuresInARow: Math.max(...live.map((l) => l.codeFailuresInARow)),
+    lockedUntil: latest(live.map((l) => l.lockedUntil)),
+    lockedPermanentlyAt: latest(live.map((l) => l.lockedPermanentlyAt)),
+  };
+}
+
+/**
+ * The link and every other live link of its conversation: wrong answers are counted, and locks set, on
+ * all of them at once, so someone holding several texts' links gets no more guesses than with one.
+ */
+function liveLinksOfItsConversation(linkId: string, now: Date) {
+  return and(
+    sql`${links.conversationId} = (SELECT l.conversation_id FROM links l WHERE l.id = ${linkId}::uuid)`,
+    or(eq(links.id, linkId), and(isNull(links.revokedAt), gt(links.expiresAt, now))),
+  );
 }
 
 /** See revokeConversationLinks: whoever adds or revokes a conversation's links takes this first. */
@@ -168,7 +209,7 @@ export async function recordDobFailure(on: Queryable, linkId: string, now: Date)
   const lockUntil = new Date(now.getTime() + DOB_LOCK_MINUTES * 60_000);
   const reachesRow = sql`${links.dobFailuresInARow} + 1 >= ${DOB_FAILURES_IN_A_ROW_LIMIT}`;
   const reachesTotal = sql`${links.dobFailuresTotal} + 1 >= ${DOB_FAILURES_TOTAL_LIMIT}`;
-  const [row] = await on
+  const rows = await on
     .update(links)
     .set({
       dobFailuresInARow: sql`CASE WHEN ${reachesRow} THEN 0 ELSE ${links.dobFailuresInARow} + 1 END`,
@@ -176,19 +217,19 @@ export async function recordDobFailure(on: Queryable, linkId: string, now: Date)
       lockedUntil: sql`CASE WHEN ${reachesRow} THEN ${lockUntil.toISOString()}::timestamptz ELSE ${links.lockedUntil} END`,
       lockedPermanentlyAt: sql`CASE WHEN ${reachesTotal} THEN ${now.toISOString()}::timestamptz ELSE NULL END`,
     })
-    .where(and(eq(links.id, linkId), notLocked(now)))
+    .where(and(liveLinksOfItsConversation(linkId, now), notLocked(now)))
     .returning();
-  return row;
+  return rows.find((r) => r.id === linkId);
 }
 
 /** A right date of birth ends the run of wrong ones (the total stays). Undefined when locked. */
 export async function resetDobFailuresInARow(on: Queryable, linkId: string, now: Date): Promise<Link | undefined> {
-  const [row] = await on
+  const rows = await on
     .update(links)
     .set({ dobFailuresInARow: 0 })
-    .where(and(eq(links.id, linkId), notLocked(now)))
+    .where(and(liveLinksOfItsConversation(linkId, now), notLocked(now)))
     .returning();
-  return row;
+  return rows.find((r) => r.id === linkId);
 }
 
 /**
@@ -207,20 +248,20 @@ export async function lockLinkForCodeCheck(on: Queryable, linkId: string): Promi
  */
 export async function recordCodeFailure(on: Queryable, linkId: string, now: Date): Promise<Link | undefined> {
   const reachesLimit = sql`${links.codeFailuresInARow} + 1 >= ${CODE_FAILURES_IN_A_ROW_LIMIT}`;
-  const [row] = await on
+  const rows = await on
     .update(links)
     .set({
       codeFailuresInARow: sql`${links.codeFailuresInARow} + 1`,
       lockedPermanentlyAt: sql`CASE WHEN ${reachesLimit} THEN ${now.toISOString()}::timestamptz ELSE NULL END`,
     })
-    .where(and(eq(links.id, linkId), isNull(links.lockedPermanentlyAt)))
+    .where(and(liveLinksOfItsConversation(linkId, now), isNull(links.lockedPermanentlyAt)))
     .returning();
-  return row;
+  return rows.find((r) => r.id === linkId);
 }
 
 /** A right security code (or NHS login at P9) proves it is the patient: the run of wrong codes ends. */
-export async function resetCodeFailures(on: Queryable, linkId: string): Promise<void> {
-  await on.update(links).set({ codeFailuresInARow: 0 }).where(eq(links.id, linkId));
+export async function resetCodeFailures(on: Queryable, linkId: string, now: Date): Promise<void> {
+  await on.update(links).set({ codeFailuresInARow: 0 }).where(liveLinksOfItsConversation(linkId, now));
 }
 
 /** The first device to pass the check: only if no device is trusted yet (a race has one winner). */

@@ -18,6 +18,9 @@ import { sendDueQuestionnaireReminders } from '../questionnaires/questionnaire-r
 import { sendBookingReminders } from '../booking/booking-reminders.service.ts';
 import { deleteExpiredFiles } from '../files/file-retention.service.ts';
 import { deleteViewersSeenBefore } from '../conversations/conversations.repository.ts';
+import { deleteIdempotencyKeysCreatedBefore } from '../api/api-idempotency.repository.ts';
+import { IDEMPOTENCY_KEPT_MS } from '../api/api-idempotency.service.ts';
+import { deleteOldSubmissions } from '../staff/staff-submissions.ts';
 
 /** "Also viewing" looks back 2 minutes; rows much older than that only take up room. */
 const VIEWER_ROWS_KEPT_MS = 10 * 60_000;
@@ -37,6 +40,10 @@ export interface MaintenanceReport {
   abandonedFiles: number;
   /** Conversation viewer rows ("Also viewing") not refreshed for 10 minutes. */
   conversationViewers: number;
+  /** Send forms' one-time ids claimed more than 7 days ago. */
+  staffSubmissions: number;
+  /** API Idempotency-Keys past their 24 hours (a key that old would be new again anyway). */
+  idempotencyKeys: number;
 }
 
 export interface MaintenanceLog {
@@ -54,6 +61,8 @@ export async function runMaintenance(services: Services): Promise<MaintenanceRep
     questionnaireReminders: await sendDueQuestionnaireReminders(services),
     bookingReminders: await sendBookingReminders(services),
     conversationViewers: await deleteViewersSeenBefore(services.db, new Date(now.getTime() - VIEWER_ROWS_KEPT_MS)),
+    staffSubmissions: await deleteOldSubmissions(services.db, now),
+    idempotencyKeys: await deleteIdempotencyKeysCreatedBefore(services.db, new Date(now.getTime() - IDEMPOTENCY_KEPT_MS)),
   };
   // After the texts: a file store that is away must not hold up a reminder.
   const files = await deleteExpiredFiles(services);

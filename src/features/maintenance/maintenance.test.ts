@@ -34,7 +34,7 @@ test('maintenance deletes only what has ended: limits, staff and patient session
   await createPatientSession(db, { linkId: conversation.linkId, state: 'verified', now: clock.now() });
   clock.advance(2 * HOUR);
 
-  assert.deepEqual(await runMaintenance(services), { rateLimitWindows: 1, staffSessions: 1, patientSessions: 1, nhsLoginTransactions: 1, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0 });
+  assert.deepEqual(await runMaintenance(services), { rateLimitWindows: 1, staffSessions: 1, patientSessions: 1, nhsLoginTransactions: 1, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0, staffSubmissions: 0, idempotencyKeys: 0 });
   assert.deepEqual((await db.select().from(rateLimitHits)).map((r) => r.key), ['link-lookup:198.51.100.8']);
   assert.equal((await db.select().from(staffSessions)).length, 1);
   assert.equal((await db.select().from(patientSessions)).length, 2);
@@ -42,7 +42,7 @@ test('maintenance deletes only what has ended: limits, staff and patient session
   assert.ok(liveStaff);
 
   // Nothing more to do on a second run.
-  assert.deepEqual(await runMaintenance(services), { rateLimitWindows: 0, staffSessions: 0, patientSessions: 0, nhsLoginTransactions: 0, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0 });
+  assert.deepEqual(await runMaintenance(services), { rateLimitWindows: 0, staffSessions: 0, patientSessions: 0, nhsLoginTransactions: 0, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0, staffSubmissions: 0, idempotencyKeys: 0 });
 });
 
 test('the maintenance timer runs on its own, logs what it deleted, and a failed run is logged, not thrown', async (t) => {
@@ -59,7 +59,7 @@ test('the maintenance timer runs on its own, logs what it deleted, and a failed 
   while (lines.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   await stop();
   assert.equal(lines[0]?.msg, 'maintenance done');
-  assert.deepEqual(lines[0]?.obj, { deleted: { rateLimitWindows: 1, staffSessions: 0, patientSessions: 0, nhsLoginTransactions: 0, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0 } });
+  assert.deepEqual(lines[0]?.obj, { deleted: { rateLimitWindows: 1, staffSessions: 0, patientSessions: 0, nhsLoginTransactions: 0, questionnaireReminders: 0, bookingReminders: 0, expiredDocuments: 0, abandonedFiles: 0, conversationViewers: 0, staffSubmissions: 0, idempotencyKeys: 0 } });
 
   // The database is gone: the run fails, says so in the log, and nothing is thrown at the process.
   const broken = { ...services, db: { delete: () => Promise.reject(new Error('connection terminated')), execute: () => Promise.reject(new Error('connection terminated')) } } as never;

@@ -53,6 +53,7 @@ export async function nhsLoginRoutes(app: FastifyInstance, opts: NhsLoginRoutesO
     } catch (error) {
       if (!(error instanceof NhsLoginError)) throw error;
       request.log.warn({ nhsLoginFailure: error.reason }, 'nhs login could not start');
+      services.metrics.nhsLoginFailure(error.reason);
       // Allowed above, so the failure page may offer the way back to where the person came from.
       error.returnTo = returnTo;
       if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
@@ -72,6 +73,7 @@ export async function nhsLoginRoutes(app: FastifyInstance, opts: NhsLoginRoutesO
     } catch (error) {
       if (!(error instanceof NhsLoginError)) throw error;
       request.log.warn({ nhsLoginFailure: error.reason, providerError: error.providerError }, 'nhs login did not finish');
+      services.metrics.nhsLoginFailure(error.reason);
       return onFailure(request, reply, error);
     }
     request.log.info({ identityProofingLevel: finished.identity.identityProofingLevel }, 'nhs login finished');

@@ -3,7 +3,7 @@
 // with its guard in the WHERE clause, so two workers, or a worker and a receipt, cannot undo each other.
 import { and, asc, desc, eq, inArray, lt, notInArray, or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { outboundSms } from '../../platform/db/schema.ts';
-import type { Queryable } from '../../platform/db/client.ts';
+import { queryRows, type Queryable } from '../../platform/db/client.ts';
 import type { OutboundSms } from './outbox.service.ts';
 
 export type OutboundSmsStatus = OutboundSms['status'];
@@ -16,6 +16,28 @@ export const FINAL_SMS_STATUSES = ['delivered', 'permanent_failure', 'technical_
 // (only its token's hash, in links), so a copy or a backup of it opens nothing. A re-send makes a new
 // link; staff pages and /dev/phone never read these values back.
 const withoutSecrets = sql`${outboundSms.personalisation} - 'code' - 'link'`;
+
+/**
+ * Why a text held by a provider problem must no longer go, or null while it still should. A held text
+ * can wait hours: by then staff may have revoked its link, the link may have expired, the patient's
+ * number may have been corrected (staff then re-send to the new one), or its security code expired.
+ * Sent late, it would reach the wrong person or carry a dead link. Only held rows pay for this query.
+ */
+export async function reasonHeldTextIsStale(on: Queryable, row: Pick<OutboundSms, 'linkId' | 'conversationId' | 'phoneE164' | 'kind' | 'createdAt'>, now: Date, codeTtlMs: number): Promise<string | null> {
+  if (row.kind === 'security_code' && now.getTime() - row.createdAt.getTime() >= codeTtlMs) return 'Not sent: the security code expired while our text service could not send';
+  if (!row.linkId && !row.conversationId) return null;
+  const [found] = await queryRows<{ revoked: boolean | null; expired: boolean | null; mobile: string | null }>(on, sql`
+    SELECT l.revoked_at IS NOT NULL AS revoked, l.expires_at <= ${now.toISOString()}::timestamptz AS expired, p.mobile_e164 AS mobile
+    FROM conversations c
+    JOIN patients p ON p.id = c.patient_id AND p.organisation_id = c.organisation_id
+    LEFT JOIN links l ON l.id = ${row.linkId}::uuid
+    WHERE c.id = COALESCE(${row.conversationId}::uuid, (SELECT conversation_id FROM links WHERE id = ${row.linkId}::uuid))`);
+  if (!found) return null;
+  if (found.revoked) return 'Not sent: the link was revoked while our text service could not send';
+  if (found.expired) return 'Not sent: the link expired while our text service could not send';
+  if (found.mobile !== null && found.mobile !== row.phoneE164) return 'Not sent: the patient’s mobile number changed while our text service could not send';
+  return null;
+}
 
 /**
  * Take the rows for one send attempt each, in one statement (a worker claims a whole fetched batch).
@@ -168,4 +190,26 @@ export async function latestLinkTextStatus(on: Queryable, conversationId: string
     .orderBy(desc(outboundSms.createdAt), desc(outboundSms.id))
     .limit(1);
   return row?.status;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// For /metrics and /health: how far behind the outbox is. One statement over the queued rows only.
+
+export interface OutboxBacklog {
+  queued: number;
+  /** Seconds since the oldest queued text was made, by the database's clock (created_at is its default); 0 when none. */
+  oldestQueuedSeconds: number;
+  heldByProviderProblem: number;
+}
+
+export async function outboxBacklog(on: Queryable): Promise<OutboxBacklog> {
+  const [row] = await on
+    .select({
+      queued: sql<number>`count(*)`.mapWith(Number),
+      oldestQueuedSeconds: sql<number>`coalesce(greatest(0, extract(epoch from (now() - min(${outboundSms.createdAt})))), 0)`.mapWith(Number),
+      heldByProviderProblem: sql<number>`count(*) FILTER (WHERE ${outboundSms.providerProblem} IS NOT NULL)`.mapWith(Number),
+    })
+    .from(outboundSms)
+    .where(eq(outboundSms.status, 'queued'));
+  return { queued: row?.queued ?? 0, oldestQueuedSeconds: row?.oldestQueuedSeconds ?? 0, heldByProviderProblem: row?.heldByProviderProblem ?? 0 };
 }

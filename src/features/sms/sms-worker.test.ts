@@ -7,7 +7,7 @@ import { createTestApp, TestClock } from '../../../test/helpers/app.ts';
 import { createTestConversation, createTestOrganisation, createTestStaff } from '../../../test/helpers/factories.ts';
 import { pageText, signInAsStaff, staffGet } from '../../../test/helpers/staff.ts';
 import { makeNotifyApiKey, notifyConfigFor, parseNotifyApiKey, STAND_IN_TEMPLATE_ID, startNotifyStandIn } from '../../../test/helpers/notify-stand-in.ts';
-import { devPhoneTexts, outboundSms } from '../../platform/db/schema.ts';
+import { devPhoneTexts, links, outboundSms, patients } from '../../platform/db/schema.ts';
 import { SMS_QUEUES as QUEUES } from './sms-queues.ts';
 import { enqueueSms } from './outbox.service.ts';
 import { defaultBatchSize, deliverOutboundSms, handleDeadSmsJob, heldRetryDelay, type DeliveryContext, type WorkerLog } from './sms-worker.ts';
@@ -488,4 +488,39 @@ test('the batch size is about a second of sending at the configured rate', () =>
   assert.equal(defaultBatchSize(3000), 50);
   assert.equal(defaultBatchSize(30), 1);
   assert.equal(defaultBatchSize(10_000_000), 100);
+});
+
+test('a held text is not sent once its link was revoked, or the patient’s number changed, while it waited', async (t) => {
+  const defer = cleanupStack(t);
+  const { services, jobs, standIn } = await notifyApp(defer);
+  const revoked = await createTestConversation(services);
+  const renumbered = await createTestConversation(services, { patient: { nhsNumber: '9990000026', familyName: 'Evans', mobileNumber: '+447700900002' } });
+  const stillWanted = await createTestConversation(services, { patient: { nhsNumber: '9990000034', familyName: 'Okafor', mobileNumber: '+447700900003' } });
+  const rowOf = async (conversationId: string) => (await services.db.select().from(outboundSms).where(eq(outboundSms.conversationId, conversationId)))[0]!;
+  // Held: the provider refused our key earlier.
+  await services.db.update(outboundSms).set({ providerProblem: 'authentication' });
+  await services.db.update(links).set({ revokedAt: services.now() }).where(eq(links.conversationId, revoked.conversationId));
+  await services.db.update(patients).set({ mobileE164: '+447700900099' }).where(eq(patients.id, renumbered.patient.id));
+
+  const ctx = deliveryContext(services, jobs.boss, { maxPauseMs: 0 });
+  const deliver = async (conversationId: string) => {
+    const row = await rowOf(conversationId);
+    return { row, outcome: await deliverOutboundSms(ctx, { id: `job-${row.id}`, retryCount: 0, retryLimit: 8, data: { outboundSmsId: row.id } }) };
+  };
+  for (const [conversationId, reason] of [
+    [revoked.conversationId, 'Not sent: the link was revoked while our text service could not send'],
+    [renumbered.conversationId, 'Not sent: the patient’s mobile number changed while our text service could not send'],
+  ] as const) {
+    const { row, outcome } = await deliver(conversationId);
+    assert.equal(outcome, 'technical_failure');
+    const after = await readOutboundSms(services, row.id);
+    assert.equal(after.status, 'technical_failure');
+    assert.equal(after.lastError, reason);
+    assert.equal(after.providerProblem, null);
+    assert.equal(after.personalisation.link, undefined, 'the link is wiped like any finished text’s');
+    assert.equal(standIn.byReference(row.id).length, 0, 'nothing reached the provider');
+  }
+  const { row, outcome } = await deliver(stillWanted.conversationId);
+  assert.equal(outcome, 'sent', 'a held text whose link still works goes');
+  assert.equal(standIn.byReference(row.id).length, 1);
 });

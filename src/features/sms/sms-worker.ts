@@ -7,8 +7,9 @@
 // the row says so sends it again when the job is retried.
 //
 // Throughput: each fetch takes a batch of jobs (about a second's worth at the configured rate) and the
-// texts in it go out concurrently, at most `concurrency` in flight in this process and never faster
-// than the token bucket allows. Each job is settled on its own (pg-boss perJobResults), so one text's
+// texts in it go out concurrently, at most `concurrency` in flight in this process and each only once
+// it holds a slot of the deployment-wide send budget (send-budget.ts: SMS_RATE_PER_MINUTE is shared by
+// every process, through the database). Each job is settled on its own (pg-boss perJobResults), so one text's
 // failure never retries its neighbours.
 //
 // Failures: a permanent one (the number cannot receive texts) marks the row permanent_failure and
@@ -18,9 +19,9 @@
 // rather than a pg-boss retry, so it never runs out of retries: the text goes once operators fix the
 // key or template, however long that takes. A retryable one (5xx, timeout, network, 429) puts the row
 // back to 'queued' and fails the job, so pg-boss retries it with exponential backoff; a 429 with
-// Retry-After is rescheduled for that time instead. Any 429 also pauses the whole process's bucket (for the Retry-After, or for the
-// first retry delay when the provider gives none), so the other texts in flight hold back too instead
-// of running into the limit one after another. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
+// Retry-After is rescheduled for that time instead. Any 429 also pauses the send budget for the whole deployment (for the Retry-After,
+// or for the first retry delay when the provider gives none), so the other texts, in this process and
+// the others, hold back too instead of running into the limit one after another. The last retry marks the row technical_failure. Anything else that kills a job (a bug, a
 // database outage on every attempt) ends in the dead-letter queue, whose worker marks technical_failure
 // too, so staff never see a text "queued" for ever.
 //
@@ -34,14 +35,17 @@ import {
   claimOutboundSms,
   findOutboundSmsStatuses,
   markOutboundSmsFailed,
+  reasonHeldTextIsStale,
   markOutboundSmsForRetry,
   markOutboundSmsHeld,
   markOutboundSmsSent,
 } from './outbox.repository.ts';
 import type { OutboundSms } from './outbox.service.ts';
+import type { ProviderCallOutcome } from '../../platform/metrics/metrics.ts';
 import { createSmsTransport } from './transports/create-transport.ts';
 import { PermanentSmsError, ProviderConfigurationSmsError, RetryableSmsError, type SmsTransport } from './transports/sms-transport.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { CODE_TTL_MINUTES } from '../verification/security-codes.service.ts';
+import { SendBudget, type SendPermits } from './send-budget.ts';
 
 export interface WorkerLog {
   info(obj: object, msg: string): void;
@@ -56,8 +60,10 @@ export interface SmsWorkerOptions {
   concurrency?: number;
   /** Jobs a fetch takes (default: a second's worth at ratePerMinute, between 1 and 100). */
   batchSize?: number;
-  /** Sends a minute from this process (default config.sms.ratePerMinute; see token-bucket.ts). */
+  /** Sends a minute across the whole deployment (default config.sms.ratePerMinute; see send-budget.ts). */
   ratePerMinute?: number;
+  /** Tests may hand in the permits to wait on; otherwise the shared budget in the database at ratePerMinute. */
+  sendBudget?: SendPermits;
   /** How often an idle worker looks for jobs, in seconds (pg-boss minimum 0.5). */
   pollingIntervalSeconds?: number;
   /** Retries after the first attempt before technical_failure. */
@@ -68,7 +74,7 @@ export interface SmsWorkerOptions {
   /** First delay before a text held by a provider problem is tried again, in seconds; doubles up to heldRetryDelayMaxSeconds. */
   heldRetryDelaySeconds?: number;
   heldRetryDelayMaxSeconds?: number;
-  /** Longest a 429 may pause the other sends of this process, in ms (the job itself waits the full Retry-After). */
+  /** Longest a 429 may pause the other sends of the deployment, in ms (the job itself waits the full Retry-After). */
   maxPauseMs?: number;
   /** A 'sending' row older than this belongs to an attempt that died and may be taken again. */
   staleAfterMs?: number;
@@ -98,12 +104,13 @@ export function heldRetryDelay(held: number, firstSeconds: number, maxSeconds: n
 export interface DeliveryContext {
   services: Services;
   transport: SmsTransport;
-  bucket: TokenBucket;
+  /** The deployment's send budget (send-budget.ts); the name is from when it was a per-process token bucket. */
+  bucket: SendPermits;
   boss: PgBoss;
   log: WorkerLog;
   staleAfterMs: number;
   maxPauseMs: number;
-  /** How long a 429 without Retry-After pauses the bucket, in ms. */
+  /** How long a 429 without Retry-After pauses the send budget, in ms. */
   rateLimitPauseMs: number;
   heldRetryDelaySeconds: number;
   heldRetryDelayMaxSeconds: number;
@@ -125,7 +132,7 @@ export async function deliverOutboundSms(ctx: DeliveryContext, job: SendSmsJob):
 
 /**
  * One fetched batch: the rows claimed in one statement, then every text sent concurrently (within
- * `inFlight` and the bucket), and each job settled on its own.
+ * `inFlight` and the send budget), and each job settled on its own.
  */
 export async function deliverBatch(ctx: DeliveryContext, inFlight: LimitFunction, jobs: SendSmsJob[]): Promise<JobResult[]> {
   const { db } = ctx.services;
@@ -175,14 +182,26 @@ async function notClaimed(ctx: DeliveryContext, job: SendSmsJob, id: string, sta
   return 'skipped';
 }
 
-/** A claimed row: wait for the bucket, hand it to the provider, record what it said. */
+/** A claimed row: wait for a send slot, hand it to the provider, record what it said. */
 async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: OutboundSms): Promise<DeliveryOutcome> {
   const { db } = ctx.services;
   const id = row.id;
-  await ctx.bucket.take();
   const logFields = { outboundSmsId: id, kind: row.kind, attempt: row.attempts, transport: ctx.transport.name };
+  if (row.providerProblem) {
+    const stale = await reasonHeldTextIsStale(db, row, ctx.services.now(), CODE_TTL_MINUTES * 60_000);
+    if (stale) {
+      // Given up as we would a text we could not send (staff read "There was a problem with the text
+      // message service. You can re-send the link."), and its secrets wiped like any finished text.
+      await markOutboundSmsFailed(db, id, 'technical_failure', stale, ctx.services.now());
+      ctx.log.info({ ...logFields, providerProblem: row.providerProblem, reason: stale }, 'held text no longer sent');
+      return 'technical_failure';
+    }
+  }
+  await ctx.bucket.take();
 
+  const { metrics } = ctx.services;
   let providerId: string;
+  const started = performance.now();
   try {
     ({ providerId } = await ctx.transport.send({
       kind: row.kind,
@@ -190,31 +209,40 @@ async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: Outbou
       personalisation: row.personalisation,
       reference: row.id,
     }));
+    metrics.providerCall({ transport: ctx.transport.name, outcome: 'accepted' }, (performance.now() - started) / 1000);
   } catch (caught) {
     const known = caught instanceof PermanentSmsError || caught instanceof RetryableSmsError || caught instanceof ProviderConfigurationSmsError;
     const error = known ? caught : new RetryableSmsError(`Unexpected error while sending (${(caught as Error)?.name ?? 'unknown'})`);
+    metrics.providerCall({ transport: ctx.transport.name, outcome: providerCallOutcome(known ? error : undefined) }, (performance.now() - started) / 1000);
     if (!known) {
       ctx.log.error({ ...logFields, errName: (caught as Error)?.name }, 'unexpected error while sending a text');
     }
 
-    if (error instanceof ProviderConfigurationSmsError) return holdForProviderProblem(ctx, job, row, error, logFields);
+    if (error instanceof ProviderConfigurationSmsError) {
+      metrics.providerConfigurationError(error.problem);
+      metrics.smsFailed(`provider_${error.problem}`);
+      return holdForProviderProblem(ctx, job, row, error, logFields);
+    }
 
     if (error instanceof PermanentSmsError) {
       await markOutboundSmsFailed(db, id, 'permanent_failure', error.reason, ctx.services.now());
+      metrics.smsFailed('permanent');
       ctx.log.warn({ ...logFields, reason: error.reason }, 'text refused by the provider; not retried');
       return 'permanent_failure';
     }
 
     if (error.rateLimited) {
       const pauseMs = error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : ctx.rateLimitPauseMs;
-      ctx.bucket.pause(Math.min(pauseMs, ctx.maxPauseMs));
+      await ctx.bucket.pause(Math.min(pauseMs, ctx.maxPauseMs));
     }
     if (job.retryCount >= job.retryLimit) {
       await markOutboundSmsFailed(db, id, 'technical_failure', `Gave up after ${row.attempts} attempts. ${error.reason}`.slice(0, 240), ctx.services.now());
+      metrics.smsFailed('technical');
       ctx.log.warn({ ...logFields, reason: error.reason }, 'text not sent after the last retry; marked technical_failure');
       return 'technical_failure';
     }
     await markOutboundSmsForRetry(db, id, error.reason, ctx.services.now());
+    metrics.smsFailed(error.rateLimited ? 'rate_limited' : 'retryable');
     if (error.retryAfterSeconds !== undefined) {
       // pg-boss's backoff cannot be told "not before"; fail this attempt ourselves (it moves to
       // 'retry' with the usual backoff) and move its start to the provider's Retry-After. pg-boss's
@@ -230,6 +258,7 @@ async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: Outbou
   // Outside the try: if this write fails the text has still gone, so the row must not go back to
   // 'queued'. The job fails and is retried; the row stays 'sending' and is only taken again once stale.
   await markOutboundSmsSent(db, id, providerId, ctx.services.now());
+  metrics.smsSent(row.kind);
   if (row.providerProblem) ctx.log.info({ ...logFields, providerProblem: row.providerProblem }, 'text sent: the provider takes our texts again');
   ctx.log.info(logFields, 'text sent');
   return 'sent';
@@ -264,6 +293,14 @@ async function holdForProviderProblem(
   return 'held';
 }
 
+/** How a call to the provider ended, for its latency histogram; undefined: something we did not expect. */
+function providerCallOutcome(error: PermanentSmsError | RetryableSmsError | ProviderConfigurationSmsError | undefined): ProviderCallOutcome {
+  if (!error) return 'error';
+  if (error instanceof PermanentSmsError) return 'permanent';
+  if (error instanceof ProviderConfigurationSmsError) return 'provider_problem';
+  return error.rateLimited ? 'rate_limited' : 'retryable';
+}
+
 /** Jobs pg-boss gave up on (retries used up by errors we did not catch, or expired): mark them failed. */
 export async function handleDeadSmsJob(ctx: Pick<DeliveryContext, 'services' | 'log'>, data: unknown): Promise<void> {
   const parsed = jobDataSchema.safeParse(data);
@@ -275,7 +312,10 @@ export async function handleDeadSmsJob(ctx: Pick<DeliveryContext, 'services' | '
     'Sending failed repeatedly',
     ctx.services.now(),
   );
-  if (marked) ctx.log.warn({ outboundSmsId: parsed.data.outboundSmsId }, 'send-sms job dead-lettered; marked technical_failure');
+  if (marked) {
+    ctx.services.metrics.smsFailed('technical');
+    ctx.log.warn({ outboundSmsId: parsed.data.outboundSmsId }, 'send-sms job dead-lettered; marked technical_failure');
+  }
 }
 
 /** Starts the worker on this process. Returns how to stop it (waits for texts in flight). */
@@ -303,7 +343,7 @@ export async function startSmsWorker(services: Services, options: SmsWorkerOptio
   const ctx: DeliveryContext = {
     services,
     transport: options.transport ?? createSmsTransport(services, { notifyTimeoutMs: options.notifyTimeoutMs }),
-    bucket: new TokenBucket(ratePerMinute),
+    bucket: options.sendBudget ?? new SendBudget({ db: services.db, limit: ratePerMinute }),
     boss,
     log,
     staleAfterMs: options.staleAfterMs ?? SMS_RETRY_DEFAULTS.staleAfterMs,

@@ -1,13 +1,12 @@
-// A token bucket shared by the SMS worker's concurrent sends in one process: at most `ratePerMinute`
-// sends in any 60 seconds, in bursts of at most a second's worth. Providers count per rolling minute
-// (Notify: 3,000 requests per 60 seconds), and a full bucket's burst comes on top of what refills in
-// that minute, so the refill rate is lowered by the burst: ratePerMinute - capacity + 1 a minute
-// (2,951 a minute for 3,000) keeps a burst plus a minute of refill inside the limit.
+// A token bucket for one process's concurrent sends: at most `ratePerMinute` sends in any 60 seconds,
+// in bursts of at most a second's worth. Providers count per rolling minute, and a full bucket's burst
+// comes on top of what refills in that minute, so the refill rate is lowered by the burst:
+// ratePerMinute - capacity + 1 a minute (2,951 a minute for 3,000) keeps a burst plus a minute of
+// refill inside the limit.
 //
-// It is per process, on purpose (no database round trip per text). With N app instances running the
-// worker, each may send ratePerMinute, so set SMS_RATE_PER_MINUTE to the provider's limit divided by N
-// (GOV.UK Notify: 3,000 a minute per API key). A 429 from the provider is still handled: the job is
-// retried later and this bucket pauses for the Retry-After, so the other handlers hold back too.
+// The SMS worker no longer uses it: the provider's limit is for the whole deployment, however many
+// processes send, so the worker waits on the shared budget in the database (send-budget.ts) instead.
+// It stays as a cheap in-process SendPermits for tests that drive deliveries directly.
 
 export interface TokenBucketClock {
   nowMs(): number;

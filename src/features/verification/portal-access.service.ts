@@ -97,6 +97,7 @@ export async function signInToPortal(
       actor,
       details: { identityProofingLevel: identity.identityProofingLevel ?? 'none', vot: identity.vot ?? 'none', where: 'portal' },
     });
+    services.metrics.verification('nhs_login', 'not_strong');
     return { kind: 'not_strong' };
   }
   const nhsNumber = identity.nhsNumber;
@@ -110,6 +111,7 @@ export async function signInToPortal(
       now: services.now(),
     });
     await recordAudit(tx, { type: 'portal.signed_in', actor, details: { identityProofingLevel: identity.identityProofingLevel } });
+    services.metrics.verification('nhs_login', 'portal_signed_in');
     await recordPortalMismatches(tx, { nhsNumber, identity, actor });
     return { kind: 'signed_in', sessionToken: token };
   });

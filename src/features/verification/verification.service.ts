@@ -1,9 +1,11 @@
 // The patient's way in: open a link, give the date of birth, and on a device the link does not know
 // yet, a security code sent to the phone the link was sent to. Each function returns what happened;
-// the routes decide which page says so.
+// the routes decide which page says so. Each decision is counted for /metrics beside its audit event
+// (a count, never who), inside the same transaction: one rolled back (rare) is still counted.
 import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import type { Tx } from '../../platform/db/client.ts';
+import type { Metrics } from '../../platform/metrics/metrics.ts';
 import type { NhsLoginIdentity } from '../nhs-login/nhs-login.client.ts';
 import { constantTimeEqualHex, newSecret, sha256Hex } from '../../platform/crypto/tokens.ts';
 import { parseDateOfBirth, type DateParts, type DateProblem } from '../patients/identifiers.ts';
@@ -147,7 +149,7 @@ export async function submitDateOfBirth(
   const subject = auditSubject(context);
 
   if (parsed.iso !== context.patient.dateOfBirth) {
-    return services.db.transaction((tx) => countFailedCheck(tx, context, actor, now, 'link.dob_wrong'));
+    return services.db.transaction((tx) => countFailedCheck(tx, services.metrics, context, actor, now, 'link.dob_wrong'));
   }
 
   return services.db.transaction(async (tx): Promise<DateOfBirthResult> => {
@@ -155,6 +157,7 @@ export async function submitDateOfBirth(
     if (!link) return lockedMeanwhile(tx, context, now);
     const ctx = { ...context, link };
     await recordAudit(tx, { type: 'link.dob_right', actor, ...subject });
+    services.metrics.verification('date_of_birth', 'right');
     await endPatientSession(tx, input.sessionToken);
 
     const deviceHash = input.deviceToken ? sha256Hex(input.deviceToken) : undefined;
@@ -188,6 +191,7 @@ export async function submitDateOfBirth(
  */
 async function countFailedCheck(
   tx: Tx,
+  metrics: Metrics,
   context: LinkContext,
   actor: AuditActor,
   now: Date,
@@ -204,8 +208,11 @@ async function countFailedCheck(
     return { kind: 'wrong', context: ctx, checksLeft: checksLeftBeforeLock(fresh) };
   }
   await recordAudit(tx, { type, actor, ...subject, details: { failuresTotal: updated.dobFailuresTotal } });
+  const check = type === 'link.dob_wrong' ? 'date_of_birth' : 'nhs_login';
+  metrics.verification(check, type === 'link.dob_wrong' ? 'wrong' : 'mismatch');
   const st = linkState(updated, now);
   if (st.state === 'locked' || st.state === 'locked-permanently') {
+    metrics.verification(check, 'locked');
     await recordAudit(tx, {
       type: 'link.locked',
       actor,
@@ -236,7 +243,7 @@ async function trustThisDevice(
   const deviceToken = newDeviceToken();
   const newHash = sha256Hex(deviceToken);
   await replaceTrustedDevice(tx, context.link.id, newHash, now);
-  await resetCodeFailures(tx, context.link.id);
+  await resetCodeFailures(tx, context.link.id, now);
   if (input.deviceToken) await moveDeviceTrust(tx, sha256Hex(input.deviceToken), newHash);
   await endOtherSessionsForLink(tx, context.link.id, session.tokenHash);
   return { sessionToken: token, deviceToken };
@@ -257,6 +264,7 @@ async function sendCodeIfAllowed(services: Services, tx: Tx, context: LinkContex
     now,
   });
   await recordAudit(tx, { type: 'code.sent', actor: patientActor(context, ip), ...auditSubject(context) });
+  services.metrics.verification('security_code', 'sent');
   return limit;
 }
 
@@ -300,6 +308,7 @@ function codeTriesLeftBeforeLock(link: Pick<Link, 'codeFailuresInARow'>): number
  */
 async function countWrongCode(
   tx: Tx,
+  metrics: Metrics,
   context: LinkContext,
   actor: AuditActor,
   now: Date,
@@ -309,6 +318,7 @@ async function countWrongCode(
   if (!link) return lockedMeanwhile(tx, context, now);
   const state = linkState(link, now);
   if (state.state !== 'locked-permanently') return { kind: 'counted', link };
+  metrics.verification('security_code', 'locked');
   await recordAudit(tx, {
     type: 'link.locked',
     actor,
@@ -344,17 +354,21 @@ export async function submitSecurityCode(
     switch (check.kind) {
       case 'no_code':
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { reason: 'no_live_code' } });
+        services.metrics.verification('security_code', 'wrong');
         return { kind: 'no_code', context, phoneEnding: ending, burnedNow: false, linkTriesLeft: codeTriesLeftBeforeLock(link) };
       case 'burned': {
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: 0 } });
         await recordAudit(tx, { type: 'code.burned', actor, ...subject, details: { reason: 'too_many_wrong_tries' } });
-        const counted = await countWrongCode(tx, context, actor, now);
+        services.metrics.verification('security_code', 'wrong');
+        services.metrics.verification('security_code', 'burned');
+        const counted = await countWrongCode(tx, services.metrics, context, actor, now);
         if (counted.kind === 'locked') return counted;
         return { kind: 'no_code', context, phoneEnding: ending, burnedNow: true, linkTriesLeft: codeTriesLeftBeforeLock(counted.link) };
       }
       case 'wrong': {
         await recordAudit(tx, { type: 'code.wrong', actor, ...subject, details: { triesLeft: check.triesLeft } });
-        const counted = await countWrongCode(tx, context, actor, now);
+        services.metrics.verification('security_code', 'wrong');
+        const counted = await countWrongCode(tx, services.metrics, context, actor, now);
         if (counted.kind === 'locked') return counted;
         const linkTriesLeft = codeTriesLeftBeforeLock(counted.link);
         return {
@@ -368,6 +382,7 @@ export async function submitSecurityCode(
       case 'right': {
         const trusted = await trustThisDevice(tx, context, input, now);
         await recordAudit(tx, { type: 'code.right', actor, ...subject });
+        services.metrics.verification('security_code', 'right');
         await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'security_code' } });
         return { kind: 'verified', context, ...trusted };
       }
@@ -423,11 +438,12 @@ export async function verifyLinkWithNhsLogin(
   if (!input.identity.isStrong) {
     // The vector of trust says why (no vot, or one not asked for); it identifies no one.
     await recordAudit(services.db, { type: 'nhs_login.not_strong', actor, ...subject, details: { identityProofingLevel: level, vot: input.identity.vot ?? 'none' } });
+    services.metrics.verification('nhs_login', 'not_strong');
     return { kind: 'not_strong', context };
   }
   if (input.identity.nhsNumber !== context.patient.nhsNumber) {
     return services.db.transaction(async (tx): Promise<NhsLoginLinkResult> => {
-      const failed = await countFailedCheck(tx, context, actor, now, 'nhs_login.mismatch');
+      const failed = await countFailedCheck(tx, services.metrics, context, actor, now, 'nhs_login.mismatch');
       return failed.kind === 'locked' ? failed : { kind: 'mismatch', context: failed.context, checksLeft: failed.checksLeft };
     });
   }
@@ -438,6 +454,7 @@ export async function verifyLinkWithNhsLogin(
     const ctx = { ...context, link };
     const trusted = await trustThisDevice(tx, ctx, input, now);
     await recordAudit(tx, { type: 'nhs_login.verified', actor, ...subject, details: { identityProofingLevel: level } });
+    services.metrics.verification('nhs_login', 'verified');
     await recordAudit(tx, { type: 'device.trusted', actor, ...subject, details: { how: 'nhs_login' } });
     return { kind: 'verified', context: ctx, ...trusted };
   });

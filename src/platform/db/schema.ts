@@ -114,6 +114,31 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: tz('revoked_at'),
 });
 
+// The API's Idempotency-Key header (features/api/api-idempotency.service.ts): one row per key and API
+// key, so two organisations never see each other's responses. Kept 24 hours (maintenance deletes older).
+export const apiIdempotencyKeys = pgTable(
+  'api_idempotency_keys',
+  {
+    apiKeyId: uuid('api_key_id').notNull().references(() => apiKeys.id),
+    idempotencyKey: text('idempotency_key').notNull(),
+    // sha256 of method, route and canonical body: the same key with another request is refused.
+    requestFingerprint: text('request_fingerprint').notNull(),
+    status: text('status', { enum: ['in_progress', 'done'] }).notNull(),
+    responseStatus: integer('response_status'),
+    // Only Location and Content-Type: what a replay needs, nothing else.
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+    responseBody: text('response_body'),
+    createdAt: createdAt(),
+    // While in progress: after this the first request is taken to have died, and another may take over.
+    lockedUntil: tz('locked_until').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.apiKeyId, t.idempotencyKey] }),
+    index('api_idempotency_keys_created_idx').on(t.createdAt),
+    check('api_idempotency_keys_status_check', sql`${t.status} IN ('in_progress', 'done')`),
+  ],
+);
+
 export const patients = pgTable(
   'patients',
   {
@@ -348,6 +373,8 @@ export const outboundSms = pgTable(
     index('outbound_sms_conversation_idx').on(t.conversationId),
     index('outbound_sms_phone_kind_created_idx').on(t.phoneE164, t.kind, t.createdAt),
     index('outbound_sms_link_kind_created_idx').on(t.linkId, t.kind, t.createdAt),
+    // The backlog /metrics and /health read every scrape: only the few queued rows, never the history.
+    index('outbound_sms_queued_idx').on(t.createdAt).where(sql`${t.status} = 'queued'`),
   ],
 );
 
@@ -403,6 +430,16 @@ export const rateLimitHits = pgTable(
   },
   (t) => [primaryKey({ columns: [t.key, t.windowStart] }), index('rate_limit_hits_expires_idx').on(t.expiresAt)],
 );
+
+// The text provider's rate limit for the whole deployment (features/sms/send-budget.ts): one row per
+// limit, holding the next free send slot on the database's clock. Senders claim slots with one atomic
+// update, so every process keeps to one shared limit. updated_at is the database time of the last claim.
+// The migration makes it UNLOGGED (see 0016_sms_send_budget.sql); drizzle-kit does not track that.
+export const smsSendBudget = pgTable('sms_send_budget', {
+  key: text('key').primaryKey(),
+  nextSlotAt: tz('next_slot_at').notNull(),
+  updatedAt: tz('updated_at').notNull(),
+});
 
 // NHS login sign-ins in flight (features/nhs-login): the state (kept hashed, the browser holds it), nonce
 // and PKCE verifier between the redirect to NHS login and the callback, and where the sign-in returns to,

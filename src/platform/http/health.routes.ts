@@ -5,6 +5,11 @@
 // every instance out of the load balancer (messages, bookings and all) for a fault that uploads
 // already handle by refusing files (fail closed). Their details (a bucket name, a clamd address) go to the log, not to
 // an unauthenticated page.
+//
+// /health also says how many texts are held because the provider refused our own set-up (a wrong API
+// key, an unknown template) and how many such refusals this instance has had since it started: counts
+// only, never which texts. A liveness probe must not wait on the database, so the count is given up
+// after a second (null) and shared between polls for a few seconds.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -72,6 +77,8 @@ export async function checkFiles(files: { store: FileStore; scanner: Scanner }, 
 // /ready is unauthenticated and polled; each file check writes a probe file, pings clamd or asks S3
 // about the bucket, so answers are shared for a few seconds rather than made for every request.
 const FILE_CHECK_REUSE_MS = 5000;
+const HELD_COUNT_WAIT_MS = 1000;
+const HELD_COUNT_REUSE_MS = 5000;
 
 export async function healthRoutes(app: FastifyInstance, opts: { database: Database; isDraining: () => boolean }) {
   const files = app.services.files;
@@ -92,7 +99,26 @@ export async function healthRoutes(app: FastifyInstance, opts: { database: Datab
     return lastFileCheck.checks;
   };
 
-  app.get('/health', async () => ({ status: 'ok' }));
+  const { metrics } = app.services;
+  let lastHeldCount: { at: number; count: Promise<number | null> } | undefined;
+  const heldCount = () => {
+    const now = Date.now();
+    if (!lastHeldCount || now - lastHeldCount.at >= HELD_COUNT_REUSE_MS) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), HELD_COUNT_WAIT_MS);
+      });
+      // readOutbox never throws: a failed read is undefined (and counted in the metrics).
+      const read = metrics.readOutbox().then((outbox) => outbox?.heldByProviderProblem ?? null);
+      lastHeldCount = { at: now, count: Promise.race([read, late]).finally(() => clearTimeout(timer)) };
+    }
+    return lastHeldCount.count;
+  };
+
+  app.get('/health', async () => {
+    const [heldByProviderProblem, providerConfigurationErrors] = await Promise.all([heldCount(), metrics.providerConfigurationErrorsSoFar()]);
+    return { status: 'ok', sms: { heldByProviderProblem, providerConfigurationErrors } };
+  });
   app.get('/ready', async (_request, reply) => {
     // While shutting down, tell the load balancer to stop sending new patients here first.
     const [readiness, checks] = await Promise.all([
