@@ -191,6 +191,8 @@ async function sendDocument(baseUrl: string, jar: CookieJar, patientId: string, 
   const head = Buffer.from(
     field('_csrf', csrfFrom(html)) +
       field('formKey', formKeyFrom(html)) +
+      // The form's one-time id: each send is a new submission (a repeated one would not send again).
+      field('submissionId', /name="submissionId" value="([^"]+)"/.exec(html)?.[1] ?? failWith('no submissionId on the document form')) +
       field('title', title) +
       field('note', '') +
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="results.pdf"\r\nContent-Type: application/pdf\r\n\r\n`,

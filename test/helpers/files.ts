@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { csrfFrom, type CookieJar } from './factories.ts';
 import { get } from './patient.ts';
+import { newSubmissionId } from '../../src/features/staff/staff-submissions.ts';
 export { EICAR } from './clamd.ts';
 
 /** A small, valid one-page PDF with the words given on it. */
@@ -61,18 +62,23 @@ export async function multipart(fields: Array<[string, MultipartValue]>): Promis
 
 /**
  * POST a multipart form as a browser would: `_csrf` first (read from `csrfPage` unless given; null
- * sends none), then the fields and files in order.
+ * sends none), then the fields and files in order. A staff form gets a fresh send-form `submissionId`
+ * after `_csrf` unless the fields have one (`submissionId: null` in opts sends none).
  */
 export async function postMultipart(
   app: FastifyInstance,
   url: string,
   jar: CookieJar,
   fields: Array<[string, MultipartValue]>,
-  opts: { csrfPage?: string; csrf?: string | null } = {},
+  opts: { csrfPage?: string; csrf?: string | null; submissionId?: string | null } = {},
 ): Promise<LightMyRequestResponse> {
   let csrf = opts.csrf;
   if (csrf === undefined) csrf = csrfFrom((await get(app, opts.csrfPage ?? url, jar)).body);
-  const body = await multipart(csrf === null ? fields : [['_csrf', csrf], ...fields]);
+  const submission: Array<[string, MultipartValue]> = [];
+  if (url.startsWith('/staff/') && opts.submissionId !== null && !fields.some(([name]) => name === 'submissionId')) {
+    submission.push(['submissionId', opts.submissionId ?? newSubmissionId()]);
+  }
+  const body = await multipart(csrf === null ? [...submission, ...fields] : [['_csrf', csrf], ...submission, ...fields]);
   const res = await app.inject({ method: 'POST', url, headers: { cookie: jar.header(), 'content-type': body.contentType }, payload: body.payload });
   jar.store(res.headers['set-cookie']);
   return res;

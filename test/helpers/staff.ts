@@ -6,6 +6,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { staffUsers } from '../../src/platform/db/schema.ts';
 import type { Services } from '../../src/services.ts';
 import { newTotpSecret, sealTotpSecret, totpCode, totpStep } from '../../src/features/staff/staff-totp.ts';
+import { newSubmissionId } from '../../src/features/staff/staff-submissions.ts';
 import { CookieJar, csrfFrom } from './factories.ts';
 
 export const STAFF_COOKIE_NAME = '__Host-dovecote-staff';
@@ -76,7 +77,8 @@ export async function csrfTokenFor(app: FastifyInstance, jar: CookieJar): Promis
 
 /**
  * POST a form with the jar's cookies. The CSRF token is fetched unless `_csrf` is given (pass
- * `_csrf: null` to send none at all).
+ * `_csrf: null` to send none at all). A fresh send-form `submissionId` is added unless one is given
+ * (`submissionId: null` sends none); other forms ignore it.
  */
 export async function staffPost(
   app: FastifyInstance,
@@ -87,6 +89,7 @@ export async function staffPost(
   const fields: Record<string, string> = {};
   for (const [k, v] of Object.entries(form)) if (v !== null) fields[k] = v;
   if (!('_csrf' in form)) fields._csrf = await csrfTokenFor(app, jar);
+  if (!('submissionId' in form)) fields.submissionId = newSubmissionId();
   const res = await app.inject({
     method: 'POST',
     url,

@@ -13,6 +13,7 @@ import { CATALOGUE_URL, CookieJar, createTestConversation, latestSecurityCode } 
 import { dobFields } from '../helpers/patient.ts';
 import { createTestClinic } from '../helpers/booking.ts';
 import { CSRF_COOKIE } from '../../src/platform/http/security.ts';
+import { newSubmissionId } from '../../src/features/staff/staff-submissions.ts';
 import { assertUnchangedRows, createWorld, csrfTokenOf, nextIp, send, snapshotRows, type World } from './security-world.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30);
@@ -112,7 +113,8 @@ function setUp(): Promise<Fuzz & { services: FastifyInstance['services'] }> {
           method: 'POST',
           url,
           headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: encodeForm({ _csrf: tokens.get(jar)!.token, ...fields }),
+          // Staff send forms carry a fresh one-time id, as a page just shown would (others ignore it).
+          payload: encodeForm({ _csrf: tokens.get(jar)!.token, ...(url.startsWith('/staff/') && { submissionId: newSubmissionId() }), ...fields }),
           remoteAddress: nextIp(),
         });
         jar.store(res.headers['set-cookie']);

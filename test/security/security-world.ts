@@ -38,6 +38,7 @@ import { formKeyFrom, postMultipart, sampleJpeg, samplePdf } from '../helpers/fi
 import { takeFile } from '../../src/features/files/file-intake.service.ts';
 import { sendDocument } from '../../src/features/documents/documents.service.ts';
 import { enrolTestTotp, signInAsStaff } from '../helpers/staff.ts';
+import { newSubmissionId } from '../../src/features/staff/staff-submissions.ts';
 import { insertTemplate } from '../../src/features/templates/templates.repository.ts';
 import { bookAsThePatient, createTestClinic, createTestInvitation, type TestClinic } from '../helpers/booking.ts';
 import { addDays, londonDate } from '../../src/features/booking/booking-times.ts';
@@ -370,6 +371,8 @@ export async function send(app: FastifyInstance, method: string, url: string, op
     if (mode === 'valid') fields._csrf = await csrfTokenOf(app, jar);
     if (mode === 'wrong') fields._csrf = 'not-a-real-token-' + 'x'.repeat(30);
     if (mode === 'foreign') fields._csrf = await csrfTokenOf(app, opts.foreignJar ?? new CookieJar());
+    // Staff send forms carry a one-time id (a fresh one, as a page just shown would); others ignore it.
+    if (url.startsWith('/staff/') && !('submissionId' in fields)) fields.submissionId = newSubmissionId();
     headers['content-type'] = 'application/x-www-form-urlencoded';
     headers.cookie = jar.header();
     payload = new URLSearchParams(fields).toString();

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import { InvalidInput } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { startConversation, type SentBy, type StartedConversation } from '../conversations/conversations.service.ts';
+import { startConversation, type SentBy, type StaffSubmission, type StartedConversation } from '../conversations/conversations.service.ts';
 import type { Patient } from '../patients/patients.service.ts';
 import { findAppointmentType, listClinicians } from './booking.repository.ts';
 import { BOOKING_INVITATION } from './booking-items.ts';
@@ -63,7 +63,7 @@ export function invitationWindowDates(input: Pick<InvitationInput, 'earliest' | 
 
 export async function sendInvitation(
   services: Services,
-  input: { organisationId: string; patient: Patient; invitation: InvitationInput; sentBy: SentBy; ip?: string | null },
+  input: { organisationId: string; patient: Patient; invitation: InvitationInput; sentBy: SentBy; ip?: string | null; submission?: StaffSubmission },
 ): Promise<StartedConversation> {
   const type = await findAppointmentType(services.db, input.organisationId, input.invitation.appointmentTypeId);
   if (!type) throw new InvalidInvitation('appointmentTypeId', 'Select an appointment type');
@@ -82,5 +82,6 @@ export async function sendInvitation(
     items: [{ kind: BOOKING_INVITATION, body: type.name }],
     sentBy: input.sentBy,
     ip: input.ip,
+    submission: input.submission,
   });
 }

@@ -11,6 +11,7 @@ import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 import { bookingKind } from './booking.kind.ts';
 import type { DiarySlot, SlotWithPlace } from './booking.repository.ts';
 import { cancelByStaff, moveByStaff, slotsByDay, SlotTaken, whenInWords } from './booking.service.ts';
@@ -419,11 +420,13 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
 
   // ---- Inviting a patient to book ----
 
+  const sentPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=sent`;
+
   async function invitePage(
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: { appointmentTypeId: string; clinicianIds: string[]; earliest: string; latest: string }; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: { appointmentTypeId: string; clinicianIds: string[]; earliest: string; latest: string }; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -454,7 +457,7 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
   app.get('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     const earliest = today();
-    return invitePage(request, reply, patientId, { values: { appointmentTypeId: '', clinicianIds: [], earliest, latest: addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1) } });
+    return invitePage(request, reply, patientId, { values: { appointmentTypeId: '', clinicianIds: [], earliest, latest: addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1) }, submissionId: newSubmissionId() });
   });
 
   app.post('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {
@@ -462,8 +465,12 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
     const values = { appointmentTypeId: str(body.appointmentTypeId, 100), clinicianIds: strings(body.clinicianIds), earliest: str(body.earliest, 20), latest: str(body.latest, 20) };
+    const submissionId = submittedId(body);
+    if (!submissionId) {
+      return invitePage(request, reply, patientId, { values, submissionId: newSubmissionId(), errors: { appointmentTypeId: { href: '#appointmentTypeId', text: EXPIRED_FORM_MESSAGE } } }, 400);
+    }
     const parsed = invitationInput.safeParse({ ...values, appointmentTypeId: values.appointmentTypeId || undefined });
-    if (!parsed.success) return invitePage(request, reply, patientId, { values, errors: zodErrors(parsed.error) }, 400);
+    if (!parsed.success) return invitePage(request, reply, patientId, { values, submissionId, errors: zodErrors(parsed.error) }, 400);
     const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
     try {
       const sent = await sendInvitation(services, {
@@ -472,15 +479,17 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
         invitation: parsed.data,
         sentBy: { staffId: staff.user.id },
         ip: request.ip,
+        submission: { staffUserId: staff.user.id, submissionId, resultUrl: sentPage },
       });
-      return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+      return reply.redirect(sentPage(sent.conversationId), 303);
     } catch (error) {
+      if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
       if (error instanceof InvalidInvitation) {
-        return invitePage(request, reply, patientId, { values, errors: { [error.field]: { href: `#${error.field}`, text: error.publicMessage } } }, 400);
+        return invitePage(request, reply, patientId, { values, submissionId, errors: { [error.field]: { href: `#${error.field}`, text: error.publicMessage } } }, 400);
       }
       if (!(error instanceof DailySendLimitReached)) throw error;
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return invitePage(request, reply, patientId, { values, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+      return invitePage(request, reply, patientId, { values, submissionId, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 }

@@ -387,6 +387,40 @@ export async function setConversationState(
   return rows.length === 1;
 }
 
+/**
+ * Assigns only if the assignee is still the one the staff member's page showed: of two people with the
+ * page open, the second to choose is told, not silently overwritten. False when someone changed it.
+ */
+export async function assignIfUnchanged(on: Queryable, organisationId: string, conversationId: string, from: string | null, to: string | null): Promise<boolean> {
+  const rows = await on
+    .update(conversations)
+    .set({ assignedStaffId: to })
+    .where(and(eq(conversations.id, conversationId), eq(conversations.organisationId, organisationId), sql`${conversations.assignedStaffId} IS NOT DISTINCT FROM ${from}::uuid`))
+    .returning({ id: conversations.id });
+  return rows.length === 1;
+}
+
+/**
+ * Marks done only if the patient has sent nothing after the newest item the page showed: a reply that
+ * arrived while staff were reading reopens the conversation, and a click on the older page must not
+ * close it again over a reply nobody has seen. False when something newer came.
+ */
+export async function markDoneIfNothingNewer(
+  on: Queryable,
+  input: { organisationId: string; conversationId: string; seenSeq: number; patientItemKinds: readonly string[]; now: Date },
+): Promise<boolean> {
+  const newer =
+    input.patientItemKinds.length === 0
+      ? sql`false`
+      : sql`EXISTS (SELECT 1 FROM ${conversationItems} WHERE ${conversationItems.conversationId} = ${conversations.id} AND ${conversationItems.seq} > ${input.seenSeq} AND ${inArray(conversationItems.kind, [...input.patientItemKinds])})`;
+  const rows = await on
+    .update(conversations)
+    .set({ doneAt: sql`COALESCE(${conversations.doneAt}, ${input.now.toISOString()}::timestamptz)` })
+    .where(and(eq(conversations.id, input.conversationId), eq(conversations.organisationId, input.organisationId), sql`NOT ${newer}`))
+    .returning({ id: conversations.id });
+  return rows.length === 1;
+}
+
 /** Records that this staff member has seen up to `seq`; GREATEST, so an older tab cannot move it back. */
 export async function markConversationRead(on: Queryable, conversationId: string, staffUserId: string, seq: number, now: Date): Promise<void> {
   await on

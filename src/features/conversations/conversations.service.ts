@@ -11,6 +11,7 @@ import { issueLink, linkUrl, revokeConversationLinks } from '../links/links.serv
 import { getOrganisation, type Organisation } from '../organisations/organisations.service.ts';
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { enqueueSms } from '../sms/outbox.service.ts';
+import { claimOrThrow, recordSubmissionResult, type Submission } from '../staff/staff-submissions.ts';
 import { findOrganisationConversation, insertConversation, insertItem, type ConversationRow } from './conversations.repository.ts';
 import type { ItemKind, KindBasics } from './item-kinds.ts';
 import { logSendLimitNotice, takeDailySend } from './send-limits.ts';
@@ -36,6 +37,16 @@ export interface StartConversationInput<P> {
    * file) joins the conversation in the same commit, so there is never a sent link to something missing.
    */
   attach?: (tx: Tx, created: { conversationId: string; itemIds: string[] }) => Promise<void>;
+  /**
+   * A staff form's one-time id: a second send of it throws DuplicateSubmission (nothing is written) and
+   * says where the first one led. The API does not use it (it gets its own idempotency key).
+   */
+  submission?: StaffSubmission;
+}
+
+/** A staff send form's one-time id, and the page its result is (given the conversation). */
+export interface StaffSubmission extends Submission {
+  resultUrl: (conversationId: string) => string;
 }
 
 export interface StartedConversation {
@@ -57,6 +68,8 @@ export async function startConversation<P>(services: Services, input: StartConve
   const staffId = 'staffId' in input.sentBy ? input.sentBy.staffId : null;
   const actor = senderActor(input.sentBy, input.ip);
   const started = await services.db.transaction(async (tx) => {
+    // First, before anything else is written or counted: see staff-submissions.ts for why here.
+    if (input.submission) await claimOrThrow(tx, input.submission, now);
     // Throws DailySendLimitReached (nothing is written) once the organisation's day is used up.
     const notice = await takeDailySend(services, tx, { organisationId: input.organisationId, actor, now });
     const conversation = await insertConversation(tx, {
@@ -83,6 +96,7 @@ export async function startConversation<P>(services: Services, input: StartConve
       now,
       resent: false,
     });
+    if (input.submission) await recordSubmissionResult(tx, input.submission.staffUserId, input.submission.submissionId, input.submission.resultUrl(conversation.id));
     return { notice, conversation: { conversationId: conversation.id, ...sent, createdAt: conversation.createdAt } };
   });
   logSendLimitNotice(services, input.organisationId, started.notice);
@@ -148,11 +162,16 @@ async function organisationConversation(services: Services, tx: Tx, input: Staff
  * current mobile number. This is also how a link locked after too many wrong dates of birth or security
  * codes is unlocked: the new link starts with no failures counted.
  */
-export async function resendLink(services: Services, input: StaffAction): Promise<{ linkId: string; outboundSmsId: string }> {
+export async function resendLink(
+  services: Services,
+  input: StaffAction & { submission?: StaffSubmission },
+): Promise<{ linkId: string; outboundSmsId: string }> {
   const now = services.now();
   const organisation = await getOrganisation(services.db, input.organisationId);
   if (!organisation) throw new NotFound('Page not found', 'organisation not found');
   return services.db.transaction(async (tx) => {
+    // First in the transaction, as in startConversation: a duplicate sends no second link.
+    if (input.submission) await claimOrThrow(tx, input.submission, now);
     const { conversation, patient } = await organisationConversation(services, tx, input);
     const actor: AuditActor = { type: 'staff', id: input.staffId, ip: input.ip };
     const revoked = await revokeConversationLinks(tx, conversation.id, now);
@@ -167,7 +186,9 @@ export async function resendLink(services: Services, input: StaffAction): Promis
       });
     }
     const kind = services.itemKinds.get(conversation.kind);
-    return sendNewLink(services, tx, { conversation, patient, organisation, actor, kind, now, resent: true });
+    const sent = await sendNewLink(services, tx, { conversation, patient, organisation, actor, kind, now, resent: true });
+    if (input.submission) await recordSubmissionResult(tx, input.submission.staffUserId, input.submission.submissionId, input.submission.resultUrl(conversation.id));
+    return sent;
   });
 }
 

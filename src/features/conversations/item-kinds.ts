@@ -76,6 +76,11 @@ export interface ItemKind<P = unknown> {
   readonly sentAuditType: AuditEventType;
   /** Item types the patient writes (a reply, answers): counted and flagged for staff. */
   readonly patientItemKinds: readonly string[];
+  /**
+   * Item types that hold clinical answers (a questionnaire's): only roles with readAnswers see what is
+   * in them and open their files (permissions.ts); others see that they arrived.
+   */
+  readonly answerItemKinds?: readonly string[];
   /** The kind's settings, kept in conversations.payload and parsed whenever they are read. */
   readonly payloadSchema: z.ZodType<P>;
   /** How long a link to a conversation of this kind works (DESIGN.md §3: per kind, configurable; a kind may let the sender choose). */
@@ -98,7 +103,13 @@ export interface ItemKind<P = unknown> {
    * Staff conversation page: what only this kind shows (a questionnaire's answers), as a template that
    * the page includes with `panel` in its context. Kinds with nothing more to show leave it out.
    */
-  staffPanel?(services: Services, conversation: KindConversation<P>, patient: { nhsNumber: string }): Promise<StaffPanel | undefined>;
+  staffPanel?(services: Services, conversation: KindConversation<P>, patient: { nhsNumber: string }, viewer: StaffViewer): Promise<StaffPanel | undefined>;
+}
+
+/** Who is looking at a staff page, as far as a kind needs to know. */
+export interface StaffViewer {
+  /** Their role may read clinical answers (permissions.ts readAnswers). */
+  mayReadAnswers: boolean;
 }
 
 export interface StaffPanel {
@@ -130,6 +141,11 @@ export class ItemKindRegistry {
 
   all(): ItemKind[] {
     return [...this.kinds.values()];
+  }
+
+  /** Every kind's answer item types: what roles without readAnswers may not open. */
+  answerItemKinds(): Set<string> {
+    return new Set(this.all().flatMap((k) => k.answerItemKinds ?? []));
   }
 
   words(name: string): KindWords {

@@ -6,6 +6,7 @@ import { currentStaff, requirePermission, staffLayout } from '../staff/staff-ses
 import { InvalidInput } from '../../platform/errors.ts';
 import { LINK_EVENT_WORDS, linkActivity, maskedMobile, patientSummary, SMS_KIND_WORDS, smsStatusWords } from '../messages/staff-words.ts';
 import { resendLink, revokeConversation } from './conversations.service.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 import {
   assignConversation,
   pollConversationViewers,
@@ -22,10 +23,18 @@ const conversationQuery = z.object({
   done: z.enum(['sent', 'replied', 'resent', 'revoked', 'assigned', 'urgent', 'not-urgent', 'marked-done', 'reopened']).optional().catch(undefined),
 });
 // '' is "Unassigned". A colleague's id is checked against the organisation by the service.
-const assignForm = z.object({ staffId: z.string('Select who to assign it to').max(100, 'Select who to assign it to') });
+const assignForm = z.object({
+  staffId: z.string('Select who to assign it to').max(100, 'Select who to assign it to'),
+  // Who it was assigned to when the page was shown ('' for nobody): a change made meanwhile is not overwritten.
+  assignedOnPage: z.string().max(100).optional(),
+});
 // Hidden fields the page fills in: a wrong value came from an old or altered page, so it is refused.
 const urgentForm = z.object({ urgent: z.enum(['yes', 'no'], 'The page was out of date. Choose Mark as urgent again') });
-const doneForm = z.object({ done: z.enum(['yes', 'no'], 'The page was out of date. Choose Mark as done again') });
+const doneForm = z.object({
+  done: z.enum(['yes', 'no'], 'The page was out of date. Choose Mark as done again'),
+  // The newest item the page showed: something the patient sent after it keeps the conversation open.
+  seenSeq: z.coerce.number('The page was out of date. Choose Mark as done again').int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
 
 export function conversationContext(view: ConversationForStaff) {
   return {
@@ -54,6 +63,8 @@ export function conversationContext(view: ConversationForStaff) {
     recordMismatches: view.recordMismatches,
     panel: view.panel,
     urgentSince: view.urgentSince,
+    // Each send form on the page has its own one-time id (staff/staff-submissions.ts).
+    submissionIds: { resend: newSubmissionId(), reply: newSubmissionId() },
   };
 }
 
@@ -68,6 +79,7 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const view = await viewConversation(services, {
       organisationId: staff.organisation.id,
       staffId: staff.user.id,
+      role: staff.user.role,
       conversationId: id,
       ip: request.ip,
       eventTypes: Object.keys(LINK_EVENT_WORDS),
@@ -95,6 +107,7 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const view = await viewConversation(services, {
       organisationId: staff.organisation.id,
       staffId: staff.user.id,
+      role: staff.user.role,
       conversationId: id,
       ip: request.ip,
       eventTypes: Object.keys(LINK_EVENT_WORDS),
@@ -113,7 +126,15 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const parsed = assignForm.safeParse(request.body ?? {});
     if (!parsed.success) return pageWithError(request, reply, id, 'assignTo', parsed.error.issues[0]!.message);
     try {
-      await assignConversation(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, assignTo: parsed.data.staffId });
+      const { assignedOnPage } = parsed.data;
+      await assignConversation(services, {
+        organisationId: staff.organisation.id,
+        staffId: staff.user.id,
+        conversationId: id,
+        ip: request.ip,
+        assignTo: parsed.data.staffId,
+        ...(assignedOnPage !== undefined && { assignedOnPage: assignedOnPage === '' ? null : assignedOnPage }),
+      });
     } catch (error) {
       if (!(error instanceof InvalidInput)) throw error;
       return pageWithError(request, reply, id, 'assignTo', error.publicMessage);
@@ -137,7 +158,12 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
     const parsed = doneForm.safeParse(request.body ?? {});
     if (!parsed.success) return pageWithError(request, reply, id, 'done', parsed.error.issues[0]!.message);
     const done = parsed.data.done === 'yes';
-    await setConversationDone(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, done });
+    try {
+      await setConversationDone(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip, done, seenSeq: parsed.data.seenSeq });
+    } catch (error) {
+      if (!(error instanceof InvalidInput)) throw error;
+      return pageWithError(request, reply, id, 'done', error.publicMessage);
+    }
     return reply.redirect(`/staff/conversations/${id}?done=${done ? 'marked-done' : 'reopened'}`, 303);
   });
 
@@ -156,8 +182,22 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
   app.post('/staff/conversations/:id/resend', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
-    await resendLink(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, ip: request.ip });
-    return reply.redirect(`/staff/conversations/${id}?done=resent`, 303);
+    const submissionId = submittedId(request.body);
+    if (!submissionId) return pageWithError(request, reply, id, 'resend', EXPIRED_FORM_MESSAGE);
+    const resentPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=resent`;
+    try {
+      await resendLink(services, {
+        organisationId: staff.organisation.id,
+        staffId: staff.user.id,
+        conversationId: id,
+        ip: request.ip,
+        submission: { staffUserId: staff.user.id, submissionId, resultUrl: resentPage },
+      });
+    } catch (error) {
+      if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
+      throw error;
+    }
+    return reply.redirect(resentPage(id), 303);
   });
 
   app.post('/staff/conversations/:id/revoke', { preHandler: requirePermission('send') }, async (request, reply) => {

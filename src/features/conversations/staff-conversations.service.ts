@@ -10,18 +10,21 @@ import { conversationLinks, currentLink, linkState, type LinkState } from '../li
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { textsOfConversation } from '../sms/outbox.repository.ts';
 import {
+  assignIfUnchanged,
   findOrganisationConversation,
   listAssignableStaff,
   listItemsWithAuthors,
   listOtherViewers,
   markConversationRead,
+  markDoneIfNothingNewer,
   setConversationState,
   touchConversationViewer,
 } from './conversations.repository.ts';
 import { linkStatus, type LinkStatus } from '../links/link-status.ts';
 import { conversationFiles } from '../files/files.repository.ts';
 import { fileView, type FileView } from '../files/file-words.ts';
-import type { StaffDescription, StaffItemDescription, StaffPanel } from './item-kinds.ts';
+import type { StaffDescription, StaffItemDescription, StaffPanel, StaffViewer } from './item-kinds.ts';
+import { roleMay, type StaffRole } from '../staff/permissions.ts';
 
 export interface ConversationForStaff {
   conversation: { id: string; kind: string; createdAt: Date; organisationId: string; thing: string } & StaffDescription;
@@ -51,8 +54,10 @@ export interface ConversationForStaff {
 export async function getConversationForStaff(
   services: Services,
   db: Queryable,
-  input: { organisationId: string; conversationId: string; now: Date; eventTypes: readonly string[]; staffId?: string },
+  input: { organisationId: string; conversationId: string; now: Date; eventTypes: readonly string[]; staffId?: string; role: StaffRole },
 ): Promise<ConversationForStaff> {
+  const viewer: StaffViewer = { mayReadAnswers: roleMay(input.role, 'readAnswers') };
+  const answerItemKinds = services.itemKinds.answerItemKinds();
   const conversation = isUuid(input.conversationId) ? await findOrganisationConversation(db, input.organisationId, input.conversationId) : undefined;
   if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
   const patient = await getPatient(db, input.organisationId, conversation.patientId);
@@ -70,7 +75,7 @@ export async function getConversationForStaff(
   const current = currentLink(links);
   const link = current ? linkState(current, input.now) : { state: 'none' as const };
   const { kind, at } = services.itemKinds.parse(conversation, items.map((i) => i.item));
-  const panel = await kind.staffPanel?.(services, at, { nhsNumber: patient.nhsNumber });
+  const panel = await kind.staffPanel?.(services, at, { nhsNumber: patient.nhsNumber }, viewer);
   return {
     conversation: {
       id: conversation.id,
@@ -81,20 +86,24 @@ export async function getConversationForStaff(
       ...kind.describeForStaff(at.conversation.payload),
     },
     patient,
-    items: items.map(({ item, authorName, apiKeyName }) => ({
-      id: item.id,
-      seq: item.seq,
-      kind: item.kind,
-      body: item.body,
-      createdAt: item.createdAt,
-      // Whatever the kind, an item's files (a document sent, a reply's photos) show under it.
-      files: files.filter((f) => f.itemId === item.id).map(fileView),
-      // What the API sent is named by its key ("API key ‘GP system’"), wherever the author is shown.
-      ...kind.describeItemForStaff(item, {
-        patientName: `${patient.givenName} ${patient.familyName}`,
-        authorName: authorName ?? (apiKeyName && !kind.patientItemKinds.includes(item.kind) ? `API key ‘${apiKeyName}’` : null),
-      }),
-    })),
+    items: items.map(({ item, authorName, apiKeyName }) => {
+      // Clinical answers are for roles that may read them; the others see that they arrived.
+      const hidden = !viewer.mayReadAnswers && answerItemKinds.has(item.kind);
+      return {
+        id: item.id,
+        seq: item.seq,
+        kind: item.kind,
+        body: hidden ? '' : item.body,
+        createdAt: item.createdAt,
+        // Whatever the kind, an item's files (a document sent, a reply's photos) show under it.
+        files: hidden ? [] : files.filter((f) => f.itemId === item.id).map(fileView),
+        // What the API sent is named by its key ("API key ‘GP system’"), wherever the author is shown.
+        ...kind.describeItemForStaff(item, {
+          patientName: `${patient.givenName} ${patient.familyName}`,
+          authorName: authorName ?? (apiKeyName && !kind.patientItemKinds.includes(item.kind) ? `API key ‘${apiKeyName}’` : null),
+        }),
+      };
+    }),
     texts,
     events,
     link,
@@ -119,7 +128,7 @@ export const VIEWER_WINDOW_MS = 2 * 60_000;
  */
 export async function viewConversation(
   services: Services,
-  input: { organisationId: string; staffId: string; conversationId: string; ip: string; eventTypes: readonly string[] },
+  input: { organisationId: string; staffId: string; role: StaffRole; conversationId: string; ip: string; eventTypes: readonly string[] },
 ): Promise<ConversationForStaff> {
   const now = services.now();
   const view = await getConversationForStaff(services, services.db, { ...input, now });
@@ -158,7 +167,7 @@ interface StateChange {
 }
 
 /** Assigns to an active colleague of the same organisation, or to nobody (''). */
-export async function assignConversation(services: Services, input: StateChange & { assignTo: string }): Promise<void> {
+export async function assignConversation(services: Services, input: StateChange & { assignTo: string; assignedOnPage?: string | null }): Promise<void> {
   const conversation = await organisationConversation(services, input.organisationId, input.conversationId);
   let assignTo: string | null = null;
   if (input.assignTo !== '') {
@@ -167,15 +176,19 @@ export async function assignConversation(services: Services, input: StateChange 
     if (!colleagues.some((c) => c.id === input.assignTo)) throw new InvalidInput('Select someone who works at your organisation', 'assignee not an active colleague');
     assignTo = input.assignTo;
   }
+  // The page says who it was assigned to when it was opened; an older form without it compares with now.
+  const from = input.assignedOnPage === undefined ? conversation.assignedStaffId : input.assignedOnPage;
   await services.db.transaction(async (tx) => {
-    await setConversationState(tx, input.organisationId, conversation.id, { assignedStaffId: assignTo });
+    if (!(await assignIfUnchanged(tx, input.organisationId, conversation.id, from, assignTo))) {
+      throw new InvalidInput('Someone else changed who this is assigned to since you opened the page. Check who it is assigned to now, then choose again', 'assignee changed meanwhile');
+    }
     await recordAudit(tx, {
       type: 'conversation.assigned',
       actor: { type: 'staff', id: input.staffId, ip: input.ip },
       organisationId: input.organisationId,
       patientId: conversation.patientId,
       conversationId: conversation.id,
-      details: { to: assignTo, from: conversation.assignedStaffId },
+      details: { to: assignTo, from },
     });
   });
 }
@@ -197,10 +210,22 @@ export async function setConversationUrgent(services: Services, input: StateChan
   });
 }
 
-export async function setConversationDone(services: Services, input: StateChange & { done: boolean }): Promise<void> {
+export async function setConversationDone(services: Services, input: StateChange & { done: boolean; seenSeq?: number }): Promise<void> {
   const conversation = await organisationConversation(services, input.organisationId, input.conversationId);
+  const kind = services.itemKinds.get(conversation.kind);
   await services.db.transaction(async (tx) => {
-    await setConversationState(tx, input.organisationId, conversation.id, { doneAt: input.done ? (conversation.doneAt ?? services.now()) : null });
+    if (input.done && input.seenSeq !== undefined) {
+      const marked = await markDoneIfNothingNewer(tx, {
+        organisationId: input.organisationId,
+        conversationId: conversation.id,
+        seenSeq: input.seenSeq,
+        patientItemKinds: kind.patientItemKinds,
+        now: services.now(),
+      });
+      if (!marked) throw new InvalidInput('Not marked as done: the patient has sent something new since you opened this page. Read it, then mark it as done', 'patient item newer than the page');
+    } else {
+      await setConversationState(tx, input.organisationId, conversation.id, { doneAt: input.done ? (conversation.doneAt ?? services.now()) : null });
+    }
     await recordAudit(tx, {
       type: input.done ? 'conversation.done' : 'conversation.reopened',
       actor: { type: 'staff', id: input.staffId, ip: input.ip },

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Services } from '../../services.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { recordAudit } from '../audit/audit.service.ts';
-import { startConversation, type SentBy, type StartedConversation } from '../conversations/conversations.service.ts';
+import { startConversation, type SentBy, type StaffSubmission, type StartedConversation } from '../conversations/conversations.service.ts';
 import { insertItem } from '../conversations/conversations.repository.ts';
 import type { KindConversation, StaffPanel } from '../conversations/item-kinds.ts';
 import type { PatientAccess } from '../verification/patient-access.ts';
@@ -50,6 +50,7 @@ export interface SendDocumentInput {
   file: FileRow;
   sentBy: SentBy;
   ip?: string | null;
+  submission?: StaffSubmission;
 }
 
 export async function sendDocument(services: Services, input: SendDocumentInput): Promise<StartedConversation> {
@@ -64,6 +65,7 @@ export async function sendDocument(services: Services, input: SendDocumentInput)
     items: [{ kind: STAFF_DOCUMENT, body: note, payload: { fileId: input.file.id, title } }],
     sentBy: input.sentBy,
     ip: input.ip,
+    submission: input.submission,
     attach: async (tx, created) => {
       // The draft may have been removed, or sent from another tab, since the form was shown.
       const attached = await attachFiles(tx, { fileIds: [input.file.id], conversationId: created.conversationId, itemId: created.itemIds[0]! });

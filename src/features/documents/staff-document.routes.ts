@@ -11,6 +11,7 @@ import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 import { takeFile, deleteFileBytes, type FileRefusal } from '../files/file-intake.service.ts';
 import { staffDraftFiles } from '../files/files.repository.ts';
 import { fileView, refusalMessage } from '../files/file-words.ts';
@@ -22,6 +23,7 @@ const SEND_VIEW = 'documents/views/staff-send-document.njk';
 const patientParams = z.object({ patientId: z.string() });
 /** The form's one-time key (newSecret(16)): which drafts are this form's. */
 const formKeySchema = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
+const sentPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=sent`;
 
 export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
   if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
@@ -32,7 +34,7 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; formKey: string; errors?: FormErrors; sendLimit?: { limit: string }; removed?: boolean },
+    form: { values: Record<string, string>; formKey: string; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string }; removed?: boolean },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -58,7 +60,7 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/staff/patients/:patientId/document', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
-    return sendPage(request, reply, patientId, { values: {}, formKey: newSecret(16) });
+    return sendPage(request, reply, patientId, { values: {}, formKey: newSecret(16), submissionId: newSubmissionId() });
   });
 
   app.post(
@@ -108,7 +110,14 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
 
       if (fields.action === 'remove' && draft) {
         await deleteFileBytes(services, draft, 'removed', actor);
-        return sendPage(request, reply, patientId, { values, formKey, removed: true });
+        // The remove button's form carries no submission id: the send form comes back with a new one.
+        return sendPage(request, reply, patientId, { values, formKey, submissionId: newSubmissionId(), removed: true });
+      }
+
+      // A PDF that came with it stays as the form's draft, shown again: nothing is sent.
+      const submissionId = submittedId(fields);
+      if (!submissionId) {
+        return sendPage(request, reply, patientId, { values, formKey, submissionId: newSubmissionId(), errors: { title: { href: '#title', text: EXPIRED_FORM_MESSAGE } } }, 400);
       }
 
       const errors: FormErrors = {};
@@ -122,7 +131,7 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
         errors.file = { href: '#file', text: 'Select a PDF to send' };
       }
       if (Object.keys(errors).length > 0 || !title.success || !note.success || !draft) {
-        return sendPage(request, reply, patientId, { values, formKey, errors }, refusal?.refusal === 'scan_failed' ? 503 : 400);
+        return sendPage(request, reply, patientId, { values, formKey, submissionId, errors }, refusal?.refusal === 'scan_failed' ? 503 : 400);
       }
       try {
         const sent = await sendDocument(services, {
@@ -133,15 +142,18 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
           file: draft,
           sentBy: { staffId: staff.user.id },
           ip: request.ip,
+          submission: { staffUserId: staff.user.id, submissionId, resultUrl: sentPage },
         });
-        return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+        return reply.redirect(sentPage(sent.conversationId), 303);
       } catch (error) {
+        // The PDF this post brought again stays an unsent draft, deleted with the other abandoned ones.
+        if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
         if (error instanceof DocumentFileMissing) {
-          return sendPage(request, reply, patientId, { values, formKey: newSecret(16), errors: { file: { href: '#file', text: 'Select a PDF to send' } } }, 409);
+          return sendPage(request, reply, patientId, { values, formKey: newSecret(16), submissionId, errors: { file: { href: '#file', text: 'Select a PDF to send' } } }, 409);
         }
         if (!(error instanceof DailySendLimitReached)) throw error;
         reply.header('Retry-After', String(error.retryAfterSeconds));
-        return sendPage(request, reply, patientId, { values, formKey, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+        return sendPage(request, reply, patientId, { values, formKey, submissionId, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
       }
     },
   );

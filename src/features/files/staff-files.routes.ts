@@ -24,7 +24,7 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {
-      const { file, bytes } = await downloadFileForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, fileId, ip: request.ip });
+      const { file, bytes } = await downloadFileForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, role: staff.user.role, fileId, ip: request.ip });
       return sendStoredFile(reply, file, bytes, 'attachment');
     } catch (error) {
       if (error instanceof FileGone) return gone(reply, request);
@@ -36,7 +36,7 @@ export async function staffFileRoutes(app: FastifyInstance): Promise<void> {
     const staff = currentStaff(request);
     const { fileId } = fileParams.parse(request.params);
     try {
-      const thumbnail = await thumbnailForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, fileId, ip: request.ip });
+      const thumbnail = await thumbnailForStaff(services, { organisationId: staff.organisation.id, staffId: staff.user.id, role: staff.user.role, fileId, ip: request.ip });
       return reply
         .header('Content-Type', 'image/jpeg')
         .header('X-Content-Type-Options', 'nosniff')

@@ -3,7 +3,9 @@
 import sharp from 'sharp';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { NotFound } from '../../platform/errors.ts';
+import { NotFound, NotPermitted } from '../../platform/errors.ts';
+import { findItemKind } from '../conversations/conversations.repository.ts';
+import { roleMay, type StaffRole } from '../staff/permissions.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Services } from '../../services.ts';
 import { recordAudit } from '../audit/audit.service.ts';
@@ -27,6 +29,7 @@ export { FileGone };
 interface StaffFileRequest {
   organisationId: string;
   staffId: string;
+  role: StaffRole;
   fileId: string;
   ip: string;
 }
@@ -34,6 +37,13 @@ interface StaffFileRequest {
 async function sentFile(services: Services, input: StaffFileRequest): Promise<FileRow> {
   const file = isUuid(input.fileId) ? await findOrganisationFile(services.db, input.organisationId, input.fileId) : undefined;
   if (!file || file.itemId === null || file.conversationId === null) throw new NotFound('Page not found', 'file not found in this organisation');
+  // A file given as a questionnaire answer is clinical content, like the answers beside it.
+  if (!roleMay(input.role, 'readAnswers')) {
+    const itemKind = await findItemKind(services.db, file.itemId);
+    if (itemKind && services.itemKinds.answerItemKinds().has(itemKind)) {
+      throw new NotPermitted('You cannot use this page', 'answer files need the readAnswers permission');
+    }
+  }
   if (file.deletedAt) throw new FileGone();
   return file;
 }

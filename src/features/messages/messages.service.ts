@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import type { Patient } from '../patients/patients.service.ts';
-import { startConversation, type SentBy, type StartedConversation } from '../conversations/conversations.service.ts';
+import { startConversation, type SentBy, type StaffSubmission, type StartedConversation } from '../conversations/conversations.service.ts';
 import { messageKind, type ReplyMode } from './message.kind.ts';
 import { MESSAGE_BODY_MAX, STAFF_MESSAGE } from './message-replies.service.ts';
 
@@ -27,6 +27,7 @@ export interface SendMessageInput {
   replyMode: ReplyMode;
   sentBy: SentBy;
   ip?: string | null;
+  submission?: StaffSubmission;
 }
 
 export function sendMessage(services: Services, input: SendMessageInput): Promise<StartedConversation> {
@@ -38,6 +39,7 @@ export function sendMessage(services: Services, input: SendMessageInput): Promis
     items: [{ kind: STAFF_MESSAGE, body: messageBodySchema.parse(input.body) }],
     sentBy: input.sentBy,
     ip: input.ip,
+    submission: input.submission,
   });
 }
 

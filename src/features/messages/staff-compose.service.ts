@@ -17,6 +17,7 @@ import { renderSms, smsFragments } from '../sms/sms-texts.ts';
 import { messageBodySchema, replyModes, sendMessage, type SentMessage } from './messages.service.ts';
 import { messageKind } from './message.kind.ts';
 import type { KindWords } from '../conversations/item-kinds.ts';
+import type { StaffSubmission } from '../conversations/conversations.service.ts';
 
 export type PatientSearch =
   | { by: 'nhs-number'; nhsNumber: string }
@@ -94,7 +95,7 @@ export function messageLinkPreview(
 
 export async function sendStaffMessage(
   services: Services,
-  input: ComposeForm & { organisationId: string; staffId: string; patientId: string; ip: string },
+  input: ComposeForm & { organisationId: string; staffId: string; patientId: string; ip: string; submission?: StaffSubmission },
 ): Promise<SentMessage> {
   const patient = await getPatientForStaff(services.db, input.organisationId, input.patientId);
   return sendMessage(services, {
@@ -104,5 +105,6 @@ export async function sendStaffMessage(
     replyMode: input.replyMode,
     sentBy: { staffId: input.staffId },
     ip: input.ip,
+    submission: input.submission,
   });
 }

@@ -23,6 +23,7 @@ import { conversationContext } from '../conversations/staff-conversations.routes
 import { viewConversation } from '../conversations/staff-conversations.service.ts';
 import { LINK_EVENT_WORDS } from './staff-words.ts';
 import { staffReply } from './staff-reply.service.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
@@ -31,6 +32,8 @@ const CONVERSATION_VIEW = 'conversations/views/staff-conversation.njk';
 
 const patientParams = z.object({ patientId: z.string() });
 const conversationParams = z.object({ id: z.string() });
+/** Where a sent message leads: its conversation page, saying it was sent. */
+const sentPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=sent`;
 const composeQuery = z.object({ template: z.string().max(100).optional().catch(undefined) });
 
 type Body = Record<string, unknown>;
@@ -126,7 +129,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: Record<string, string>; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -152,13 +155,17 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     // "Use a template" (a GET, so it works without JavaScript): the message box filled for this patient.
     const { template: templateId } = composeQuery.parse(request.query ?? {});
     const filled = templateId ? await filledTemplateForCompose(services.db, { organisation: currentStaff(request).organisation, patientId, templateId }) : undefined;
-    return composePage(request, reply, patientId, { values: filled === undefined ? {} : { body: filled, template: templateId! } });
+    return composePage(request, reply, patientId, { values: filled === undefined ? {} : { body: filled, template: templateId! }, submissionId: newSubmissionId() });
   });
 
   app.post('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
+    const submissionId = submittedId(body);
+    if (!submissionId) {
+      return composePage(request, reply, patientId, { values: typedValues(body), submissionId: newSubmissionId(), errors: { body: { href: '#body', text: EXPIRED_FORM_MESSAGE } } }, 400);
+    }
     const parsed = composeForm.safeParse({ body: body.body, replyMode: body.replyMode });
     if (!parsed.success) {
       const errors: FormErrors = {};
@@ -168,7 +175,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         if (field === 'body') errors.body = { href: '#body', text: issue.message };
         if (field === 'replyMode') errors.replyMode = { href: '#replyMode', text: issue.message };
       }
-      return composePage(request, reply, patientId, { values: typedValues(body), errors }, 400);
+      return composePage(request, reply, patientId, { values: typedValues(body), submissionId, errors }, 400);
     }
     try {
       const sent = await sendStaffMessage(services, {
@@ -177,13 +184,15 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         staffId: staff.user.id,
         patientId,
         ip: request.ip,
+        submission: { staffUserId: staff.user.id, submissionId, resultUrl: sentPage },
       });
-      return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+      return reply.redirect(sentPage(sent.conversationId), 303);
     } catch (error) {
+      if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
       if (!(error instanceof DailySendLimitReached)) throw error;
       // Nothing was sent: say why and until when, and keep what they wrote.
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return composePage(request, reply, patientId, { values: typedValues(body), sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+      return composePage(request, reply, patientId, { values: typedValues(body), submissionId, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 
@@ -194,6 +203,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     const view = await viewConversation(services, {
       organisationId: staff.organisation.id,
       staffId: staff.user.id,
+      role: staff.user.role,
       conversationId,
       ip: request.ip,
       eventTypes: Object.keys(LINK_EVENT_WORDS),
@@ -211,21 +221,32 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     const { id } = conversationParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
     const typed = str(body.replyBody).slice(0, MESSAGE_BODY_MAX * 2);
+    const submissionId = submittedId(body);
+    if (!submissionId) return conversationPage(request, reply, id, { replyValue: typed, errors: { replyBody: { href: '#replyBody', text: EXPIRED_FORM_MESSAGE } } }, 400);
+    const repliedPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=replied`;
     try {
-      const result = await staffReply(services, { organisationId: staff.organisation.id, staffId: staff.user.id, conversationId: id, body: str(body.replyBody), ip: request.ip });
+      const result = await staffReply(services, {
+        organisationId: staff.organisation.id,
+        staffId: staff.user.id,
+        conversationId: id,
+        body: str(body.replyBody),
+        ip: request.ip,
+        submission: { staffUserId: staff.user.id, submissionId, resultUrl: repliedPage },
+      });
       switch (result.kind) {
         case 'sent':
-          return reply.redirect(`/staff/conversations/${id}?done=replied`, 303);
+          return reply.redirect(repliedPage(id), 303);
         case 'invalid':
-          return conversationPage(request, reply, id, { replyValue: typed, errors: { replyBody: { href: '#replyBody', text: result.message } } }, 400);
+          return conversationPage(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, errors: { replyBody: { href: '#replyBody', text: result.message } } }, 400);
         case 'refused':
           // The page says why (the link expired, was revoked…) and shows what they wrote, to keep.
           return conversationPage(request, reply, id, { replyValue: typed, replyRefused: true }, 400);
       }
     } catch (error) {
+      if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
       if (!(error instanceof DailySendLimitReached)) throw error;
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return conversationPage(request, reply, id, { replyValue: typed, replySendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+      return conversationPage(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, replySendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 }

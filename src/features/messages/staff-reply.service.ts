@@ -3,7 +3,7 @@
 // only in the first text (only its hash is stored), so the text carries a fresh link to the same
 // conversation, as a questionnaire reminder does: it closes when the current link does (a reply never
 // keeps a conversation open longer) and the earlier links keep working.
-import type { Queryable } from '../../platform/db/client.ts';
+import type { Queryable, Tx } from '../../platform/db/client.ts';
 import { NotFound } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Services } from '../../services.ts';
@@ -14,6 +14,8 @@ import { conversationLinks, currentLink, issueLink, linkState, linkUrl, lockConv
 import { getOrganisation } from '../organisations/organisations.service.ts';
 import { getPatient, type Patient } from '../patients/patients.service.ts';
 import { enqueueSms } from '../sms/outbox.service.ts';
+import type { StaffSubmission } from '../conversations/conversations.service.ts';
+import { claimOrThrow, recordSubmissionResult } from '../staff/staff-submissions.ts';
 import { STAFF_MESSAGE } from './message-replies.service.ts';
 import { messageBodySchema } from './messages.service.ts';
 
@@ -62,6 +64,17 @@ export interface StaffReplyInput {
   conversationId: string;
   body: string;
   ip: string;
+  /** The reply form's one-time id: a second post of it throws DuplicateSubmission and sends nothing. */
+  submission?: StaffSubmission;
+}
+
+/** Thrown inside the transaction so a refused reply leaves no claim of its form's id behind. */
+class ReplyRefused extends Error {
+  readonly reason: StaffReplyBlock;
+  constructor(reason: StaffReplyBlock) {
+    super(reason);
+    this.reason = reason;
+  }
 }
 
 export type StaffReplyResult =
@@ -82,37 +95,56 @@ export async function staffReply(services: Services, input: StaffReplyInput): Pr
   const organisation = await getOrganisation(services.db, input.organisationId);
   if (!organisation) throw new NotFound('Page not found', 'organisation not found');
   const now = services.now();
-  return services.db.transaction(async (tx): Promise<StaffReplyResult> => {
-    // Held as revoking and reminders hold it: a revoke that comes after waits, and revokes this link too.
-    await lockConversationForLinks(tx, input.conversationId);
-    const conversation = await findOrganisationConversation(tx, input.organisationId, input.conversationId);
-    if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
-    const patient = await getPatient(tx, input.organisationId, conversation.patientId);
-    if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
-    const state = staffReplyState(conversation, await conversationLinks(tx, conversation.id), patient, now);
-    if (!state.canReply) return { kind: 'refused', reason: state.reason };
-    await ensureDailySendLeft(services, tx, { organisationId: organisation.id, now });
-    const item = await insertItem(tx, { conversationId: conversation.id, kind: STAFF_MESSAGE, body: parsed.data, authorStaffId: input.staffId, createdAt: now });
-    const { link, token } = await issueLink(tx, { conversationId: conversation.id, phoneE164: patient.mobileE164, expiresAt: state.linkExpiresAt, now });
-    const sms = await enqueueSms(tx, services.jobs, {
-      organisationId: organisation.id,
-      conversationId: conversation.id,
-      linkId: link.id,
-      kind: 'staff_reply',
-      phoneE164: patient.mobileE164,
-      personalisation: { organisation_name: organisation.name, link: linkUrl(services.config.publicBaseUrl, token) },
+  try {
+    return await services.db.transaction(async (tx): Promise<StaffReplyResult> => {
+      // First in the transaction: see staff-submissions.ts for why.
+      if (input.submission) await claimOrThrow(tx, input.submission, now);
+      return await replyInTransaction(services, tx, input, parsed.data, organisation, now);
     });
-    await recordAudit(tx, {
-      type: 'message.staff_replied',
-      actor: { type: 'staff', id: input.staffId, ip: input.ip },
-      organisationId: organisation.id,
-      patientId: patient.id,
-      conversationId: conversation.id,
-      linkId: link.id,
-      details: { conversationId: conversation.id, itemId: item!.id },
-    });
-    // They wrote it, so it is not unread for them.
-    await markConversationRead(tx, conversation.id, input.staffId, item!.seq, now);
-    return { kind: 'sent', itemId: item!.id, linkId: link.id, outboundSmsId: sms.id, patientName: `${patient.givenName} ${patient.familyName}` };
+  } catch (error) {
+    if (error instanceof ReplyRefused) return { kind: 'refused', reason: error.reason };
+    throw error;
+  }
+}
+
+async function replyInTransaction(
+  services: Services,
+  tx: Tx,
+  input: StaffReplyInput,
+  body: string,
+  organisation: { id: string; name: string },
+  now: Date,
+): Promise<StaffReplyResult> {
+  // Held as revoking and reminders hold it: a revoke that comes after waits, and revokes this link too.
+  await lockConversationForLinks(tx, input.conversationId);
+  const conversation = await findOrganisationConversation(tx, input.organisationId, input.conversationId);
+  if (!conversation) throw new NotFound('Page not found', 'conversation not found in this organisation');
+  const patient = await getPatient(tx, input.organisationId, conversation.patientId);
+  if (!patient) throw new NotFound('Page not found', 'conversation without its patient');
+  const state = staffReplyState(conversation, await conversationLinks(tx, conversation.id), patient, now);
+  if (!state.canReply) throw new ReplyRefused(state.reason);
+  await ensureDailySendLeft(services, tx, { organisationId: organisation.id, now });
+  const item = await insertItem(tx, { conversationId: conversation.id, kind: STAFF_MESSAGE, body, authorStaffId: input.staffId, createdAt: now });
+  const { link, token } = await issueLink(tx, { conversationId: conversation.id, phoneE164: patient.mobileE164, expiresAt: state.linkExpiresAt, now, besideLiveLinks: true });
+  const sms = await enqueueSms(tx, services.jobs, {
+    organisationId: organisation.id,
+    conversationId: conversation.id,
+    linkId: link.id,
+    kind: 'staff_reply',
+    phoneE164: patient.mobileE164,
+    personalisation: { organisation_name: organisation.name, link: linkUrl(services.config.publicBaseUrl, token) },
   });
+  await recordAudit(tx, {
+    type: 'message.staff_replied',
+    actor: { type: 'staff', id: input.staffId, ip: input.ip },
+    organisationId: organisation.id,
+    patientId: patient.id,
+    conversationId: conversation.id,
+    linkId: link.id,
+    details: { conversationId: conversation.id, itemId: item!.id },
+  });
+  // They wrote it, so it is not unread for them.
+  await markConversationRead(tx, conversation.id, input.staffId, item!.seq, now);
+  if (input.submission) await recordSubmissionResult(tx, input.submission.staffUserId, input.submission.submissionId, input.submission.resultUrl(conversation.id));
+  return { kind: 'sent', itemId: item!.id, linkId: link.id, outboundSmsId: sms.id, patientName: `${patient.givenName} ${patient.familyName}` };
 }

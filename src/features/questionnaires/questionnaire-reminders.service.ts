@@ -139,7 +139,7 @@ async function sendReminder(services: Pick<Services, 'db' | 'jobs' | 'config'>, 
     const skipped = claimed.map((r) => r.reminder).filter((r) => r !== due.due);
 
     const closes = new Date(due.link_expires_at);
-    const { link, token } = await issueLink(tx, { conversationId, phoneE164: due.phone_e164, expiresAt: closes, now });
+    const { link, token } = await issueLink(tx, { conversationId, phoneE164: due.phone_e164, expiresAt: closes, now, besideLiveLinks: true });
     const sms = await enqueueSms(tx, services.jobs, {
       organisationId: due.organisation_id,
       conversationId,

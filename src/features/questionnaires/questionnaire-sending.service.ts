@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { InvalidInput } from '../../platform/errors.ts';
 import type { Services } from '../../services.ts';
-import { startConversation, type SentBy, type StartedConversation } from '../conversations/conversations.service.ts';
+import { startConversation, type SentBy, type StaffSubmission, type StartedConversation } from '../conversations/conversations.service.ts';
 import type { Patient } from '../patients/patients.service.ts';
 import { QUESTIONNAIRE_REQUEST } from './questionnaire-journey.service.ts';
 import { CLOSES_AFTER_DAYS_MAX, questionnaireKind } from './questionnaire.kind.ts';
@@ -39,6 +39,7 @@ export interface SendQuestionnaireInput {
   closesAfterDays?: number;
   sentBy: SentBy;
   ip?: string | null;
+  submission?: StaffSubmission;
 }
 
 export async function sendQuestionnaire(services: Services, input: SendQuestionnaireInput): Promise<StartedConversation> {
@@ -53,5 +54,6 @@ export async function sendQuestionnaire(services: Services, input: SendQuestionn
     items: [{ kind: QUESTIONNAIRE_REQUEST, body: title }],
     sentBy: input.sentBy,
     ip: input.ip,
+    submission: input.submission,
   });
 }

@@ -24,6 +24,7 @@ export const questionnaireKind: ItemKind<QuestionnairePayload> = {
   words: { caption: 'Questionnaire', thing: 'questionnaire', textWaiting: 'please fill in a questionnaire' },
   sentAuditType: 'questionnaire.sent',
   patientItemKinds: [QUESTIONNAIRE_ANSWERS],
+  answerItemKinds: [QUESTIONNAIRE_ANSWERS],
   payloadSchema: questionnairePayloadSchema,
   linkTtlDays: (config, payload) => payload.closesAfterDays ?? config.questionnaireLinkTtlDays,
   page: questionnaireHome,

@@ -3,7 +3,7 @@
 // every coded entry) and the FHIR QuestionnaireResponse. Answers saved but not yet submitted are shown
 // too, marked as such: a patient who answers PHQ-9 question 9 and stops must still reach a clinician.
 import type { Services } from '../../services.ts';
-import type { KindConversation, StaffPanel } from '../conversations/item-kinds.ts';
+import type { KindConversation, StaffPanel, StaffViewer } from '../conversations/item-kinds.ts';
 import { fileTypeWords, sizeInWords } from '../files/file-words.ts';
 import { answerRows, recordSummary, systemName } from './answer-words.ts';
 import { resolvedJourney, storedQuestionnaireResponse } from './questionnaire-journey.service.ts';
@@ -15,6 +15,7 @@ export async function questionnaireStaffPanel(
   services: Services,
   at: KindConversation<QuestionnairePayload>,
   patient: { nhsNumber: string },
+  viewer: StaffViewer,
 ): Promise<StaffPanel> {
   const stored = await storedQuestionnaireResponse(services, at.conversation, patient);
   if (!stored) {
@@ -22,9 +23,17 @@ export async function questionnaireStaffPanel(
   }
   const { journey, response } = stored;
   const resolved = resolvedJourney(journey);
-  const rows = answerRows(journey.definition, resolved.answers, resolved.enabled);
   const status = journey.submittedAt ? 'completed' : 'in-progress';
   const when = journey.submittedAt ?? journey.stored!.updatedAt;
+  if (!viewer.mayReadAnswers) {
+    // Clinical content (answers, scores, flags' wording, files, the FHIR resource) is for clinicians and
+    // admins; a receptionist sees that answers arrived and whether a clinician is needed soon.
+    return {
+      view: 'questionnaires/views/staff-questionnaire-panel.njk',
+      data: { state: status, title: at.conversation.payload.title, version: journey.definition.version, when, answersHidden: true, flagged: resolved.flags.length > 0 },
+    };
+  }
+  const rows = answerRows(journey.definition, resolved.answers, resolved.enabled);
   return {
     view: 'questionnaires/views/staff-questionnaire-panel.njk',
     data: {

@@ -10,10 +10,12 @@ import { currentStaff, requirePermission, staffLayout } from '../staff/staff-ses
 import { questionnaireKind } from './questionnaire.kind.ts';
 import { closesAfterDaysSchema, sendableQuestionnaires, sendQuestionnaire } from './questionnaire-sending.service.ts';
 import { viewQuestionnaireResponseForStaff } from './staff-questionnaire.service.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 
 const SEND_VIEW = 'questionnaires/views/staff-send-questionnaire.njk';
 const patientParams = z.object({ patientId: z.string() });
 const conversationParams = z.object({ id: z.string() });
+const sentPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=sent`;
 
 type Body = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -26,7 +28,7 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: Record<string, string>; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -54,7 +56,7 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
 
   app.get('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
-    return sendPage(request, reply, patientId, { values: { closesAfterDays: String(services.config.questionnaireLinkTtlDays) } });
+    return sendPage(request, reply, patientId, { values: { closesAfterDays: String(services.config.questionnaireLinkTtlDays) }, submissionId: newSubmissionId() });
   });
 
   app.post('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {
@@ -62,13 +64,17 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
     const { patientId } = patientParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
     const values = { questionnaire: str(body.questionnaire).slice(0, 2100), closesAfterDays: str(body.closesAfterDays).slice(0, 10) };
+    const submissionId = submittedId(body);
+    if (!submissionId) {
+      return sendPage(request, reply, patientId, { values, submissionId: newSubmissionId(), errors: { questionnaire: { href: '#questionnaire', text: EXPIRED_FORM_MESSAGE } } }, 400);
+    }
     const errors: FormErrors = {};
     const choices = await sendableQuestionnaires(services, staff.organisation.id);
     const chosen = choices.find((c) => c.choice === values.questionnaire);
     if (!chosen) errors.questionnaire = { href: '#questionnaire', text: 'Select a questionnaire' };
     const days = closesAfterDaysSchema.safeParse(values.closesAfterDays.trim() === '' ? undefined : values.closesAfterDays.trim());
     if (!days.success) errors.closesAfterDays = { href: '#closesAfterDays', text: values.closesAfterDays.trim() === '' ? 'Enter how many days the questionnaire stays open' : days.error.issues[0]!.message };
-    if (!chosen || !days.success) return sendPage(request, reply, patientId, { values, errors }, 400);
+    if (!chosen || !days.success) return sendPage(request, reply, patientId, { values, submissionId, errors }, 400);
     const patient = await getPatientForStaff(services.db, staff.organisation.id, patientId);
     try {
       const sent = await sendQuestionnaire(services, {
@@ -79,12 +85,14 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
         ...(days.data !== services.config.questionnaireLinkTtlDays && { closesAfterDays: days.data }),
         sentBy: { staffId: staff.user.id },
         ip: request.ip,
+        submission: { staffUserId: staff.user.id, submissionId, resultUrl: sentPage },
       });
-      return reply.redirect(`/staff/conversations/${sent.conversationId}?done=sent`, 303);
+      return reply.redirect(sentPage(sent.conversationId), 303);
     } catch (error) {
+      if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
       if (!(error instanceof DailySendLimitReached)) throw error;
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return sendPage(request, reply, patientId, { values, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+      return sendPage(request, reply, patientId, { values, submissionId, sendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 

@@ -17,7 +17,7 @@ import {
 import { firstDevice, get, postForm, textOf } from '../../../test/helpers/patient.ts';
 import { questionnaire } from '../../../test/helpers/questionnaires.ts';
 import { errorSummaryItems, pageText, signInAsStaff, staffGet, staffPost } from '../../../test/helpers/staff.ts';
-import { auditEvents, conversations, links, outboundSms } from '../../platform/db/schema.ts';
+import { auditEvents, conversationItems, conversations, files, links, outboundSms } from '../../platform/db/schema.ts';
 import type { Organisation } from '../organisations/organisations.service.ts';
 import { addQuestionnaire } from './questionnaires.service.ts';
 
@@ -344,4 +344,69 @@ test('who may not: another organisation\'s staff get 404, no session goes to sig
   const noCsrf = await staffPost(app, jar, sendPath(c.patient.id), { questionnaire: phq9, closesAfterDays: '7', _csrf: null });
   assert.equal(noCsrf.statusCode, 403);
   assert.equal(await conversationCount(), before + 1, 'only the message conversation was added');
+});
+
+test('a receptionist sees that answers arrived and that a clinician is needed, never the answers, scores, record text, JSON or answer files', async (t) => {
+  const clock = new TestClock(Date.parse('2026-05-04T09:00:00Z'));
+  const ta = await createTestApp({ now: clock.now });
+  t.after(ta.close);
+  const { app, services } = ta;
+  const c = await createTestQuestionnaireConversation(services, { questionnaire: 'phq-9' });
+  const receptionist = await createTestStaff(services, c.organisation.id, { name: 'Jo Reception', role: 'receptionist' });
+  const clinician = await createTestStaff(services, c.organisation.id, { name: 'Sam Clinician', role: 'clinician' });
+  const receptionJar = await signInAsStaff(app, receptionist.email, receptionist.password);
+  const clinicianJar = await signInAsStaff(app, clinician.email, clinician.password);
+
+  clock.advance(60 * 1000);
+  const patientJar = await firstDevice(app, c.token);
+  await answer(app, c, patientJar, 'phq9-q1', PHQ9_SEVERAL_DAYS);
+  for (let i = 2; i <= 8; i++) await answer(app, c, patientJar, `phq9-q${i}`, PHQ9_NOT_AT_ALL);
+  await answer(app, c, patientJar, 'phq9-q9', PHQ9_SEVERAL_DAYS);
+  await answer(app, c, patientJar, 'phq9-difficulty', '');
+  await submit(app, c, patientJar);
+
+  const url = `/staff/conversations/${c.conversationId}`;
+  const asReception = await staffGet(app, receptionJar, url);
+  assert.equal(asReception.statusCode, 200);
+  const seen = pageText(asReception.body);
+  assert.match(seen, /Answers: Depression questionnaire \(PHQ-9\) Submitted Submitted on/);
+  assert.match(seen, /A clinician needs to see these answers soon Pass this conversation to a clinician now/);
+  assert.match(seen, /Answers to questionnaires are shown only to clinicians and admins/);
+  for (const clinical of [/Little interest or pleasure/, /Several days/, /Copy for the record/, /QuestionnaireResponse/, /Scores and calculated values/, /thoughts that you would be better off dead/i]) {
+    assert.doesNotMatch(seen, clinical, `a receptionist was shown ${clinical}`);
+  }
+  assert.doesNotMatch(asReception.body, /questionnaire-response/);
+  assert.equal((await staffGet(app, receptionJar, `${url}/questionnaire-response`)).statusCode, 403);
+
+  const asClinician = pageText((await staffGet(app, clinicianJar, url)).body);
+  assert.match(asClinician, /Little interest or pleasure in doing things\? Several days/);
+  assert.match(asClinician, /Copy for the record/);
+
+  // A file given as an answer (its row is enough: the refusal comes before its bytes are read).
+  const [answers] = await services.db
+    .select()
+    .from(conversationItems)
+    .where(and(eq(conversationItems.conversationId, c.conversationId), eq(conversationItems.kind, 'questionnaire_answers')));
+  assert.ok(answers, 'the submitted answers are an item');
+  const fileId = '7d1f3c0e-3a1b-4c5d-8e9f-0a1b2c3d4e5f';
+  await services.db.insert(files).values({
+    id: fileId,
+    organisationId: c.organisation.id,
+    purpose: 'attachment',
+    conversationId: c.conversationId,
+    itemId: answers.id,
+    fileName: 'rash.jpg',
+    mediaType: 'image/jpeg',
+    sizeBytes: 10,
+    sha256: '0'.repeat(64),
+    storageKey: `test/${fileId}`,
+    encryptionKeyId: 'k1',
+    wrappedKey: 'x',
+    scanStatus: 'clean',
+    scanEngine: 'test',
+  });
+  assert.equal((await staffGet(app, receptionJar, `/staff/files/${fileId}`)).statusCode, 403);
+  assert.equal((await staffGet(app, receptionJar, `/staff/files/${fileId}/thumbnail`)).statusCode, 403);
+  const downloads = await services.db.select().from(auditEvents).where(eq(auditEvents.type, 'file.downloaded'));
+  assert.equal(downloads.length, 0, 'a refused file is not recorded as downloaded');
 });

@@ -317,3 +317,44 @@ test('refusals, the revoke confirmation, link activity and API keys named', asyn
   const viaApi = await sendMessage(services, { organisationId: a.organisation.id, patient: a.patient, body: 'From the GP system', replyMode: 'none', sentBy: { apiKeyId: key!.id } });
   assert.match(pageText((await staffGet(app, joJar, `/staff/conversations/${viaApi.conversationId}`)).body), /API key ‘GP system’/);
 });
+
+test('two staff with the page open: the second to assign is told, not silently overwritten; done from a page older than the patient’s reply is refused', async (t) => {
+  const clock = new TestClock();
+  const { app, services, close } = await createTestApp({ now: clock.now });
+  t.after(close);
+  const c = await createTestConversation(services, { replyMode: 'conversation' });
+  const { jo, sam } = await twoStaff(services, c.organisation.id);
+  const joJar = await signInAsStaff(app, jo.email, jo.password);
+  const samJar = await signInAsStaff(app, sam.email, sam.password);
+  const url = `/staff/conversations/${c.conversationId}`;
+  const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
+
+  // Both open the page while it is unassigned.
+  const joPage = (await staffGet(app, joJar, url)).body;
+  const samPage = (await staffGet(app, samJar, url)).body;
+  assert.equal(hidden(joPage, 'assignedOnPage'), '');
+  assert.equal((await staffPost(app, joJar, `${url}/assign`, { staffId: jo.id, assignedOnPage: hidden(joPage, 'assignedOnPage')! })).statusCode, 303);
+  const late = await staffPost(app, samJar, `${url}/assign`, { staffId: sam.id, assignedOnPage: hidden(samPage, 'assignedOnPage')! });
+  assert.equal(late.statusCode, 400);
+  assert.match(pageText(late.body), /There is a problem Someone else changed who this is assigned to since you opened the page/);
+  assert.match(pageText(late.body), /Assigned to Jo Bloggs|Jo Bloggs/);
+  let [row] = await services.db.select().from(conversations).where(eq(conversations.id, c.conversationId));
+  assert.equal(row!.assignedStaffId, jo.id, 'Jo keeps it');
+  const assigned = await services.db.select().from(auditEvents).where(eq(auditEvents.type, 'conversation.assigned'));
+  assert.deepEqual(assigned.map((e) => e.details), [{ to: jo.id, from: null }]);
+
+  // Sam reads it; the patient replies; Sam's older page says done: refused, and the reply stays open.
+  const before = (await staffGet(app, samJar, url)).body;
+  clock.advance(60_000);
+  await patientReply(services, c.conversationId, 'One more thing', clock.now());
+  const refused = await staffPost(app, samJar, `${url}/done`, { done: 'yes', seenSeq: hidden(before, 'seenSeq')! });
+  assert.equal(refused.statusCode, 400);
+  assert.match(pageText(refused.body), /There is a problem Not marked as done: the patient has sent something new since you opened this page/);
+  [row] = await services.db.select().from(conversations).where(eq(conversations.id, c.conversationId));
+  assert.equal(row!.doneAt, null);
+  // From the page that shows the reply, done works.
+  const after = (await staffGet(app, samJar, url)).body;
+  assert.equal((await staffPost(app, samJar, `${url}/done`, { done: 'yes', seenSeq: hidden(after, 'seenSeq')! })).statusCode, 303);
+  [row] = await services.db.select().from(conversations).where(eq(conversations.id, c.conversationId));
+  assert.ok(row!.doneAt);
+});
