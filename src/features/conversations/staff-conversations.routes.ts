@@ -68,30 +68,32 @@ export function conversationContext(view: ConversationForStaff) {
   };
 }
 
+/**
+ * The staff conversation page for the signed-in staff member (viewing it marks it read and is audited),
+ * with what the caller adds: a banner, or the errors and typed text of a refused form.
+ */
+export async function renderStaffConversation(request: FastifyRequest, reply: FastifyReply, conversationId: string, extra: Record<string, unknown> = {}, status = 200) {
+  const staff = currentStaff(request);
+  const view = await viewConversation(request.server.services, {
+    organisationId: staff.organisation.id,
+    staffId: staff.user.id,
+    role: staff.user.role,
+    conversationId,
+    ip: request.ip,
+    eventTypes: Object.keys(LINK_EVENT_WORDS),
+  });
+  const context = conversationContext(view);
+  return reply.page(CONVERSATION_VIEW, { pageTitle: `Conversation with ${context.patient.name}`, ...staffLayout(staff), ...context, staffId: staff.user.id, ...extra }, { status });
+}
+
 export async function staffConversationRoutes(app: FastifyInstance): Promise<void> {
   if (!app.hasRequestDecorator('staff')) app.decorateRequest('staff', null);
   const services = app.services;
 
   app.get('/staff/conversations/:id', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
-    const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const { done } = conversationQuery.parse(request.query ?? {});
-    const view = await viewConversation(services, {
-      organisationId: staff.organisation.id,
-      staffId: staff.user.id,
-      role: staff.user.role,
-      conversationId: id,
-      ip: request.ip,
-      eventTypes: Object.keys(LINK_EVENT_WORDS),
-    });
-    const context = conversationContext(view);
-    return reply.page(CONVERSATION_VIEW, {
-      pageTitle: `Conversation with ${context.patient.name}`,
-      ...staffLayout(staff),
-      ...context,
-      staffId: staff.user.id,
-      done,
-    });
+    return renderStaffConversation(request, reply, id, { done });
   });
 
   app.get('/staff/conversations/:id/viewers', { preHandler: requirePermission('readReplies') }, async (request, reply) => {
@@ -102,23 +104,8 @@ export async function staffConversationRoutes(app: FastifyInstance): Promise<voi
   });
 
   /** The conversation page again, as it is, with what was refused: nothing was changed. */
-  async function pageWithError(request: FastifyRequest, reply: FastifyReply, id: string, field: string, text: string) {
-    const staff = currentStaff(request);
-    const view = await viewConversation(services, {
-      organisationId: staff.organisation.id,
-      staffId: staff.user.id,
-      role: staff.user.role,
-      conversationId: id,
-      ip: request.ip,
-      eventTypes: Object.keys(LINK_EVENT_WORDS),
-    });
-    const context = conversationContext(view);
-    return reply.page(
-      CONVERSATION_VIEW,
-      { pageTitle: `Conversation with ${context.patient.name}`, ...staffLayout(staff), ...context, staffId: staff.user.id, errors: { [field]: { href: `#${field}`, text } } },
-      { status: 400 },
-    );
-  }
+  const pageWithError = (request: FastifyRequest, reply: FastifyReply, id: string, field: string, text: string) =>
+    renderStaffConversation(request, reply, id, { errors: { [field]: { href: `#${field}`, text } } }, 400);
 
   app.post('/staff/conversations/:id/assign', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);

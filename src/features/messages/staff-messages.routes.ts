@@ -19,16 +19,12 @@ import {
 import { patientSummary } from './staff-words.ts';
 import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { filledTemplateForCompose, templatesForCompose } from '../templates/templates.service.ts';
-import { conversationContext } from '../conversations/staff-conversations.routes.ts';
-import { viewConversation } from '../conversations/staff-conversations.service.ts';
-import { LINK_EVENT_WORDS } from './staff-words.ts';
+import { renderStaffConversation } from '../conversations/staff-conversations.routes.ts';
 import { staffReply } from './staff-reply.service.ts';
 import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
-
-const CONVERSATION_VIEW = 'conversations/views/staff-conversation.njk';
 
 const patientParams = z.object({ patientId: z.string() });
 const conversationParams = z.object({ id: z.string() });
@@ -198,31 +194,13 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
 
   // The conversation page again, with what was typed and why it was not sent (the reply box is the
   // message kind's panel on that page, so it shows the errors and the text from this context).
-  async function conversationPage(request: FastifyRequest, reply: FastifyReply, conversationId: string, form: Record<string, unknown>, status: number) {
-    const staff = currentStaff(request);
-    const view = await viewConversation(services, {
-      organisationId: staff.organisation.id,
-      staffId: staff.user.id,
-      role: staff.user.role,
-      conversationId,
-      ip: request.ip,
-      eventTypes: Object.keys(LINK_EVENT_WORDS),
-    });
-    const context = conversationContext(view);
-    return reply.page(
-      CONVERSATION_VIEW,
-      { pageTitle: `Conversation with ${context.patient.name}`, ...staffLayout(staff), ...context, staffId: staff.user.id, ...form },
-      { status },
-    );
-  }
-
   app.post('/staff/conversations/:id/reply', { preHandler: requirePermission('send') }, async (request, reply) => {
     const staff = currentStaff(request);
     const { id } = conversationParams.parse(request.params);
     const body = (request.body ?? {}) as Body;
     const typed = str(body.replyBody).slice(0, MESSAGE_BODY_MAX * 2);
     const submissionId = submittedId(body);
-    if (!submissionId) return conversationPage(request, reply, id, { replyValue: typed, errors: { replyBody: { href: '#replyBody', text: EXPIRED_FORM_MESSAGE } } }, 400);
+    if (!submissionId) return renderStaffConversation(request, reply, id, { replyValue: typed, errors: { replyBody: { href: '#replyBody', text: EXPIRED_FORM_MESSAGE } } }, 400);
     const repliedPage = (conversationId: string) => `/staff/conversations/${conversationId}?done=replied`;
     try {
       const result = await staffReply(services, {
@@ -237,16 +215,16 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
         case 'sent':
           return reply.redirect(repliedPage(id), 303);
         case 'invalid':
-          return conversationPage(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, errors: { replyBody: { href: '#replyBody', text: result.message } } }, 400);
+          return renderStaffConversation(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, errors: { replyBody: { href: '#replyBody', text: result.message } } }, 400);
         case 'refused':
           // The page says why (the link expired, was revoked…) and shows what they wrote, to keep.
-          return conversationPage(request, reply, id, { replyValue: typed, replyRefused: true }, 400);
+          return renderStaffConversation(request, reply, id, { replyValue: typed, replyRefused: true }, 400);
       }
     } catch (error) {
       if (error instanceof DuplicateSubmission) return reply.redirect(duplicateRedirect(error), 303);
       if (!(error instanceof DailySendLimitReached)) throw error;
       reply.header('Retry-After', String(error.retryAfterSeconds));
-      return conversationPage(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, replySendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
+      return renderStaffConversation(request, reply, id, { replyValue: typed, replySubmissionId: submissionId, replySendLimit: { limit: error.limit.toLocaleString('en-GB') } }, 429);
     }
   });
 }

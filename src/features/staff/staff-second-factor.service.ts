@@ -145,6 +145,21 @@ async function claimCodeAttempt(
 }
 
 /**
+ * One authenticator code checked under the attempt limits: a refusal (waiting, locked, wrong), or
+ * undefined when it was right (its time step is then used up and the run of wrong ones ended).
+ */
+async function authenticatorCodeRefused(services: Services, user: StaffUserRow, input: { ip: string; code: string }, enrolling: boolean): Promise<CodeRefusal | undefined> {
+  const attempt = await claimCodeAttempt(services, user, input.ip, 'totp');
+  if ('refused' in attempt) return attempt.refused;
+  if (!(await checkTotp(services, user, input.code, enrolling))) {
+    await attempt.failed();
+    return { outcome: 'wrong-code' };
+  }
+  await attempt.succeeded();
+  return undefined;
+}
+
+/**
  * Uses up the step of a right code: one statement that succeeds only when the step is later than the
  * last one used (and, while enrolling, only for the pending key that was checked).
  */
@@ -238,13 +253,8 @@ export type EnrolResult = { outcome: 'enrolled'; token: string; stage: StaffSess
 /** A code from the pending key finishes enrolment: the account then has a second factor and 10 recovery codes, shown once. */
 export async function finishEnrolment(services: Services, input: StepInput & { code: string }): Promise<EnrolResult> {
   const user = await loadUser(services.db, input.staffUserId);
-  const attempt = await claimCodeAttempt(services, user, input.ip, 'totp');
-  if ('refused' in attempt) return attempt.refused;
-  if (!(await checkTotp(services, user, input.code, true))) {
-    await attempt.failed();
-    return { outcome: 'wrong-code' };
-  }
-  await attempt.succeeded();
+  const refused = await authenticatorCodeRefused(services, user, input, true);
+  if (refused) return refused;
   const now = services.now();
   const enrolled = { ...user, totpEnrolledAt: now };
   const stage = stageAfter('enrol', enrolled, services.config.staff.secondFactor);
@@ -274,13 +284,8 @@ async function passSecondFactor(services: Services, user: StaffUserRow, input: S
 
 export async function signInWithTotp(services: Services, input: StepInput & { code: string }): Promise<CodeResult> {
   const user = await loadUser(services.db, input.staffUserId);
-  const attempt = await claimCodeAttempt(services, user, input.ip, 'totp');
-  if ('refused' in attempt) return attempt.refused;
-  if (!(await checkTotp(services, user, input.code, false))) {
-    await attempt.failed();
-    return { outcome: 'wrong-code' };
-  }
-  await attempt.succeeded();
+  const refused = await authenticatorCodeRefused(services, user, input, false);
+  if (refused) return refused;
   const passed = await services.db.transaction((tx) => passSecondFactor(services, user, input, 'totp', tx));
   return { outcome: 'passed', ...passed };
 }
@@ -331,13 +336,8 @@ export type NewRecoveryCodesResult = { outcome: 'replaced'; recoveryCodes: strin
 /** A current code from the authenticator proves it is still theirs: the old recovery codes stop working. */
 export async function makeNewRecoveryCodes(services: Services, input: { staffUserId: string; ip: string; code: string }): Promise<NewRecoveryCodesResult> {
   const user = await loadUser(services.db, input.staffUserId);
-  const attempt = await claimCodeAttempt(services, user, input.ip, 'totp');
-  if ('refused' in attempt) return attempt.refused;
-  if (!(await checkTotp(services, user, input.code, false))) {
-    await attempt.failed();
-    return { outcome: 'wrong-code' };
-  }
-  await attempt.succeeded();
+  const refused = await authenticatorCodeRefused(services, user, input, false);
+  if (refused) return refused;
   return services.db.transaction(async (tx) => {
     const recoveryCodes = await replaceRecoveryCodes(tx, services.config.files.encryptionKeys, user.id, services.now());
     await recordAudit(tx, { type: 'staff.recovery_codes_replaced', actor: { type: 'staff', id: user.id, ip: input.ip }, organisationId: user.organisationId });
