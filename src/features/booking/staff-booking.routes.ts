@@ -11,7 +11,7 @@ import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
-import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, formSubmissionId, newSubmissionId, submissionResult, submittedId } from '../staff/staff-submissions.ts';
 import { bookingKind } from './booking.kind.ts';
 import type { DiarySlot, SlotWithPlace } from './booking.repository.ts';
 import { cancelByStaff, moveByStaff, slotsByDay, SlotTaken, whenInWords } from './booking.service.ts';
@@ -426,7 +426,7 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: { appointmentTypeId: string; clinicianIds: string[]; earliest: string; latest: string }; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: { appointmentTypeId: string; clinicianIds: string[]; earliest: string; latest: string }; submissionId: string; alreadySent?: string | null; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -457,7 +457,9 @@ export async function staffBookingRoutes(app: FastifyInstance): Promise<void> {
   app.get('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
     const earliest = today();
-    return invitePage(request, reply, patientId, { values: { appointmentTypeId: '', clinicianIds: [], earliest, latest: addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1) }, submissionId: newSubmissionId() });
+    const submissionId = formSubmissionId(request.query);
+    const alreadySent = await submissionResult(services.db, currentStaff(request).user.id, submissionId);
+    return invitePage(request, reply, patientId, { values: { appointmentTypeId: '', clinicianIds: [], earliest, latest: addDays(earliest, WINDOW_DEFAULT_WEEKS * 7 - 1) }, submissionId, alreadySent });
   });
 
   app.post('/staff/patients/:patientId/booking', { preHandler: requirePermission('send') }, async (request, reply) => {

@@ -81,7 +81,7 @@ test('staff set up a clinic through the pages, invite a patient to book from the
   const patient = await createTestPatient(ta.services, organisation.id);
   const found = await staffPost(ta.app, jar, '/staff/messages/new', { searchBy: 'nhs-number', nhsNumber: patient.nhsNumber });
   assert.equal(found.headers.location, `/staff/patients/${patient.id}`);
-  assert.ok((await staffGet(ta.app, jar, found.headers.location)).body.includes(`href="/staff/patients/${patient.id}/booking"`));
+  assert.ok((await staffGet(ta.app, jar, found.headers.location)).body.includes(`href="/staff/patients/${patient.id}/booking?form=`));
   const invitePath = `/staff/patients/${patient.id}/booking`;
   const invite = await staffGet(ta.app, jar, invitePath);
   assert.equal(invite.statusCode, 200);

@@ -11,7 +11,7 @@ import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { getPatientForStaff, messageLinkPreview, viewPatientForStaff } from '../messages/staff-compose.service.ts';
 import { patientSummary } from '../messages/staff-words.ts';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
-import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, formSubmissionId, newSubmissionId, submissionResult, submittedId } from '../staff/staff-submissions.ts';
 import { takeFile, deleteFileBytes, type FileRefusal } from '../files/file-intake.service.ts';
 import { staffDraftFiles } from '../files/files.repository.ts';
 import { fileView, refusalMessage } from '../files/file-words.ts';
@@ -34,7 +34,7 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; formKey: string; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string }; removed?: boolean },
+    form: { values: Record<string, string>; formKey: string; submissionId: string; alreadySent?: string | null; errors?: FormErrors; sendLimit?: { limit: string }; removed?: boolean },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -60,7 +60,9 @@ export async function staffDocumentRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/staff/patients/:patientId/document', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
-    return sendPage(request, reply, patientId, { values: {}, formKey: newSecret(16), submissionId: newSubmissionId() });
+    const submissionId = formSubmissionId(request.query);
+    const alreadySent = await submissionResult(services.db, currentStaff(request).user.id, submissionId);
+    return sendPage(request, reply, patientId, { values: {}, formKey: newSecret(16), submissionId, alreadySent });
   });
 
   app.post(

@@ -21,7 +21,7 @@ import { DailySendLimitReached } from '../conversations/send-limits.ts';
 import { filledTemplateForCompose, templatesForCompose } from '../templates/templates.service.ts';
 import { renderStaffConversation } from '../conversations/staff-conversations.routes.ts';
 import { staffReply } from './staff-reply.service.ts';
-import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, formSubmissionId, newSubmissionId, sendFormIds, submissionResult, submittedId } from '../staff/staff-submissions.ts';
 
 const FIND_VIEW = 'messages/views/staff-find-patient.njk';
 const COMPOSE_VIEW = 'messages/views/staff-compose.njk';
@@ -115,7 +115,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
       values,
       searched: true,
       organisation: staff.organisation,
-      results: found.map(patientSummary),
+      results: found.map((p) => ({ ...patientSummary(p), formIds: sendFormIds() })),
     });
   });
 
@@ -125,7 +125,7 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: Record<string, string>; submissionId: string; alreadySent?: string | null; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -151,7 +151,9 @@ export async function staffMessageRoutes(app: FastifyInstance): Promise<void> {
     // "Use a template" (a GET, so it works without JavaScript): the message box filled for this patient.
     const { template: templateId } = composeQuery.parse(request.query ?? {});
     const filled = templateId ? await filledTemplateForCompose(services.db, { organisation: currentStaff(request).organisation, patientId, templateId }) : undefined;
-    return composePage(request, reply, patientId, { values: filled === undefined ? {} : { body: filled, template: templateId! }, submissionId: newSubmissionId() });
+    const submissionId = formSubmissionId(request.query);
+    const alreadySent = await submissionResult(services.db, currentStaff(request).user.id, submissionId);
+    return composePage(request, reply, patientId, { values: filled === undefined ? {} : { body: filled, template: templateId! }, submissionId, alreadySent });
   });
 
   app.post('/staff/patients/:patientId/message', { preHandler: requirePermission('send') }, async (request, reply) => {

@@ -55,7 +55,7 @@ test('staff find a patient by NHS number or by family name and date of birth, th
   assert.equal(patientPage.statusCode, 200);
   assert.match(pageText(patientPage.body), /Priya Shah NHS number 999 000 0018 Date of birth 12 March 1984 Mobile ending 001 Send Priya Shah A message A questionnaire An invitation to book an appointment A document Conversations Nothing has been sent to Priya Shah yet/);
   for (const action of ['message', 'questionnaire', 'booking', 'document']) {
-    assert.match(patientPage.body, new RegExp(`href="/staff/patients/${patient.id}/${action}"`));
+    assert.match(patientPage.body, new RegExp(`href="/staff/patients/${patient.id}/${action}\\?form=[A-Za-z0-9_-]{22}"`));
   }
   assert.equal((await staffGet(app, jar, '/staff/patients/00000000-0000-4000-8000-000000000000')).statusCode, 404);
   assert.equal((await staffGet(app, jar, '/staff/patients/not-a-uuid')).statusCode, 404);
@@ -70,7 +70,7 @@ test('staff find a patient by NHS number or by family name and date of birth, th
   assert.equal(byName.statusCode, 200);
   assert.match(byName.body, /<title>Find a patient: 1 result/);
   assert.match(pageText(byName.body), /1 patient found\. Priya Shah NHS number 999 000 0018 Date of birth 12 March 1984 Mobile ending 001/);
-  assert.match(byName.body, new RegExp(`href="/staff/patients/${patient.id}/message"`));
+  assert.match(byName.body, new RegExp(`href="/staff/patients/${patient.id}/message\\?form=[A-Za-z0-9_-]{22}"`));
   assert.match(byName.body, /id="results" tabindex="-1"/);
   assert.doesNotMatch(byName.body, /07700 ?900 ?001|\+447700900001/, 'the full mobile number is not shown');
 

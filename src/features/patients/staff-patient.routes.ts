@@ -1,5 +1,6 @@
 // The staff page of one patient (GET /staff/patients/:patientId). HTTP only.
 import type { FastifyInstance } from 'fastify';
+import { sendFormIds } from '../staff/staff-submissions.ts';
 import { z } from 'zod';
 import { patientSummary } from '../messages/staff-words.ts';
 import { currentStaff, requirePermission, staffLayout } from '../staff/staff-session.hooks.ts';
@@ -21,6 +22,7 @@ export async function staffPatientRoutes(app: FastifyInstance): Promise<void> {
       ...staffLayout(staff),
       patient,
       conversations: view.conversations,
+      formIds: sendFormIds(),
     });
   });
 }

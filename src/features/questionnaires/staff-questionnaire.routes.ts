@@ -10,7 +10,7 @@ import { currentStaff, requirePermission, staffLayout } from '../staff/staff-ses
 import { questionnaireKind } from './questionnaire.kind.ts';
 import { closesAfterDaysSchema, sendableQuestionnaires, sendQuestionnaire } from './questionnaire-sending.service.ts';
 import { viewQuestionnaireResponseForStaff } from './staff-questionnaire.service.ts';
-import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, newSubmissionId, submittedId } from '../staff/staff-submissions.ts';
+import { DuplicateSubmission, duplicateRedirect, EXPIRED_FORM_MESSAGE, formSubmissionId, newSubmissionId, submissionResult, submittedId } from '../staff/staff-submissions.ts';
 
 const SEND_VIEW = 'questionnaires/views/staff-send-questionnaire.njk';
 const patientParams = z.object({ patientId: z.string() });
@@ -28,7 +28,7 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
     request: FastifyRequest,
     reply: FastifyReply,
     patientId: string,
-    form: { values: Record<string, string>; submissionId: string; errors?: FormErrors; sendLimit?: { limit: string } },
+    form: { values: Record<string, string>; submissionId: string; alreadySent?: string | null; errors?: FormErrors; sendLimit?: { limit: string } },
     status = 200,
   ) {
     const staff = currentStaff(request);
@@ -56,7 +56,9 @@ export async function staffQuestionnaireRoutes(app: FastifyInstance): Promise<vo
 
   app.get('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {
     const { patientId } = patientParams.parse(request.params);
-    return sendPage(request, reply, patientId, { values: { closesAfterDays: String(services.config.questionnaireLinkTtlDays) }, submissionId: newSubmissionId() });
+    const submissionId = formSubmissionId(request.query);
+    const alreadySent = await submissionResult(services.db, currentStaff(request).user.id, submissionId);
+    return sendPage(request, reply, patientId, { values: { closesAfterDays: String(services.config.questionnaireLinkTtlDays) }, submissionId, alreadySent });
   });
 
   app.post('/staff/patients/:patientId/questionnaire', { preHandler: requirePermission('send') }, async (request, reply) => {

@@ -224,3 +224,33 @@ test('maintenance deletes claims older than 7 days, and keeps the newer ones', a
   assert.equal((await runMaintenance(services)).staffSubmissions, 0);
   assert.deepEqual(await countRows(ta), { conversations: 2, texts: 2 });
 });
+
+test('Back after sending fetches the form page again (it is no-store) with the same id from its address: it says it was sent, and sending again sends nothing', async (t) => {
+  const { ta, app, patient, jar } = await setup(t);
+  // The patient's page links to each send form with a fresh id in the address.
+  const patientPage = (await staffGet(app, jar, `/staff/patients/${patient.id}`)).body;
+  const formUrl = new RegExp(`href="(/staff/patients/${patient.id}/message\\?form=[A-Za-z0-9_-]+)"`).exec(patientPage)?.[1];
+  assert.ok(formUrl, 'the patient page links to the message form with an id');
+  const again = (await staffGet(app, jar, `/staff/patients/${patient.id}`)).body;
+  assert.ok(!again.includes(formUrl), 'each showing of the patient page gives new ids');
+
+  const page = await staffGet(app, jar, formUrl);
+  const id = submissionIdOf(page.body, `/staff/patients/${patient.id}/message`);
+  assert.equal(id, formUrl.split('form=')[1], 'the form posts the id of its address');
+  assert.doesNotMatch(page.body, /You have already sent this/);
+  const sent = await staffPost(app, jar, `/staff/patients/${patient.id}/message`, { body: 'Please book a review.', replyMode: 'once', submissionId: id });
+  assert.equal(sent.statusCode, 303);
+
+  // Back: the browser asks for the form page again, at the same address.
+  const back = await staffGet(app, jar, formUrl);
+  assert.equal(submissionIdOf(back.body, `/staff/patients/${patient.id}/message`), id);
+  assert.match(back.body, /You have already sent this/);
+  assert.ok(back.body.includes(`href="${String(sent.headers.location).replace(/&/g, '&amp;')}"`), 'with a link to what was sent');
+  const resent = await staffPost(app, jar, `/staff/patients/${patient.id}/message`, { body: 'Please book a review.', replyMode: 'once', submissionId: id });
+  assert.equal(resent.headers.location, sent.headers.location);
+  assert.deepEqual(await countRows(ta), { conversations: 1, texts: 1 });
+
+  // A made-up or missing id in the address is a new form.
+  const odd = await staffGet(app, jar, `/staff/patients/${patient.id}/message?form=<script>`);
+  assert.notEqual(submissionIdOf(odd.body, `/staff/patients/${patient.id}/message`), '<script>');
+});

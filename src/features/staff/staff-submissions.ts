@@ -88,6 +88,31 @@ export function duplicateRedirect(error: DuplicateSubmission): string {
   return error.resultUrl ?? '/staff';
 }
 
+/**
+ * A send form page's id from its address (`?form=…`), or a new one. Links to the form pages carry a
+ * fresh id, so the address names the submission: Back after sending fetches the page again (pages with
+ * patient data are no-store, so nothing is kept to go back to) and gets the same id, and sending again
+ * leads to what the first send made instead of making it twice.
+ */
+export function formSubmissionId(query: unknown): string {
+  const parsed = submissionIdSchema.safeParse((query as Record<string, unknown> | null | undefined)?.form);
+  return parsed.success ? parsed.data : newSubmissionId();
+}
+
+/** A fresh id for each send form a page links to (`?form=` on the link). */
+export function sendFormIds(): { message: string; questionnaire: string; booking: string; document: string } {
+  return { message: newSubmissionId(), questionnaire: newSubmissionId(), booking: newSubmissionId(), document: newSubmissionId() };
+}
+
+/** Where an id's send led, if it has been sent: the form page says so, with the way there. */
+export async function submissionResult(db: Queryable, staffUserId: string, submissionId: string): Promise<string | null> {
+  const [row] = await db
+    .select({ resultUrl: staffSubmissions.resultUrl })
+    .from(staffSubmissions)
+    .where(and(eq(staffSubmissions.staffUserId, staffUserId), eq(staffSubmissions.submissionId, submissionId)));
+  return row?.resultUrl ?? null;
+}
+
 /** The words on a send form posted without a valid id (an old page, or one altered). */
 export const EXPIRED_FORM_MESSAGE = 'This page has expired. Check the details and send again';
 
