@@ -34,7 +34,11 @@ const envSchema = z.object({
   NOTIFY_BASE_URL: z.url().default('https://api.notifications.service.gov.uk'),
   NOTIFY_TEMPLATE_ID: z.string().min(1).optional(),
   NOTIFY_CALLBACK_TOKEN: z.string().min(16).optional(),
-  METRICS_TOKEN: z.string().min(16).optional(),
+  // A bearer token (RFC 6750 token68-like: visible ASCII, no spaces), or it could never match a header.
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7E]{16,}$/, 'METRICS_TOKEN must be at least 16 visible characters, without spaces')
+    .optional(),
   SMS_RATE_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
   SMS_SEND_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
   CODE_HMAC_KEYS: z.string().optional(),

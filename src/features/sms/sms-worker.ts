@@ -197,7 +197,14 @@ async function sendClaimedSms(ctx: DeliveryContext, job: SendSmsJob, row: Outbou
       return 'technical_failure';
     }
   }
-  await ctx.bucket.take();
+  try {
+    await ctx.bucket.take();
+  } catch (error) {
+    // The send budget lives in the database: when it cannot be reached the row, already claimed, goes
+    // back to the queue at once, or its retries would find it 'sending' and wait out the staleness limit.
+    await markOutboundSmsForRetry(db, id, 'Waiting for a send slot failed', ctx.services.now()).catch(() => undefined);
+    throw error;
+  }
 
   const { metrics } = ctx.services;
   let providerId: string;

@@ -77,7 +77,9 @@ export async function checkFiles(files: { store: FileStore; scanner: Scanner }, 
 // /ready is unauthenticated and polled; each file check writes a probe file, pings clamd or asks S3
 // about the bucket, so answers are shared for a few seconds rather than made for every request.
 const FILE_CHECK_REUSE_MS = 5000;
-const HELD_COUNT_WAIT_MS = 1000;
+// Well inside a liveness probe's own timeout (Kubernetes: 1 s): a slow database must not make every
+// instance miss its probe and be restarted together; the count is then null (unknown) or the last one.
+const HELD_COUNT_WAIT_MS = 200;
 const HELD_COUNT_REUSE_MS = 5000;
 
 export async function healthRoutes(app: FastifyInstance, opts: { database: Database; isDraining: () => boolean }) {
